@@ -1,0 +1,289 @@
+"""The pressure-wave event contract (``atlas.event/1``): encoding and strict decoding.
+
+A sensor gateway publishes one event per pressure transient on
+``atlas/v1/homes/{home_id}/sensors/{sensor_id}/events``. The payload is JSON; the samples are
+either ``i16le-b64`` (little-endian int16 counts, base64, with ``scale_kpa`` and ``offset_kpa``:
+``kpa = offset_kpa + scale_kpa * count``) or ``json`` (a plain list of kPa floats, for testing by
+hand). ``docs/events.md`` documents it; ``atlas/schemas/event.schema.json`` is the JSON Schema.
+
+Decoding is pure and strict because the intake must dead-letter bad payloads with a reason a
+person can act on, instead of crashing or storing garbage: every failure raises
+:class:`EventError` with a stable ``reason`` code and a human-readable message.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from typing import Any
+
+import numpy as np
+
+from atlas.homespec import is_valid_id
+
+SCHEMA = "atlas.event/1"
+ENCODINGS = ("i16le-b64", "json")
+MAX_PAYLOAD_BYTES = 512 * 1024
+MIN_WINDOW_S = 0.05
+MAX_WINDOW_S = 10.0
+MIN_SAMPLE_RATE_HZ = 100
+MAX_SAMPLE_RATE_HZ = 20_000
+MAX_ABS_KPA = 5_000.0  # ~725 psi: far beyond any household pipe, so larger means a broken sensor
+MAX_CLOCK_SKEW = timedelta(minutes=10)
+EARLIEST_EVENT = datetime(2000, 1, 1, tzinfo=UTC)
+
+EVENT_TOPIC = "atlas/v1/homes/{home_id}/sensors/{sensor_id}/events"
+EVENT_TOPIC_FILTER = "atlas/v1/homes/+/sensors/+/events"
+
+
+class EventError(ValueError):
+    """A payload breaks the contract. ``reason`` is a stable code, ``str(err)`` explains it."""
+
+    def __init__(self, reason: str, message: str, home_id: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.home_id = home_id
+
+
+@dataclass(frozen=True, eq=False)
+class Event:
+    """One decoded transient window. ``samples`` are pressures in kPa (float32)."""
+
+    event_id: str
+    home_id: str
+    sensor_id: str
+    line: str
+    t: datetime
+    sample_rate_hz: int
+    samples: np.ndarray
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.samples) / self.sample_rate_hz
+
+    def topic(self) -> str:
+        return EVENT_TOPIC.format(home_id=self.home_id, sensor_id=self.sensor_id)
+
+
+def format_time(t: datetime) -> str:
+    """ISO-8601 UTC with milliseconds and a ``Z``, the contract's time format."""
+    return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def quantize(samples_kpa: np.ndarray, scale_kpa: float = 0.01) -> tuple[np.ndarray, float]:
+    """Map kPa to int16 counts around the window's median; returns (counts, offset_kpa).
+
+    A 0.01 kPa step over +-327 kPa covers every household transient (static pressure
+    300-550 kPa, surges of a few hundred kPa) at far finer resolution than sensor noise.
+    """
+    offset = float(np.round(np.median(samples_kpa), 2))
+    counts = np.clip(np.round((samples_kpa - offset) / scale_kpa), -32768, 32767)
+    return counts.astype("<i2"), offset
+
+
+def encode_event(event: Event, encoding: str = "i16le-b64", scale_kpa: float = 0.01) -> dict:
+    """The JSON payload a gateway publishes for ``event``."""
+    payload: dict[str, Any] = {
+        "schema": SCHEMA,
+        "event_id": event.event_id,
+        "home_id": event.home_id,
+        "sensor_id": event.sensor_id,
+        "line": event.line,
+        "t": format_time(event.t),
+        "sample_rate_hz": event.sample_rate_hz,
+        "n_samples": len(event.samples),
+        "encoding": encoding,
+    }
+    if encoding == "i16le-b64":
+        counts, offset = quantize(np.asarray(event.samples, dtype=np.float64), scale_kpa)
+        payload["scale_kpa"] = scale_kpa
+        payload["offset_kpa"] = offset
+        payload["samples"] = base64.b64encode(counts.tobytes()).decode("ascii")
+    elif encoding == "json":
+        payload["samples"] = [round(float(x), 3) for x in event.samples]
+    else:
+        raise ValueError(f"encoding={encoding!r} should be one of {ENCODINGS}.")
+    return payload
+
+
+def _require(payload: dict, name: str, kind: type | tuple[type, ...], home_id: str | None) -> Any:
+    if name not in payload:
+        raise EventError("missing_field", f"required field {name!r} is missing", home_id)
+    value = payload[name]
+    if isinstance(value, bool) or not isinstance(value, kind):
+        expected = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+        raise EventError(
+            "wrong_type",
+            f"field {name!r} should be {expected}, got {type(value).__name__}",
+            home_id,
+        )
+    return value
+
+
+def _check_id(payload: dict, name: str, home_id: str | None) -> str:
+    value = _require(payload, name, str, home_id)
+    if not is_valid_id(value) and not (name == "event_id" and _is_event_id(value)):
+        raise EventError(
+            "bad_id",
+            f"field {name!r} must match [a-z0-9][a-z0-9_-]{{0,62}}, got {value[:80]!r}",
+            home_id,
+        )
+    return value
+
+
+def _is_event_id(value: str) -> bool:
+    return 0 < len(value) <= 128 and all(c.isalnum() or c in "-_.:" for c in value)
+
+
+def _parse_time(text: str, home_id: str | None, now: datetime | None) -> datetime:
+    try:
+        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise EventError("bad_time", f"field 't' is not ISO-8601: {text[:40]!r}", home_id) from None
+    if t.tzinfo is None:
+        raise EventError("bad_time", "field 't' must carry a time zone (use Z for UTC)", home_id)
+    t = t.astimezone(UTC)
+    if t < EARLIEST_EVENT:
+        raise EventError("bad_time", f"field 't' is before 2000: {text!r}", home_id)
+    if now is not None and t > now + MAX_CLOCK_SKEW:
+        raise EventError("future_time", f"field 't' is in the future: {text!r}", home_id)
+    return t
+
+
+def _decode_samples(payload: dict, encoding: str, home_id: str | None) -> np.ndarray:
+    raw = payload.get("samples")
+    if encoding == "json":
+        if not isinstance(raw, list):
+            raise EventError("wrong_type", "field 'samples' should be a list for json", home_id)
+        if not all(isinstance(x, int | float) and not isinstance(x, bool) for x in raw):
+            raise EventError("wrong_type", "field 'samples' must contain only numbers", home_id)
+        samples = np.asarray(raw, dtype=np.float64)
+    else:
+        if not isinstance(raw, str):
+            raise EventError("wrong_type", "field 'samples' should be a base64 string", home_id)
+        scale = _require(payload, "scale_kpa", int | float, home_id)
+        offset = _require(payload, "offset_kpa", int | float, home_id)
+        if not (math.isfinite(scale) and math.isfinite(offset)) or not 0 < scale <= 10:
+            raise EventError(
+                "bad_scale", f"scale_kpa must be in (0, 10] and finite, got {scale}", home_id
+            )
+        try:
+            data = base64.b64decode(raw, validate=True)
+        except (binascii.Error, ValueError):
+            raise EventError("bad_base64", "field 'samples' is not valid base64", home_id) from None
+        if len(data) % 2:
+            raise EventError(
+                "bad_base64", f"i16le samples need an even byte count, got {len(data)}", home_id
+            )
+        samples = offset + scale * np.frombuffer(data, dtype="<i2").astype(np.float64)
+    if not np.all(np.isfinite(samples)):
+        raise EventError("not_finite", "samples contain NaN or infinity", home_id)
+    if samples.size and float(np.max(np.abs(samples))) > MAX_ABS_KPA:
+        raise EventError(
+            "out_of_range", f"samples exceed +-{MAX_ABS_KPA:.0f} kPa: a sensor fault", home_id
+        )
+    return samples.astype(np.float32)
+
+
+def decode_event(raw: bytes | str | dict, now: datetime | None = None) -> Event:
+    """Parse and validate one payload. Raises :class:`EventError` on any contract violation.
+
+    ``now`` enables the future-timestamp check (the intake passes its clock; offline replays of
+    old captures pass None). Checks that need the home registry (unknown home or sensor, sample
+    rate differing from the registered one) are the intake's job: see :func:`check_registered`.
+    """
+    if isinstance(raw, bytes | str):
+        if len(raw) > MAX_PAYLOAD_BYTES:
+            raise EventError(
+                "too_large", f"payload is {len(raw)} bytes, the limit is {MAX_PAYLOAD_BYTES}"
+            )
+        try:
+            payload = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise EventError("bad_json", f"payload is not valid JSON: {exc}") from None
+    else:
+        payload = raw
+    if not isinstance(payload, dict):
+        kind = type(payload).__name__
+        raise EventError("wrong_type", f"payload must be a JSON object, got {kind}")
+    home_id = payload.get("home_id") if isinstance(payload.get("home_id"), str) else None
+    home_id = home_id if home_id and is_valid_id(home_id) else None
+    schema = payload.get("schema")
+    if schema != SCHEMA:
+        raise EventError("unknown_schema", f"schema must be {SCHEMA!r}, got {schema!r}", home_id)
+    event_id = _check_id(payload, "event_id", home_id)
+    home = _check_id(payload, "home_id", home_id)
+    sensor_id = _check_id(payload, "sensor_id", home_id)
+    line = _require(payload, "line", str, home_id)
+    if line not in ("hot", "cold"):
+        raise EventError("bad_line", f"field 'line' must be 'hot' or 'cold', got {line!r}", home_id)
+    t = _parse_time(_require(payload, "t", str, home_id), home_id, now)
+    rate = _require(payload, "sample_rate_hz", int, home_id)
+    if not MIN_SAMPLE_RATE_HZ <= rate <= MAX_SAMPLE_RATE_HZ:
+        raise EventError(
+            "bad_sample_rate",
+            f"sample_rate_hz must be in [{MIN_SAMPLE_RATE_HZ}, {MAX_SAMPLE_RATE_HZ}], got {rate}",
+            home_id,
+        )
+    encoding = _require(payload, "encoding", str, home_id)
+    if encoding not in ENCODINGS:
+        raise EventError(
+            "unknown_encoding", f"encoding must be one of {ENCODINGS}, got {encoding!r}", home_id
+        )
+    declared = _require(payload, "n_samples", int, home_id)
+    samples = _decode_samples(payload, encoding, home_id)
+    if len(samples) != declared:
+        raise EventError(
+            "sample_count_mismatch",
+            f"n_samples says {declared} but {len(samples)} samples arrived (truncated?)",
+            home_id,
+        )
+    window_s = len(samples) / rate
+    if not MIN_WINDOW_S <= window_s <= MAX_WINDOW_S:
+        raise EventError(
+            "bad_window",
+            f"{len(samples)} samples at {rate} Hz is a {window_s:.3f} s window; "
+            f"expected {MIN_WINDOW_S}-{MAX_WINDOW_S} s",
+            home_id,
+        )
+    return Event(event_id, home, sensor_id, line, t, rate, samples)
+
+
+def check_registered(event: Event, sensors: dict[str, tuple[str, int]] | None) -> None:
+    """Check an event against its home's registered sensors ``{sensor_id: (line, rate_hz)}``.
+
+    ``sensors`` is None when the home is unknown.
+    """
+    if sensors is None:
+        raise EventError("unknown_home", f"home {event.home_id!r} is not registered")
+    if event.sensor_id not in sensors:
+        raise EventError(
+            "unknown_sensor",
+            f"home {event.home_id!r} has no sensor {event.sensor_id!r}",
+            event.home_id,
+        )
+    line, rate = sensors[event.sensor_id]
+    if line != event.line:
+        raise EventError(
+            "wrong_line",
+            f"sensor {event.sensor_id!r} is on the {line} line, event says {event.line}",
+            event.home_id,
+        )
+    if rate != event.sample_rate_hz:
+        raise EventError(
+            "wrong_sample_rate",
+            f"sensor {event.sensor_id!r} is registered at {rate} Hz, event says "
+            f"{event.sample_rate_hz} Hz",
+            event.home_id,
+        )
+
+
+def event_json_schema() -> dict:
+    """The JSON Schema of the payload, shipped in ``atlas/schemas/event.schema.json``."""
+    text = resources.files("atlas").joinpath("schemas/event.schema.json").read_text("utf-8")
+    return json.loads(text)

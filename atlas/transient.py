@@ -96,7 +96,9 @@ def _smooth(x: np.ndarray, width: int) -> np.ndarray:
     if width <= 1 or x.size < width:
         return x
     kernel = np.ones(width) / width
-    return np.convolve(np.pad(x, (width // 2, width - 1 - width // 2), mode="edge"), kernel, "valid")
+    return np.convolve(
+        np.pad(x, (width // 2, width - 1 - width // 2), mode="edge"), kernel, "valid"
+    )
 
 
 def _onset_index(x: np.ndarray, pre: int, baseline: float, noise: float, rate: int) -> int:
@@ -134,7 +136,7 @@ def _decay(residual: np.ndarray, ring_hz: float, rate: int, noise: float) -> flo
     """Envelope decay rate: a log-linear fit to the peak |residual| of each half period."""
     if ring_hz <= 0:
         return MAX_DECAY_PER_S
-    half = max(2, int(round(rate / (2 * ring_hz))))
+    half = max(2, round(rate / (2 * ring_hz)))
     n_chunks = residual.size // half
     if n_chunks < 2:
         return MAX_DECAY_PER_S
@@ -183,8 +185,8 @@ def transient_features(
     rate = int(sample_rate_hz)
     if rate <= 0:
         raise ValueError(f"sample_rate_hz={sample_rate_hz} should be > 0.")
-    pre = int(round(pre_s * rate))
-    tail = int(round(_TAIL_S * rate))
+    pre = round(pre_s * rate)
+    tail = round(_TAIL_S * rate)
     if pre < 4 or x.size < pre + tail + 16:
         raise ValueError(
             f"samples has {x.size} samples at {rate} Hz; need at least {pre_s} s before the onset "

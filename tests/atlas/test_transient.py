@@ -15,7 +15,9 @@ def _wave(step: float, surge: float, f: float, decay: float, noise: float = 0.02
     rng = np.random.default_rng(seed)
     after = T >= PRE
     tau = T - PRE
-    x = 400.0 + np.where(after, step + surge * np.cos(2 * np.pi * f * tau) * np.exp(-decay * tau), 0)
+    x = 400.0 + np.where(
+        after, step + surge * np.cos(2 * np.pi * f * tau) * np.exp(-decay * tau), 0
+    )
     return x + rng.normal(0, noise, T.size)
 
 

@@ -126,7 +126,9 @@ def _group_actions(
         if event.event_id in taken:
             continue
         kind = features[event.event_id].kind
-        action = _Action(kind, {event.line: event}, {event.line: abs(features[event.event_id].step_kpa)})
+        action = _Action(
+            kind, {event.line: event}, {event.line: abs(features[event.event_id].step_kpa)}
+        )
         taken.add(event.event_id)
         for other in events[i + 1 :]:
             if other.t - event.t > window:
@@ -303,8 +305,6 @@ def pair_events(
         pairer.close_all()
     else:
         pairer.expire(now)
-        pending = sorted(
-            (e for a in pairer.running for e in a.events.values()), key=_sort_key
-        )
+        pending = sorted((e for a in pairer.running for e in a.events.values()), key=_sort_key)
     uses = sorted(pairer.uses, key=lambda u: (u.t, u.use_id))
     return PairingResult(uses, pending, {e.event_id: known[e.event_id] for e in unique})

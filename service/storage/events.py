@@ -1,0 +1,98 @@
+"""Idempotent event inserts and reads (waveforms packed by :mod:`service.storage.waveform`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from atlas.events import Event
+from service.storage.schema import events, use_events
+from service.storage.waveform import DEFAULT_SCALE_KPA, pack_waveform, unpack_waveform
+
+
+@dataclass(frozen=True)
+class EventRow:
+    """One validated event ready to store, with the quantisation its gateway used."""
+
+    event: Event
+    scale_kpa: float = DEFAULT_SCALE_KPA
+
+
+def _insert_ignoring_duplicates(conn: Connection, table, key: str):
+    ins = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    return ins(table).on_conflict_do_nothing(index_elements=[key])
+
+
+def insert_events(conn: Connection, rows: Sequence[EventRow], received_at: datetime) -> set[str]:
+    """Insert ``rows``, skipping event_ids already stored; returns the ids that were new.
+
+    ``ON CONFLICT DO NOTHING RETURNING`` works on SQLite and PostgreSQL (FACTS.md) and, unlike
+    ``rowcount``, says exactly which rows were new, so a redelivered message is stored once.
+    """
+    if not rows:
+        return set()
+    values = []
+    seen: set[str] = set()
+    for row in rows:
+        ev = row.event
+        if ev.event_id in seen:  # the same message twice in one batch (redelivery)
+            continue
+        seen.add(ev.event_id)
+        blob, scale, offset = pack_waveform(ev.samples, row.scale_kpa)
+        values.append(
+            {
+                "event_id": ev.event_id,
+                "home_id": ev.home_id,
+                "sensor_id": ev.sensor_id,
+                "line": ev.line,
+                "t": ev.t,
+                "sample_rate_hz": ev.sample_rate_hz,
+                "n_samples": len(ev.samples),
+                "scale_kpa": scale,
+                "offset_kpa": offset,
+                "waveform": blob,
+                "received_at": received_at,
+            }
+        )
+    stmt = _insert_ignoring_duplicates(conn, events, "event_id").returning(events.c.event_id)
+    return set(conn.execute(stmt, values).scalars())
+
+
+def _to_event(row) -> Event:
+    m = row._mapping  # not attribute access: ``Row.t`` is the row's own tuple accessor
+    return Event(
+        event_id=m["event_id"],
+        home_id=m["home_id"],
+        sensor_id=m["sensor_id"],
+        line=m["line"],
+        t=utc(m["t"]),
+        sample_rate_hz=m["sample_rate_hz"],
+        samples=unpack_waveform(m["waveform"], m["scale_kpa"], m["offset_kpa"]),
+    )
+
+
+def utc(t: datetime) -> datetime:
+    # SQLite hands back naive datetimes even for DateTime(timezone=True); all times are UTC.
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+
+
+def load_events(conn: Connection, event_ids: Iterable[str]) -> list[Event]:
+    """The stored events with these ids, ordered by time."""
+    ids = list(event_ids)
+    rows = conn.execute(select(events).where(events.c.event_id.in_(ids)).order_by(events.c.t))
+    return [_to_event(r) for r in rows]
+
+
+def load_unpaired_events(conn: Connection, home_id: str) -> list[Event]:
+    """Events of ``home_id`` not yet part of a stored use, by time: the input of re-pairing."""
+    paired = select(use_events.c.event_id).where(use_events.c.event_id == events.c.event_id)
+    rows = conn.execute(
+        select(events)
+        .where(events.c.home_id == home_id, ~paired.exists())
+        .order_by(events.c.t, events.c.event_id)
+    )
+    return [_to_event(r) for r in rows]

@@ -1,0 +1,230 @@
+"""The tables (SQLAlchemy Core). Alembic migrations in ``service/migrations`` create them.
+
+Core, not ORM: the intake's hot path is a batch ``INSERT ... ON CONFLICT DO NOTHING RETURNING``
+and the rest are small keyed reads, so mapped classes would add a layer without removing any SQL.
+Keys are the domain's own ids (event_id, use_id, home_id), which is what makes every write
+idempotent: a redelivered MQTT message or a re-run job hits the same key and changes nothing.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+# Stable constraint names, so Alembic (and SQLite batch mode) can refer to them later.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+ID = 63  # homespec.ID_PATTERN allows 63 characters
+EVENT_ID = 128  # events._is_event_id allows 128
+LABEL_REQUEST_STATES = ("planned", "sent", "answered", "expired", "declined")
+LABEL_SOURCES = ("guided", "active", "audit")
+LEVELS = ("valve", "fixture", "category")
+
+
+def _ts(name: str, nullable: bool = False) -> Column:
+    return Column(name, DateTime(timezone=True), nullable=nullable)
+
+
+homes = Table(
+    "homes",
+    metadata,
+    Column("home_id", String(ID), primary_key=True),
+    Column("name", String(120), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("spec", JSON, nullable=False),  # HomeSpec.to_dict(): the installer's file, verbatim
+    _ts("created_at"),
+    _ts("updated_at"),
+)
+
+sensors = Table(
+    "sensors",
+    metadata,
+    Column("home_id", String(ID), ForeignKey("homes.home_id"), primary_key=True),
+    Column("sensor_id", String(ID), primary_key=True),
+    Column("line", String(8), nullable=False),
+    Column("sample_rate_hz", Integer, nullable=False),
+)
+
+fixtures = Table(
+    "fixtures",
+    metadata,
+    Column("home_id", String(ID), ForeignKey("homes.home_id"), primary_key=True),
+    Column("fixture_id", String(ID), primary_key=True),
+    Column("name", String(80), nullable=False),
+    Column("category", String(32), nullable=False),
+    Column("handle", String(32), nullable=False),
+    Column("location", String(80), nullable=False),
+)
+
+valves = Table(
+    "valves",
+    metadata,
+    Column("home_id", String(ID), primary_key=True),
+    Column("valve_id", String(2 * ID + 1), primary_key=True),  # "fixture_id/valve_name"
+    Column("fixture_id", String(ID), nullable=False),
+    Column("name", String(ID), nullable=False),
+    Column("lines", String(16), nullable=False),  # "hot", "cold" or "hot,cold"
+    ForeignKeyConstraint(["home_id", "fixture_id"], ["fixtures.home_id", "fixtures.fixture_id"]),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("event_id", String(EVENT_ID), primary_key=True),
+    Column("home_id", String(ID), ForeignKey("homes.home_id"), nullable=False),
+    Column("sensor_id", String(ID), nullable=False),
+    Column("line", String(8), nullable=False),
+    _ts("t"),
+    Column("sample_rate_hz", Integer, nullable=False),
+    Column("n_samples", Integer, nullable=False),
+    Column("scale_kpa", Float, nullable=False),
+    Column("offset_kpa", Float, nullable=False),
+    Column("waveform", LargeBinary, nullable=False),  # see service.storage.waveform
+    _ts("received_at"),
+    Index("ix_events_home_t", "home_id", "t"),
+)
+
+uses = Table(
+    "uses",
+    metadata,
+    Column("use_id", String(EVENT_ID + 2), primary_key=True),
+    Column("home_id", String(ID), ForeignKey("homes.home_id"), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("lines", String(16), nullable=False),
+    _ts("t"),
+    _ts("t_open", nullable=True),
+    _ts("t_close", nullable=True),
+    Column("drop_kpa", JSON, nullable=False),
+    _ts("created_at"),
+    Index("ix_uses_home_t", "home_id", "t"),
+)
+
+use_events = Table(
+    "use_events",
+    metadata,
+    # event_id is the key: an event belongs to at most one use, so "unpaired" means "not here"
+    Column("event_id", String(EVENT_ID), ForeignKey("events.event_id"), primary_key=True),
+    Column("use_id", String(EVENT_ID + 2), ForeignKey("uses.use_id"), nullable=False, index=True),
+    Column("role", String(8), nullable=False),  # "open" | "close"
+    CheckConstraint("role in ('open', 'close')", name="role"),
+)
+
+classifications = Table(
+    "classifications",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("use_id", String(EVENT_ID + 2), ForeignKey("uses.use_id"), nullable=False),
+    Column("home_id", String(ID), ForeignKey("homes.home_id"), nullable=False),
+    Column("level", String(16), nullable=False),
+    Column("label", String(2 * ID + 1), nullable=False),
+    Column("probability", Float, nullable=False),
+    Column("model_version", String(64), nullable=False),
+    _ts("created_at"),
+    UniqueConstraint("use_id", "level", "model_version", name="uq_classifications_use_level_model"),
+    CheckConstraint("level in ('valve', 'fixture', 'category')", name="level"),
+)
+
+label_requests = Table(
+    "label_requests",
+    metadata,
+    Column("request_id", String(EVENT_ID), primary_key=True),
+    Column("home_id", String(ID), ForeignKey("homes.home_id"), nullable=False),
+    Column("round", Integer, nullable=False),
+    Column("slot", Integer, nullable=False),
+    Column("use_id", String(EVENT_ID + 2), ForeignKey("uses.use_id"), nullable=True),
+    Column("state", String(16), nullable=False),
+    Column("choices", JSON, nullable=False),
+    Column("prompt", Text, nullable=False),
+    _ts("created_at"),
+    _ts("sent_at", nullable=True),
+    _ts("expires_at", nullable=True),
+    _ts("closed_at", nullable=True),
+    # the scheduler's idempotency key: a re-run round creates (and pushes) nothing new
+    UniqueConstraint("home_id", "round", "slot", name="uq_label_requests_home_round_slot"),
+    CheckConstraint(
+        "state in ('planned', 'sent', 'answered', 'expired', 'declined')", name="state"
+    ),
+)
+
+labels = Table(
+    "labels",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("home_id", String(ID), ForeignKey("homes.home_id"), nullable=False),
+    Column("use_id", String(EVENT_ID + 2), ForeignKey("uses.use_id"), nullable=False),
+    Column("level", String(16), nullable=False),
+    Column("label", String(2 * ID + 1), nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("answered_by", String(120), nullable=False),
+    Column("request_id", String(EVENT_ID), ForeignKey("label_requests.request_id"), nullable=True),
+    _ts("answered_at"),
+    # one answer per request: a repeated POST of the same answer is a no-op
+    UniqueConstraint("request_id", name="uq_labels_request_id"),
+    CheckConstraint("source in ('guided', 'active', 'audit')", name="source"),
+)
+
+accuracy_history = Table(
+    "accuracy_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("home_id", String(ID), ForeignKey("homes.home_id"), nullable=False),
+    _ts("t"),
+    Column("level", String(16), nullable=False),
+    Column("estimate", Float, nullable=False),
+    Column("lower_bound", Float, nullable=False),
+    Column("n_labels", Integer, nullable=False),
+    Column("displayed", Boolean, nullable=False),
+    Column("model_version", String(64), nullable=False),
+    Index("ix_accuracy_history_home_t", "home_id", "t"),
+)
+
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _ts("received_at"),
+    Column("topic", String(512), nullable=False),
+    Column("home_id", String(ID), nullable=True),  # set only when the home is registered
+    Column("reason", String(32), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("payload", LargeBinary, nullable=False),  # truncated to DEAD_LETTER_KEEP_BYTES
+    Column("payload_size", Integer, nullable=False),  # the real size received
+    Index("ix_dead_letters_reason", "reason"),
+)
+
+model_snapshots = Table(
+    "model_snapshots",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("home_id", String(ID), ForeignKey("homes.home_id"), nullable=False),
+    Column("kind", String(32), nullable=False),  # "classifier", "codebook", ...
+    Column("version", Integer, nullable=False),
+    _ts("created_at"),
+    Column("meta", JSON, nullable=False),
+    Column("blob", LargeBinary, nullable=False),
+    UniqueConstraint("home_id", "kind", "version", name="uq_model_snapshots_home_kind_version"),
+)

@@ -112,9 +112,12 @@ class _Act:
 
 
 def _actuations(
-    spec: HomeSpec, uses: list[PlannedUse], acoustics: HomeAcoustics, rng: np.random.Generator,
+    spec: HomeSpec,
+    uses: list[PlannedUse],
+    acoustics: HomeAcoustics,
+    rng: np.random.Generator,
     variation: float,
-) -> list[_Act]:  # fmt: skip
+) -> list[_Act]:
     acts: list[_Act] = []
     for use in uses:
         valve = spec.valve(use.valve_id)
@@ -179,9 +182,12 @@ def _steady_drops(
 
 
 def _static(
-    spec: HomeSpec, acoustics: HomeAcoustics, times_s: np.ndarray, start_local: datetime,
+    spec: HomeSpec,
+    acoustics: HomeAcoustics,
+    times_s: np.ndarray,
+    start_local: datetime,
     rng: np.random.Generator,
-) -> np.ndarray:  # fmt: skip
+) -> np.ndarray:
     hours = (start_local.hour + start_local.minute / 60 + times_s / 3600.0) % 24.0
     p0 = spec.model.static_pressure_kpa * physics.diurnal_factor(hours, acoustics.diurnal_amplitude)
     if times_s.size == 0:
@@ -273,8 +279,15 @@ def render_uses(
 
 
 def _with_id(event: Event, event_id: str) -> Event:
-    return Event(event_id, event.home_id, event.sensor_id, event.line, event.t,
-                 event.sample_rate_hz, event.samples)  # fmt: skip
+    return Event(
+        event_id,
+        event.home_id,
+        event.sensor_id,
+        event.line,
+        event.t,
+        event.sample_rate_hz,
+        event.samples,
+    )
 
 
 def generate_run(

@@ -180,14 +180,26 @@ def actuation_for(
     )
     if action == "close":
         return Actuation(
-            t_s, line, action, time_s, soft_cap(surge), time_s, acoustics.ring_hz,
+            t_s,
+            line,
+            action,
+            time_s,
+            soft_cap(surge),
+            time_s,
+            acoustics.ring_hz,
             acoustics.decay_per_s,
-        )  # fmt: skip
+        )
     # an opening accelerates the column early in the stroke: its dip peaks at a third of it
     return Actuation(
-        t_s, line, action, time_s, -soft_cap(OPEN_SURGE_FACTOR * surge), time_s / 3.0,
-        acoustics.ring_hz, 1.5 * acoustics.decay_per_s,
-    )  # fmt: skip
+        t_s,
+        line,
+        action,
+        time_s,
+        -soft_cap(OPEN_SURGE_FACTOR * surge),
+        time_s / 3.0,
+        acoustics.ring_hz,
+        1.5 * acoustics.decay_per_s,
+    )
 
 
 def transient_wave(tau: np.ndarray, act: Actuation, level_step_kpa: float) -> np.ndarray:

@@ -151,9 +151,14 @@ def _valve(fixture: Fixture, name: str) -> Valve:
 
 
 def _faucet_drafts(
-    fixture: Fixture, temp: str, start: float, duration: float, person: int, activity: str,
+    fixture: Fixture,
+    temp: str,
+    start: float,
+    duration: float,
+    person: int,
+    activity: str,
     rng: np.random.Generator,
-) -> list[_Draft]:  # fmt: skip
+) -> list[_Draft]:
     """Drafts for running water at ``temp`` ('cold' | 'hot' | 'warm') from ``fixture``.
 
     A two-handle faucet gives warm water as two overlapping uses (both handles, staggered).
@@ -167,9 +172,14 @@ def _faucet_drafts(
         tail = float(rng.uniform(-1.5, 1.5))
         return [
             _Draft(_valve(fixture, first), start, duration, person, activity),
-            _Draft(_valve(fixture, second), start + lag, max(2.0, duration - lag + tail), person,
-                   activity),
-        ]  # fmt: skip
+            _Draft(
+                _valve(fixture, second),
+                start + lag,
+                max(2.0, duration - lag + tail),
+                person,
+                activity,
+            ),
+        ]
     name = temp if temp in names else fixture.valves[0].name
     return [_Draft(_valve(fixture, name), start, duration, person, activity)]
 
@@ -179,9 +189,13 @@ def _temp(rng: np.random.Generator, probs: tuple[float, float, float]) -> str:
 
 
 def _day_drafts(
-    spec: HomeSpec, habits: list[Habits], day: int, weekday: int, rng: np.random.Generator,
+    spec: HomeSpec,
+    habits: list[Habits],
+    day: int,
+    weekday: int,
+    rng: np.random.Generator,
     household: dict[str, float],
-) -> list[_Draft]:  # fmt: skip
+) -> list[_Draft]:
     weekend = weekday >= 5
     t0 = day * DAY_S
     drafts: list[_Draft] = []
@@ -202,37 +216,60 @@ def _day_drafts(
                     if sink is not None:
                         duration = h.duration_scale * float(rng.lognormal(np.log(12.0), 0.4))
                         drafts += _faucet_drafts(
-                            sink, _temp(rng, h.faucet_choice), start + rng.uniform(4.0, 25.0),
-                            float(np.clip(duration, 3.0, 60.0)), person, "handwash", rng,
-                        )  # fmt: skip
+                            sink,
+                            _temp(rng, h.faucet_choice),
+                            start + rng.uniform(4.0, 25.0),
+                            float(np.clip(duration, 3.0, 60.0)),
+                            person,
+                            "handwash",
+                            rng,
+                        )
         for _ in range(rng.poisson(OTHER_BATHROOM_FAUCET_PER_PERSON)):
             sink = _near(sinks, h.bathroom, rng, 0.9)
             if sink is not None:
                 duration = h.duration_scale * float(rng.lognormal(np.log(25.0), 0.5))
                 drafts += _faucet_drafts(
-                    sink, _temp(rng, h.faucet_choice), t0 + _person_hour(rng, h, weekend) * 3600,
-                    float(np.clip(duration, 3.0, 120.0)), person, "brush", rng,
-                )  # fmt: skip
+                    sink,
+                    _temp(rng, h.faucet_choice),
+                    t0 + _person_hour(rng, h, weekend) * 3600,
+                    float(np.clip(duration, 3.0, 120.0)),
+                    person,
+                    "brush",
+                    rng,
+                )
         for _ in range(rng.poisson(SHOWERS_PER_PERSON)):
             own = [f for f in showers + tubs if f.location == h.bathroom]
             fixture = _near(own or showers or tubs, h.bathroom, rng, 0.9)
             if fixture is not None:
                 morning = h.shower_in_morning == (rng.random() < 0.85)
-                hour = (h.wake_h + (1.5 if weekend else 0.0) + rng.uniform(0.1, 0.8)) if morning \
-                    else rng.normal(21.0, 1.0)  # fmt: skip
+                hour = (
+                    (h.wake_h + (1.5 if weekend else 0.0) + rng.uniform(0.1, 0.8))
+                    if morning
+                    else rng.normal(21.0, 1.0)
+                )
                 minutes = float(np.clip(rng.normal(h.shower_min, 1.3), 3.0, 15.0))
                 temp = "warm" if rng.random() < 0.92 else "hot"
                 drafts += _faucet_drafts(
-                    fixture, temp, t0 + float(np.clip(hour, 0, 23.9)) * 3600, minutes * 60,
-                    person, "shower", rng,
-                )  # fmt: skip
+                    fixture,
+                    temp,
+                    t0 + float(np.clip(hour, 0, 23.9)) * 3600,
+                    minutes * 60,
+                    person,
+                    "shower",
+                    rng,
+                )
         for _ in range(rng.poisson(BATHS_PER_PERSON)):
             if tubs:
                 tub = tubs[int(rng.integers(len(tubs)))]
                 drafts += _faucet_drafts(
-                    tub, "warm", t0 + rng.normal(20.0, 1.0) * 3600, rng.uniform(6, 10) * 60,
-                    person, "bath", rng,
-                )  # fmt: skip
+                    tub,
+                    "warm",
+                    t0 + rng.normal(20.0, 1.0) * 3600,
+                    rng.uniform(6, 10) * 60,
+                    person,
+                    "bath",
+                    rng,
+                )
 
     for _ in range(rng.poisson(household["kitchen"])):
         fixture = kitchens[int(rng.integers(len(kitchens)))] if kitchens else None
@@ -243,18 +280,26 @@ def _day_drafts(
         duration = habits[person].duration_scale * float(rng.lognormal(np.log(22.0), 0.55))
         probs = habits[person].faucet_choice
         drafts += _faucet_drafts(
-            fixture, _temp(rng, (probs[0], probs[1] + 0.1, probs[2])), t0 + hour * 3600,
-            float(np.clip(duration, 5.0, 120.0)), person, "kitchen", rng,
-        )  # fmt: skip
+            fixture,
+            _temp(rng, (probs[0], probs[1] + 0.1, probs[2])),
+            t0 + hour * 3600,
+            float(np.clip(duration, 5.0, 120.0)),
+            person,
+            "kitchen",
+            rng,
+        )
 
     drafts += _appliance_drafts(spec, t0, weekend, rng, household)
     return drafts
 
 
 def _appliance_drafts(
-    spec: HomeSpec, t0: float, weekend: bool, rng: np.random.Generator,
+    spec: HomeSpec,
+    t0: float,
+    weekend: bool,
+    rng: np.random.Generator,
     household: dict[str, float],
-) -> list[_Draft]:  # fmt: skip
+) -> list[_Draft]:
     drafts: list[_Draft] = []
     for dishwasher in _fixtures(spec, Category.DISHWASHER):
         if rng.random() < household["dishwasher"]:
@@ -281,8 +326,7 @@ def _appliance_drafts(
     if hoses and rng.random() < household["hose"] * (2.0 if weekend else 0.6):
         hose = hoses[int(rng.integers(len(hoses)))]
         hour = _hour(rng, [(0.5, 8.5, 1.0), (0.5, 18.5, 1.0)])
-        drafts.append(_Draft(hose.valves[0], t0 + hour * 3600, rng.uniform(3, 20) * 60, -1,
-                             "hose"))  # fmt: skip
+        drafts.append(_Draft(hose.valves[0], t0 + hour * 3600, rng.uniform(3, 20) * 60, -1, "hose"))
     return drafts
 
 
@@ -294,9 +338,13 @@ def _lock_key(fixture: Fixture, valve: Valve) -> str:
 
 
 def _finish(
-    spec: HomeSpec, draft: _Draft, habits: list[Habits], rng: np.random.Generator,
-    variation: float, plumbing_scale: dict[str, float],
-) -> tuple[float, float, float, float, float]:  # fmt: skip
+    spec: HomeSpec,
+    draft: _Draft,
+    habits: list[Habits],
+    rng: np.random.Generator,
+    variation: float,
+    plumbing_scale: dict[str, float],
+) -> tuple[float, float, float, float, float]:
     """(duration, flow_scale, hot_share, open_s, close_s) of a draft."""
     valve = draft.valve
     kind = valve.closure.kind
@@ -335,9 +383,13 @@ def _finish(
 
 
 def schedule(
-    spec: HomeSpec, *, days: int, seed: int | np.random.Generator, variation: float = 1.0,
+    spec: HomeSpec,
+    *,
+    days: int,
+    seed: int | np.random.Generator,
+    variation: float = 1.0,
     first_weekday: int = 0,
-) -> list[PlannedUse]:  # fmt: skip
+) -> list[PlannedUse]:
     """All valve uses of ``days`` days, sorted by start time.
 
     Parameters
@@ -406,3 +458,30 @@ def schedule(
 
 
 _FIELDS = tuple(PlannedUse.__dataclass_fields__)
+
+
+def one_use_each(
+    spec: HomeSpec, valve_ids: list[str], *, spacing_s: float = 30.0, duration_s: float = 8.0
+) -> list[PlannedUse]:
+    """One textbook use of each valve (rated flow, the spec's closure times), ``spacing_s``
+    apart: what an installer checking valves one by one produces, and what ``plot`` shows."""
+    uses = []
+    for n, vid in enumerate(valve_ids):
+        valve = spec.valve(vid)
+        kind = valve.closure.kind
+        hot_share = 0.5 if len(valve.lines) > 1 else (1.0 if valve.lines == (Line.HOT,) else 0.0)
+        uses.append(
+            PlannedUse(
+                use_id=f"u{n:06d}",
+                valve_id=vid,
+                start_s=1.0 + n * spacing_s,
+                duration_s=duration_s,
+                flow_scale=1.0,
+                hot_share=hot_share,
+                open_s=valve.closure.time_s * OPENING_FACTOR[kind],
+                close_s=valve.closure.time_s,
+                person=-1,
+                activity="check",
+            )
+        )
+    return uses

@@ -33,7 +33,7 @@ from sklearn.neighbors import kneighbors_graph
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 from threadpoolctl import threadpool_limits
 
 from atlas.domain import LEVELS, Category, Hierarchy, Line
@@ -266,7 +266,7 @@ class HierarchicalClassifier(ClassifierMixin, BaseEstimator):
         if y is None:
             name = type(self).__name__
             raise ValueError(f"{name} requires y to be passed, but the target y is None.")
-        y = np.asarray(y, dtype=object).ravel()
+        y = column_or_1d(np.asarray(y, dtype=object), warn=True)
         if y.shape[0] != X.shape[0]:
             raise ValueError(f"y has {y.shape[0]} entries; X has {X.shape[0]} rows.")
         labeled = is_labeled(y)

@@ -171,9 +171,11 @@ class AtlasSampling(QueryStrategy):
         self.fell_back_, self.n_errors_ = True, 0
         if pool.labeled.size < 2:
             return diversity_utilities(pool, batch_size, self.columns)
+        rng_state = pool.rng.get_state()
         H_train, wrong = cross_validated_correctness(clf, pool, self.n_splits, levels)
         self.n_errors_ = int(wrong.sum())
         if min(self.n_errors_, wrong.size - self.n_errors_) < self.min_errors:
+            pool.rng.set_state(rng_state)  # the fallback picks exactly what diversity would
             return diversity_utilities(pool, batch_size, self.columns)
         self.fell_back_ = False
 

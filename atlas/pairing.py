@@ -13,7 +13,10 @@ The algorithm, in time order (arrival order does not matter: events are sorted f
    valve (the two sensors hear the same lever movement a few milliseconds apart).
 3. A close is paired with the running open whose pressure drop best matches the pressure it
    recovers: a valve gives back roughly the pressure it took, so magnitude tells overlapping
-   uses on one line apart. Among near-equal matches the most recent open wins (the short draw
+   uses on one line apart. Sizes are read with care (:func:`_sizes`): up to the next event's
+   onset (the supply main is shared, so any valve moves both lines' levels), and from the next
+   quiet reading when a slow valve had not finished moving within the window. Among
+   near-equal matches the most recent open wins (the short draw
    started inside a long one usually ends first). A close whose best match is still poorer than
    ``max_mismatch`` is an orphan (its open was lost), because stealing another use's open would
    break two uses instead of one.
@@ -32,6 +35,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import numpy as np
+
 from atlas.events import Event
 from atlas.transient import TransientFeatures, transient_features
 from atlas.uses import UseStatus, WaterUse
@@ -42,12 +47,12 @@ _LINE_ORDER = {"hot": 0, "cold": 1}
 #: A close whose recovery differs from every running open's drop by more than this fraction of
 #: the larger of the two is an orphan. Drops vary from use to use by a few percent (the person
 #: opens the tap more or less); two valves on one line differ by tens of percent.
-DEFAULT_MAX_MISMATCH = 0.6
+DEFAULT_MAX_MISMATCH = 0.85
 
 #: Events on the two lines closer than this are one action of one mixing valve. The sensors hear
 #: one lever movement a few milliseconds apart (different pipe lengths); two independent people
 #: rarely move two valves within a fraction of a second.
-DEFAULT_SIMULTANEOUS_S = 0.25
+DEFAULT_SIMULTANEOUS_S = 0.1
 
 #: Matches within this cost of the best are "equally good"; the most recent open then wins.
 _TIE_COST = 0.05
@@ -55,6 +60,22 @@ _TIE_COST = 0.05
 #: Extra cost for taking one line out of a dual-line open: a mixing valve usually closes on both
 #: lines at once, so splitting it is the explanation of last resort.
 _SPLIT_PENALTY = 0.15
+
+#: Cost of matching against a lower bound (a step the window cut short): small but above an
+#: exact match, so a close whose recovery matches exactly still wins.
+_BOUND_COST = 0.1
+_UNKNOWN_COST = 0.25
+
+#: A window whose last ``_TAIL_S`` seconds still move by more than this fraction of its step
+#: had not settled: a valve taking longer than the window to close (toilet floats: 1-5 s).
+_MOVING_FRACTION = 0.15
+_TAIL_S = 0.1
+#: The level is read this long before another event's onset, clear of its first movement.
+_GUARD_S = 0.01
+
+#: The next event on the same line reads the settled level if it comes within this time; later,
+#: drift of the supply pressure (~1 kPa per hour behind a PRV) would blur the reading.
+_QUIET_S = 900.0
 
 
 @dataclass(frozen=True)
@@ -77,13 +98,28 @@ class PairingResult:
     features: dict[str, TransientFeatures] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class _Size:
+    """How much an event moved its line's level (kPa, positive).
+
+    ``quality`` is ``"exact"``, ``"lower"`` when the window ended while the level was still
+    moving (a slow hand, a toilet float closing over seconds) and no later quiet reading of the
+    line was available, so the full step is at least ``kpa``, or ``"unknown"`` when another
+    event started too soon after the onset to read any settled level (the value is then only
+    indicative).
+    """
+
+    kpa: float
+    quality: str = "exact"
+
+
 @dataclass
 class _Action:
     """One valve movement (open or close) heard on one or both lines."""
 
     kind: str
     events: dict[str, Event]  # line -> event
-    steps: dict[str, float]  # line -> |step_kpa|
+    steps: dict[str, _Size]  # line -> size of the level change
 
     @property
     def t(self) -> datetime:
@@ -115,8 +151,114 @@ def _mismatch(drop: float, recovery: float) -> float:
     return abs(drop - recovery) / larger if larger > 0 else 0.0
 
 
+def _cost(drop: _Size, recovery: _Size) -> float:
+    """How badly a close's recovery fits an open's drop (0 = perfectly).
+
+    A lower bound fits anything at least as large, and an unknown size fits anything, at small
+    fixed costs so that an exact match is still preferred.
+    """
+    qualities = {drop.quality, recovery.quality}
+    if "unknown" in qualities:
+        return _UNKNOWN_COST
+    if qualities == {"lower"}:
+        return 2 * _BOUND_COST
+    if recovery.quality == "lower" and recovery.kpa <= drop.kpa:
+        return _BOUND_COST
+    if drop.quality == "lower" and drop.kpa <= recovery.kpa:
+        return _BOUND_COST
+    return _mismatch(drop.kpa, recovery.kpa)
+
+
+def _kind(features: TransientFeatures) -> str:
+    """Open or close: the sign of the level step.
+
+    The step's sign is what physics fixes (flow starting lowers the pressure, flow ending
+    raises it). The feature's own fallback for steps within the noise, the direction of the
+    largest excursion, is unreliable for pairing because ringing swings both ways; the step's
+    sign was right for every event of the simulated benchmark, even below the noise.
+    """
+    if features.step_kpa == 0:
+        return features.kind
+    return "close" if features.step_kpa > 0 else "open"
+
+
+def _level_step(event: Event, features: TransientFeatures, stop: int) -> tuple[float, str]:
+    """Signed level change from the baseline to just before sample ``stop``, and its quality:
+    ``"exact"``, ``"moving"`` (still moving towards the step there) or ``"unknown"`` (too little
+    time after the onset to read a level through the ringing).
+
+    The level is the median of the last ``_TAIL_S`` seconds before ``stop``; it was still moving
+    when it differs from the median two tails earlier by more than ``_MOVING_FRACTION`` of the
+    step (and more than the noise allows).
+    """
+    rate = event.sample_rate_hz
+    tail = round(_TAIL_S * rate)
+    x = np.asarray(event.samples[:stop], dtype=np.float64)
+    onset = round(features.onset_s * rate)
+    if stop - onset < 3 * tail:  # the next event came at once: no level to read
+        return features.step_kpa, "unknown"
+    # the level: a median over up to 0.3 s (several periods of slow ringing), within the segment
+    width = int(np.clip((stop - onset) // 2, tail // 2, 3 * tail))
+    step = float(np.median(x[stop - width : stop])) - features.baseline_kpa
+    recent = float(np.median(x[stop - tail : stop]))
+    earlier = float(np.median(x[stop - 3 * tail : stop - 2 * tail]))
+    drift = (recent - earlier) * (1.0 if step > 0 else -1.0)
+    moving = drift > max(_MOVING_FRACTION * abs(step), 4 * features.noise_kpa / np.sqrt(tail))
+    return step, "moving" if moving else "exact"
+
+
+def _sizes(
+    events: Sequence[Event],
+    features: Mapping[str, TransientFeatures],
+    quiet_s: float,
+    simultaneous_s: float,
+) -> dict[str, _Size]:
+    """The level change of each event (events sorted by time, all of one home).
+
+    * The supply main is shared, so another valve moving on either line also moves this line's
+      level: when another event starts inside this event's window, the level is read just
+      before that onset. The other line's event of the same mixing-valve action (within
+      ``simultaneous_s``) is part of this use's own change and does not cut it.
+    * When the window ended before the level settled (a toilet float closes over seconds), the
+      next event on the same line, if nothing else happened in between and it came within
+      ``quiet_s``, read the settled level just before its own onset: the difference of the two
+      baselines is the full step.
+    * Otherwise the step read is kept as a lower bound (quality ``"lower"``).
+    """
+    sizes: dict[str, _Size] = {}
+    for i, event in enumerate(events):
+        f = features[event.event_id]
+        rate = event.sample_rate_hz
+        stop = len(event.samples)
+        following = None
+        for other in events[i + 1 :]:
+            lag = (other.t - event.t).total_seconds()
+            if other.line != event.line and lag <= simultaneous_s:
+                continue  # the same action heard on the other line
+            following = other
+            cut = round((lag + features[other.event_id].onset_s) * rate) - round(_GUARD_S * rate)
+            stop = max(0, min(stop, cut))
+            break
+        step, quality = _level_step(event, f, stop)
+        if quality != "moving":
+            sizes[event.event_id] = _Size(abs(step), quality)
+        elif (
+            following is not None
+            and following.line == event.line
+            and (following.t - event.t).total_seconds() <= quiet_s
+        ):
+            settled = features[following.event_id].baseline_kpa - f.baseline_kpa
+            sizes[event.event_id] = _Size(max(abs(step), abs(settled)))
+        else:
+            sizes[event.event_id] = _Size(abs(step), "lower")
+    return sizes
+
+
 def _group_actions(
-    events: Sequence[Event], features: Mapping[str, TransientFeatures], simultaneous_s: float
+    events: Sequence[Event],
+    features: Mapping[str, TransientFeatures],
+    sizes: Mapping[str, _Size],
+    simultaneous_s: float,
 ) -> list[_Action]:
     """Merge same-kind events on the two lines within ``simultaneous_s`` into one action."""
     window = timedelta(seconds=simultaneous_s)
@@ -125,10 +267,8 @@ def _group_actions(
     for i, event in enumerate(events):
         if event.event_id in taken:
             continue
-        kind = features[event.event_id].kind
-        action = _Action(
-            kind, {event.line: event}, {event.line: abs(features[event.event_id].step_kpa)}
-        )
+        kind = _kind(features[event.event_id])
+        action = _Action(kind, {event.line: event}, {event.line: sizes[event.event_id]})
         taken.add(event.event_id)
         for other in events[i + 1 :]:
             if other.t - event.t > window:
@@ -136,10 +276,10 @@ def _group_actions(
             if (
                 other.event_id not in taken
                 and other.line != event.line
-                and features[other.event_id].kind == kind
+                and _kind(features[other.event_id]) == kind
             ):
                 action.events[other.line] = other
-                action.steps[other.line] = abs(features[other.event_id].step_kpa)
+                action.steps[other.line] = sizes[other.event_id]
                 taken.add(other.event_id)
                 break
         actions.append(action)
@@ -188,10 +328,10 @@ class _Pairer:
         best: list[tuple[float, int]] = []
         for index, opened in enumerate(self.running):
             if close.lines == opened.lines:
-                cost = max(_mismatch(opened.steps[ln], close.steps[ln]) for ln in close.lines)
+                cost = max(_cost(opened.steps[ln], close.steps[ln]) for ln in close.lines)
             elif len(close.lines) == 1 and close.lines < opened.lines:
                 (line,) = close.lines
-                cost = _mismatch(opened.steps[line], close.steps[line]) + _SPLIT_PENALTY
+                cost = _cost(opened.steps[line], close.steps[line]) + _SPLIT_PENALTY
             else:
                 continue
             if cost <= self.max_mismatch:
@@ -215,7 +355,7 @@ class _Pairer:
         first = min((e for a in parts for e in a.events.values()), key=_sort_key)
         drop: dict[str, float] = {}
         for line in lines:
-            values = [a.steps[line] for a in parts if line in a.steps]
+            values = [a.steps[line].kpa for a in parts if line in a.steps]
             drop[line] = round(sum(values) / len(values), 3)
         if opened is not None and closed is not None:
             status = UseStatus.PAIRED
@@ -269,10 +409,10 @@ def pair_events(
         left without a close becomes an open-ended use.
     open_timeout_s : float, default=3600.0
         How long an open may wait for its close before it becomes an open-ended use.
-    max_mismatch : float, default=0.6
+    max_mismatch : float, default=0.85
         Largest relative difference between an open's drop and a close's recovery that still
         pairs them.
-    simultaneous_s : float, default=0.25
+    simultaneous_s : float, default=0.1
         Same-kind events on both lines closer than this are one mixing-valve action.
     features : mapping of event id to TransientFeatures, optional
         Precomputed features (e.g. from storage); computed from the waves when missing.
@@ -297,7 +437,8 @@ def pair_events(
     if not unique:
         return PairingResult([], [], {})
     pairer = _Pairer(unique[0].home_id, timedelta(seconds=open_timeout_s), max_mismatch)
-    for action in _group_actions(unique, known, simultaneous_s):
+    sizes = _sizes(unique, known, _QUIET_S, simultaneous_s)
+    for action in _group_actions(unique, known, sizes, simultaneous_s):
         pairer.expire(action.t)
         pairer.feed(action)
     pending: list[Event] = []

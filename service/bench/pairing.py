@@ -23,6 +23,8 @@ from atlas.events import Event, decode_event, encode_event
 from atlas.homespec import HomeSpec
 from atlas.pairing import PairingResult, pair_events
 from atlas.uses import WaterUse
+from simulator.generate import generate_run
+from simulator.presets import load_preset
 
 
 @dataclass(frozen=True)
@@ -36,10 +38,6 @@ class SimulatedHome:
 
 def simulate(preset: str, days: int, seed: int) -> SimulatedHome:
     """Generate a run and round-trip every event through the wire encoding."""
-    from simulator.generate import generate_run
-
-    from simulator.presets import load_preset
-
     spec = load_preset(preset)
     sim_events = generate_run(spec, days=days, seed=seed)
     events = [decode_event(encode_event(s.event)) for s in sim_events]

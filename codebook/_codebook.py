@@ -64,6 +64,9 @@ class Codebook(TransformerMixin, BaseEstimator):
         Sparsity penalty of dictionary learning (patches are scaled to peak 1).
     max_iter : int, default=20
         Epochs over the patches for dictionary learning / iterations for KMedoids.
+    pooling : {"split", "abs"}, default="split"
+        Per segment and atom: ``"split"`` keeps the largest positive code and the largest
+        negative code's magnitude (two columns), ``"abs"`` the largest magnitude (one column).
     center_patches : bool, default=True
         Remove each patch's mean, so atoms describe wave shape rather than the level.
     min_patch_rms : float, default=0.01
@@ -92,7 +95,7 @@ class Codebook(TransformerMixin, BaseEstimator):
     >>> waves = [np.sin(2 * np.pi * f * t) * (t > 0.25) for f in np.linspace(20, 80, 30)]
     >>> cb = Codebook(n_atoms=8, physical_features=False, random_state=0).fit(waves)
     >>> cb.transform(waves[:2]).shape
-    (2, 48)
+    (2, 96)
     """
 
     _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn's declared-constraints idiom)
@@ -106,6 +109,7 @@ class Codebook(TransformerMixin, BaseEstimator):
         "atom_method": [StrOptions({"dictionary", "medoids"})],
         "alpha": [Interval(Real, 0, None, closed="neither")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "pooling": [StrOptions({"split", "abs"})],
         "center_patches": ["boolean"],
         "min_patch_rms": [Interval(Real, 0, None, closed="left")],
         "physical_features": ["boolean"],
@@ -126,6 +130,7 @@ class Codebook(TransformerMixin, BaseEstimator):
         atom_method: str = "dictionary",
         alpha: float = 0.05,
         max_iter: int = 20,
+        pooling: str = "split",
         center_patches: bool = True,
         min_patch_rms: float = 0.01,
         physical_features: bool = True,
@@ -142,6 +147,7 @@ class Codebook(TransformerMixin, BaseEstimator):
         self.atom_method = atom_method
         self.alpha = alpha
         self.max_iter = max_iter
+        self.pooling = pooling
         self.center_patches = center_patches
         self.min_patch_rms = min_patch_rms
         self.physical_features = physical_features
@@ -231,14 +237,16 @@ class Codebook(TransformerMixin, BaseEstimator):
     def transform(self, X: Iterable[Any], *, sample_rate_hz: int | None = None) -> np.ndarray:
         """Feature matrix of shape (n_windows, n_features_out_) for windows ``X``.
 
-        Columns are grouped by time segment, ``n_atoms`` per segment, each the signed code of
-        largest magnitude of that atom within the segment (0 when unused), followed by the
-        physical features when ``physical_features`` is set.
+        Columns are grouped by time segment; within a segment, per atom, the largest positive
+        code and the largest negative code's magnitude (``pooling="split"``) or the largest
+        magnitude (``pooling="abs"``), 0 when the atom is unused; then the physical features
+        when ``physical_features`` is set.
         """
         check_is_fitted(self, "components_")
         windows = self._windows(X, sample_rate_hz)
         out = np.zeros((len(windows), self.n_features_out_))
-        n_codes = self._n_segments * self.n_atoms
+        width = self._per_segment
+        n_codes = self._n_segments * width
         for length, members in _by_length(windows).items():
             slices = _windows.segment_slices(
                 length, self.atom_length, self._hop, self.sample_rate_hz, self.segment_edges_s
@@ -248,10 +256,7 @@ class Codebook(TransformerMixin, BaseEstimator):
                 codes = self._codes(np.stack([windows[i] for i in rows]))
                 for s, sl in enumerate(slices):
                     if sl.stop > sl.start:
-                        hi = codes[:, sl].max(axis=1)
-                        lo = codes[:, sl].min(axis=1)
-                        block = slice(s * self.n_atoms, (s + 1) * self.n_atoms)
-                        out[rows, block] = np.where(hi >= -lo, hi, lo)
+                        out[rows, s * width : (s + 1) * width] = self._pool(codes[:, sl])
         if self.physical_features:
             for i, x in enumerate(windows):
                 physical = transient_features(x, self.sample_rate_hz, self.pre_s)
@@ -259,9 +264,15 @@ class Codebook(TransformerMixin, BaseEstimator):
         return out
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        """``s{segment}_a{atom}`` for the pooled codes, then the physical feature names."""
+        """``s{segment}_a{atom}{+|-}`` for the pooled codes, then the physical feature names."""
         check_is_fitted(self, "components_")
-        names = [f"s{s}_a{a:03d}" for s in range(self._n_segments) for a in range(self.n_atoms)]
+        signs = ("+", "-") if self.pooling == "split" else ("",)
+        names = [
+            f"s{s}_a{a:03d}{sign}"
+            for s in range(self._n_segments)
+            for sign in signs
+            for a in range(self.n_atoms)
+        ]
         if self.physical_features:
             names += list(FEATURE_NAMES)
         return np.asarray(names, dtype=object)
@@ -269,7 +280,7 @@ class Codebook(TransformerMixin, BaseEstimator):
     @property
     def n_features_out_(self) -> int:
         n_physical = len(FEATURE_NAMES) if self.physical_features else 0
-        return self._n_segments * self.n_atoms + n_physical
+        return self._n_segments * self._per_segment + n_physical
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: Any) -> str:
@@ -295,6 +306,22 @@ class Codebook(TransformerMixin, BaseEstimator):
     @property
     def _n_segments(self) -> int:
         return len(self.segment_edges_s) + 1
+
+    @property
+    def _per_segment(self) -> int:
+        return 2 * self.n_atoms if self.pooling == "split" else self.n_atoms
+
+    def _pool(self, codes: np.ndarray) -> np.ndarray:
+        """Pool codes of shape (n_windows, n_patches, n_atoms) over the patches.
+
+        The sign of an oscillation's code is its phase at the patch, which jitters from one
+        use to the next: a signed max-abs pooling turned that jitter into feature noise (up vs
+        down chirps, 32 atoms, 3 seeds: 0.83-0.94 accuracy, against 1.00 for both options
+        here). Pooling each sign apart keeps polarity (a drop vs a recovery) without the noise.
+        """
+        if self.pooling == "abs":
+            return np.abs(codes).max(axis=1)
+        return np.hstack([codes.max(axis=1).clip(min=0), (-codes.min(axis=1)).clip(min=0)])
 
     def _check_params(self) -> None:
         self._validate_params()

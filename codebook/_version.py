@@ -24,6 +24,7 @@ ENCODING_PARAMS = (
     "n_nonzero_coefs",
     "pre_s",
     "segment_edges_s",
+    "pooling",
     "center_patches",
     "min_patch_rms",
     "physical_features",

@@ -1,0 +1,129 @@
+"""atlas.estimate: the IPW estimate corrects selection bias and its bound keeps its coverage."""
+
+import numpy as np
+import pytest
+
+from atlas.domain import Category, Hierarchy
+from atlas.estimate import (
+    BetaPrior,
+    ScoredLabel,
+    clopper_pearson_lower,
+    estimate_accuracy,
+    naive_accuracy,
+    truth_at_levels,
+)
+from atlas.sampling import draw_batch
+
+N_POOL, ROUNDS, K = 30, 10, 3
+
+
+def _label(correct: bool, p: float = 1.0, audit: bool = True, uid: str = "u") -> ScoredLabel:
+    return ScoredLabel(
+        uid, "category", {"category": "x" if correct else "y"}, {"category": "x"}, 1, p, audit
+    )
+
+
+def _simulated_home(rng: np.random.Generator, accuracy: float, towards_errors: bool = True):
+    """Ten rounds of 3 labels from pools of 30 uses; the strategy prefers the model's errors."""
+    labels, correct_total = [], 0
+    for r in range(ROUNDS):
+        correct = rng.random(N_POOL) < accuracy
+        correct_total += correct.sum()
+        wanted = ~correct if towards_errors else correct
+        batch = draw_batch(2.0 * wanted + rng.normal(size=N_POOL), K, rng)
+        for i, p, audit in zip(batch.indices, batch.inclusion_prob, batch.is_audit, strict=True):
+            labels.append(_label(bool(correct[i]), float(p), bool(audit), f"{r}-{i}"))
+    return labels, correct_total / (N_POOL * ROUNDS)
+
+
+@pytest.mark.parametrize("accuracy", [0.6, 0.85])
+def test_ipw_is_unbiased_where_naive_mean_is_not(accuracy):
+    rng = np.random.default_rng(10)
+    ipw, naive = [], []
+    for _ in range(400):
+        labels, _ = _simulated_home(rng, accuracy)
+        ipw.append(estimate_accuracy(labels, "category").point)
+        naive.append(naive_accuracy(labels, "category"))
+    assert abs(np.mean(ipw) - accuracy) < 0.025
+    assert accuracy - np.mean(naive) > 0.1
+
+
+@pytest.mark.parametrize(
+    ("method", "accuracy", "towards_errors"),
+    [
+        ("ipw", 0.85, True),
+        ("ipw", 0.85, False),  # a strategy that avoids errors must not inflate the bound
+        ("audit_cp", 0.7, True),
+    ],
+)
+def test_lower_bound_covers_truth_at_nominal_rate(method, accuracy, towards_errors):
+    rng = np.random.default_rng(11)
+    covered = []
+    for _ in range(2000):
+        labels, realised = _simulated_home(rng, accuracy, towards_errors)
+        est = estimate_accuracy(labels, "category", method=method, confidence=0.95)
+        covered.append(est.lower <= realised)
+    assert np.mean(covered) >= 0.93
+
+
+def test_clopper_pearson_matches_facts_arithmetic():
+    """FACTS.md: certifying >= 85% at 95% needs 20/20, 29/30, 38/40 or 56/60."""
+    for x, n in [(20, 20), (29, 30), (38, 40), (56, 60)]:
+        assert clopper_pearson_lower(x, n) >= 0.85
+        assert clopper_pearson_lower(x - 1, n) < 0.85
+
+
+def test_valve_label_scores_fixture_and_category():
+    h = Hierarchy(
+        ("k/hot", "k/cold", "b/hot"),
+        {"k/hot": "k", "k/cold": "k", "b/hot": "b"},
+        {"k": Category.KITCHEN_FAUCET, "b": Category.BATHROOM_FAUCET},
+    )
+    pred = {"valve": "k/cold", "fixture": "k", "category": "kitchen_faucet"}
+    lab = ScoredLabel("u1", "valve", pred, truth_at_levels(h, "k/hot", "valve"), 3, 1.0, True)
+    assert [lab.correct(lv) for lv in ("category", "fixture", "valve")] == [True, True, False]
+    fixture_only = ScoredLabel(
+        "u2", "fixture", pred, truth_at_levels(h, "b", "fixture"), 3, 1.0, True
+    )
+    assert estimate_accuracy([lab, fixture_only], "valve", method="audit_cp").n_labels == 1
+    assert estimate_accuracy([lab, fixture_only], "category", method="audit_cp").point == 0.5
+
+
+def test_prior_is_used_only_when_passed():
+    labels = [_label(True)] * 10
+    plain = estimate_accuracy(labels, "category", method="audit_beta")
+    pooled = estimate_accuracy(labels, "category", method="audit_beta", prior=BetaPrior(45, 5))
+    assert plain.prior is None and pooled.prior == BetaPrior(45, 5)
+    assert pooled.lower > plain.lower
+
+
+def test_higher_confidence_gives_lower_bound():
+    labels = [_label(True)] * 18 + [_label(False)] * 2
+    loose = estimate_accuracy(labels, "category", confidence=0.8)
+    strict = estimate_accuracy(labels, "category", confidence=0.99)
+    assert strict.lower < loose.lower < loose.point
+
+
+def test_no_labels_certifies_nothing():
+    est = estimate_accuracy([], "valve")
+    assert (est.point, est.lower, est.n_labels) == (0.0, 0.0, 0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"method": "bogus"}, "method='bogus'"),
+        ({"confidence": 1.0}, "confidence=1.0"),
+        ({"method": "audit_cp", "prior": BetaPrior(1, 1)}, "prior-free"),
+    ],
+)
+def test_bad_arguments_are_named(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        estimate_accuracy([_label(True)], "category", **kwargs)
+
+
+def test_label_validates_its_fields():
+    with pytest.raises(ValueError, match=r"inclusion_prob=0\.0"):
+        _label(True, p=0.0)
+    with pytest.raises(ValueError, match="lacks level"):
+        ScoredLabel("u", "valve", {}, {"valve": "a/b"}, 1, 1.0, True)

@@ -100,7 +100,8 @@ def few_label_accuracy(
     test = np.isin(run.use_ids, list(test_uses))
     model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=5000))
     model.fit(features[train], run.valves[train])
-    log_proba = model.predict_log_proba(features[test])
+    # clipped: a zero probability on one event must not make a use's sum -inf for every class
+    log_proba = np.log(np.clip(model.predict_proba(features[test]), 1e-12, None))
     classes = model.classes_
     event_acc = float(np.mean(classes[np.argmax(log_proba, axis=1)] == run.valves[test]))
     by_use: dict[str, np.ndarray] = {}

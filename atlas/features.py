@@ -27,13 +27,14 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from atlas.domain import Category, Line
 from atlas.events import Event
-from atlas.transient import FEATURE_NAMES, transient_features
+from atlas.transient import FEATURE_NAMES, TransientFeatures, transient_features
 from atlas.uses import WaterUse
 
 LINES: tuple[str, ...] = (str(Line.HOT), str(Line.COLD))
@@ -64,12 +65,62 @@ def feature_names(n_codes: int = 0) -> tuple[str, ...]:
     return _BASE_NAMES + tuple(f"code_{i}" for i in range(n_codes))
 
 
-def transient_table(events: Iterable[Event]) -> dict[str, tuple[str, np.ndarray]]:
-    """``event_id -> (line, physical feature vector)``: computed once, reused every round."""
-    return {
-        e.event_id: (e.line, transient_features(e.samples, e.sample_rate_hz).as_vector())
-        for e in events
-    }
+def transient_table(
+    events: Iterable[Event], features: Mapping[str, TransientFeatures] | None = None
+) -> dict[str, tuple[str, np.ndarray]]:
+    """``event_id -> (line, physical feature vector)``: computed once, reused every round.
+
+    ``features`` (e.g. :attr:`atlas.pairing.PairingResult.features`) avoids recomputing them.
+    """
+    known = features or {}
+    table = {}
+    for e in events:
+        tf = known.get(e.event_id) or transient_features(e.samples, e.sample_rate_hz)
+        table[e.event_id] = (e.line, tf.as_vector())
+    return table
+
+
+def use_codes(
+    uses: Sequence[WaterUse], event_codes: Mapping[str, np.ndarray], n_codes: int
+) -> np.ndarray:
+    """Codebook codes per use: mean over its open events, then mean over its close events.
+
+    ``event_codes`` maps event ids to code vectors (``codebook.Codebook.transform`` rows); a use
+    without codes for an action gets zeros there. Shape (n_uses, 2 * n_codes).
+    """
+    out = np.zeros((len(uses), 2 * n_codes))
+    for row, use in enumerate(uses):
+        for a, ids in enumerate((use.open_event_ids, use.close_event_ids)):
+            vectors = [event_codes[e] for e in ids if e in event_codes]
+            if vectors:
+                out[row, a * n_codes : (a + 1) * n_codes] = np.mean(vectors, axis=0)
+    return out
+
+
+def rule_evidence(decisions: Sequence[Any], *, floor: float = 0.05) -> np.ndarray:
+    """Likelihood per category (enum order) from rule decisions, for ``use_features(evidence=)``.
+
+    A decided category gets the rule's measured precision ``c`` and every other category
+    ``max(floor, (1 - c) / (n_categories - 1))``; an undecided rule that narrowed the use to
+    some categories (e.g. "a faucet") gives them 1 and the rest ``floor``; no rule: all 1 (no
+    information). Duck-typed on ``category``, ``confidence`` and ``candidates``
+    (:class:`rules.classifier.RuleDecision`) so :mod:`atlas` does not import :mod:`rules`.
+    """
+    if not 0 < floor <= 1:
+        raise ValueError(f"floor={floor!r} should be in (0, 1].")
+    order = [str(c) for c in Category]
+    out = np.ones((len(decisions), len(order)))
+    for row, d in enumerate(decisions):
+        if d.category is not None and str(d.category) in order:
+            c = float(d.confidence)
+            out[row] = max(floor, (1 - c) / (len(order) - 1))
+            out[row, order.index(str(d.category))] = max(c, floor)
+        elif d.candidates:
+            out[row] = floor
+            for cat in d.candidates:
+                if str(cat) in order:
+                    out[row, order.index(str(cat))] = 1.0
+    return out
 
 
 def use_features(

@@ -13,7 +13,9 @@ from atlas.features import (
     EVIDENCE_COLUMNS,
     LINE_COLUMNS,
     feature_names,
+    rule_evidence,
     transient_table,
+    use_codes,
     use_features,
 )
 from atlas.transient import FEATURE_NAMES
@@ -107,3 +109,29 @@ def test_codes_and_evidence_are_placed():
 def test_shape_errors_name_the_argument(kwargs, message):
     with pytest.raises(ValueError, match=message):
         use_features([use("a", ["cold"], 0)], {}, **kwargs)
+
+
+class Decision:
+    def __init__(self, category, confidence=0.0, candidates=()):
+        self.category, self.confidence, self.candidates = category, confidence, candidates
+
+
+def test_rule_evidence_decided_narrowed_and_silent():
+    order = [str(c) for c in Category]
+    ev = rule_evidence(
+        [
+            Decision("toilet", 0.9),
+            Decision(None, 0.0, ("kitchen_faucet", "bathroom_faucet")),
+            Decision(None),
+        ]
+    )
+    assert ev[0, order.index("toilet")] == 0.9 and ev[0].argmax() == order.index("toilet")
+    assert ev[0, order.index("shower")] == pytest.approx(0.05)  # (1 - 0.9) / 7 < floor
+    assert ev[1, order.index("kitchen_faucet")] == 1.0 and ev[1, order.index("shower")] == 0.05
+    assert np.all(ev[2] == 1.0)
+
+
+def test_use_codes_average_per_action():
+    codes = {"o1": np.array([1.0, 0.0]), "o2": np.array([3.0, 2.0]), "c1": np.array([5.0, 5.0])}
+    u = use("a", ["hot", "cold"], 0, opens=["o1", "o2"], closes=["c1", "missing"])
+    assert use_codes([u], codes, 2).tolist() == [[2.0, 1.0, 5.0, 5.0]]

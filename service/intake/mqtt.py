@@ -43,6 +43,8 @@ class IntakeConfig:
     session_expiry_s: int = 7 * 24 * 3600  # a week of downtime before the broker forgets us
     batch_size: int = 200
     batch_wait_s: float = 0.05
+    idle_gap_s: float = 0.005  # a batch also ends when no message came for this long
+    receive_maximum: int = 1000  # QoS 1 messages the broker may send before our acks
     keepalive_s: int = 30
     publish_errors: bool = True
 
@@ -70,6 +72,12 @@ class MqttIntake:
         self._generation = 0
         self._errors_prefix = topic_prefix(config.topic_filter)
         self._worker = threading.Thread(target=self._work, name="atlas-intake-worker", daemon=True)
+        # Pairing runs beside storage, not in its path: acks wait only for the commit, and a
+        # burst of events re-pairs each home once instead of once per batch.
+        self._dirty: set[str] = set()
+        self._dirty_cv = threading.Condition()
+        self._pairing_done = threading.Event()
+        self._pairing = threading.Thread(target=self._pair_loop, name="atlas-pairing", daemon=True)
         self.client = self._make_client()
 
     def _make_client(self) -> mqtt.Client:
@@ -123,16 +131,23 @@ class MqttIntake:
         host, port = parse_broker_url(self.config.broker_url)
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = self.config.session_expiry_s
+        # Acks wait for the commit, so the broker's in-flight window bounds throughput: with
+        # its default (20) the intake idles while a batch commits. Ask for a larger window.
+        props.ReceiveMaximum = self.config.receive_maximum
         self.client.connect_async(
             host, port, keepalive=self.config.keepalive_s, clean_start=False, properties=props
         )
         self.client.loop_start()  # reconnects by itself, with the backoff set above
         self._worker.start()
+        self._pairing.start()
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Finish the queued batch, then disconnect (the session keeps anything not acked)."""
         self._stop.set()
         self._worker.join(timeout_s)
+        with self._dirty_cv:
+            self._dirty_cv.notify()
+        self._pairing.join(timeout_s)
         self.client.disconnect()
         self.client.loop_stop()
 
@@ -157,7 +172,7 @@ class MqttIntake:
             if remaining <= 0:
                 break
             try:
-                batch.append(self._queue.get(timeout=remaining))
+                batch.append(self._queue.get(timeout=min(remaining, self.config.idle_gap_s)))
             except queue.Empty:
                 break
         return batch
@@ -173,7 +188,10 @@ class MqttIntake:
             self._ack(batch)
             self._count(batch, outcome)
             self._publish_errors(outcome.dead)
-            self._pair(outcome.homes)
+            if outcome.homes:
+                with self._dirty_cv:
+                    self._dirty |= outcome.homes
+                    self._dirty_cv.notify()
 
     def _commit(self, batch: list[InboundMessage]) -> BatchOutcome | None:
         """Commit ``batch``; retry while the database is unreachable, isolate a poison row."""
@@ -251,8 +269,16 @@ class MqttIntake:
             topic = f"{self._errors_prefix}/homes/{d.home_id}/errors"
             self.client.publish(topic, json.dumps(body), qos=1)
 
-    def _pair(self, homes: set[str]) -> None:
-        try:
-            self.counters.uses += self.pipeline.pair(homes)
-        except Exception:  # pairing is re-run after the next batch; the events are safe
-            _LOGGER.exception("pairing failed for homes %s", sorted(homes))
+    def _pair_loop(self) -> None:
+        while True:
+            with self._dirty_cv:
+                while not self._dirty and not self._stop.is_set():
+                    self._dirty_cv.wait(0.5)
+                homes, self._dirty = self._dirty, set()
+            if homes:
+                try:
+                    self.counters.uses += self.pipeline.pair(homes)
+                except Exception:  # re-paired after the next batch of the home; events are safe
+                    _LOGGER.exception("pairing failed for homes %s", sorted(homes))
+            elif self._stop.is_set() and not self._worker.is_alive():
+                return

@@ -6,20 +6,33 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import numpy as np
 from sqlalchemy import Connection, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from atlas.events import Event
 from service.storage.schema import events, use_events
-from service.storage.waveform import DEFAULT_SCALE_KPA, pack_waveform, unpack_waveform
+from service.storage.waveform import (
+    DEFAULT_SCALE_KPA,
+    pack_counts,
+    pack_waveform,
+    unpack_waveform,
+)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class EventRow:
-    """One validated event ready to store, with the quantisation its gateway used."""
+    """One validated event ready to store.
+
+    ``counts``/``scale_kpa``/``offset_kpa`` are the gateway's own int16 quantisation when the
+    payload was ``i16le-b64``: storing them as received is lossless and skips re-quantising.
+    Without them the samples are quantised at ``scale_kpa``.
+    """
 
     event: Event
     scale_kpa: float = DEFAULT_SCALE_KPA
+    counts: np.ndarray | None = None
+    offset_kpa: float = 0.0
 
 
 def _insert_ignoring_duplicates(conn: Connection, table, key: str):
@@ -42,7 +55,10 @@ def insert_events(conn: Connection, rows: Sequence[EventRow], received_at: datet
         if ev.event_id in seen:  # the same message twice in one batch (redelivery)
             continue
         seen.add(ev.event_id)
-        blob, scale, offset = pack_waveform(ev.samples, row.scale_kpa)
+        if row.counts is not None:
+            blob, scale, offset = pack_counts(row.counts), row.scale_kpa, row.offset_kpa
+        else:
+            blob, scale, offset = pack_waveform(ev.samples, row.scale_kpa)
         values.append(
             {
                 "event_id": ev.event_id,

@@ -29,10 +29,16 @@ def pack_waveform(
     if not 0 < scale_kpa <= 10:
         raise ValueError(f"scale_kpa={scale_kpa} should be in (0, 10].")
     counts, offset = quantize(np.asarray(samples_kpa, dtype=np.float64), scale_kpa)
+    return pack_counts(counts), float(scale_kpa), float(offset)
+
+
+def pack_counts(counts: np.ndarray) -> bytes:
+    """Compress int16 counts as they arrived in an ``i16le-b64`` payload (no re-quantising)."""
+    counts = np.asarray(counts, dtype="<i2")
     # int16 arithmetic wraps, and so does the cumulative sum that undoes it: lossless.
     deltas = np.diff(counts, prepend=np.int16(0)).astype("<i2")
     shuffled = deltas.view(np.uint8).reshape(-1, 2).T.tobytes()
-    return zlib.compress(shuffled, 1), float(scale_kpa), float(offset)
+    return zlib.compress(shuffled, 1)
 
 
 def unpack_counts(blob: bytes) -> np.ndarray:

@@ -1,0 +1,1 @@
+"""Benchmarks and offline evaluations, each registered as ``atlas bench <module name>``."""

@@ -1,0 +1,181 @@
+"""Intake throughput: events/s from Mosquitto into SQLite vs a bare paho subscriber (issue 3).
+
+Both consumers drain the same backlog: N events (1.75 s windows at 1 kHz from the simulator,
+spread over several homes) are queued at a private broker for a persistent session while the
+consumer is offline, then the consumer connects and the time from its first to its last
+message is measured. Draining a backlog isolates the consumer from the publisher's speed, which
+on a 2-core machine would otherwise set both rates. The bare subscriber only counts messages;
+the intake validates, commits batches to SQLite (WAL), acks and pairs. Goal: ratio >= 0.5.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from atlas.events import EVENT_TOPIC
+from atlas.homespec import parse_home_spec
+from service.broker import PrivateBroker
+from service.intake.mqtt import IntakeConfig, MqttIntake
+from service.intake.pipeline import IngestPipeline
+from service.storage.engine import make_engine, upgrade
+from service.storage.homes import upsert_home
+from simulator.generate import generate_run
+from simulator.presets import load_preset
+from simulator.stream import stream_events
+
+TOPIC = "bench/v1/homes/+/sensors/+/events"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--events", type=int, default=5000, help="events per consumer")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=IntakeConfig.batch_size)
+    parser.add_argument("--json", type=Path, default=None, help="also write the result here")
+
+
+def make_backlog(n_events: int, seed: int) -> tuple[list[dict], list[tuple[str, bytes, float]]]:
+    """``n_events`` simulator payloads over as many two_bath_house copies as needed."""
+    base = load_preset("two_bath_house")
+    sim = generate_run(base, days=7, seed=seed)
+    specs, messages = [], []
+    copy = 0
+    while len(messages) < n_events:
+        home_id = f"bench-{copy}"
+        spec = base.to_dict() | {"home_id": home_id}
+        specs.append(spec)
+        for s in sim[: n_events - len(messages)]:
+            payload = s.payload() | {"home_id": home_id, "event_id": f"{s.event.event_id}-{copy}"}
+            topic = "bench/v1/" + EVENT_TOPIC.removeprefix("atlas/v1/").format(
+                home_id=home_id, sensor_id=s.event.sensor_id
+            )
+            messages.append((topic, json.dumps(payload).encode(), 0.0))
+        copy += 1
+    return specs, messages
+
+
+def _session_props(expiry_s: int = 3600) -> Properties:
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = expiry_s
+    return props
+
+
+def _create_session(url_port: int, client_id: str) -> None:
+    """Connect once and subscribe, so the broker queues the backlog for ``client_id``."""
+    done = threading.Event()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    client.on_subscribe = lambda *a: done.set()
+    client.on_connect = lambda c, *a: c.subscribe(TOPIC, qos=1)
+    client.connect("127.0.0.1", url_port, clean_start=True, properties=_session_props())
+    client.loop_start()
+    if not done.wait(10):
+        raise TimeoutError("bench: subscription was not acknowledged")
+    client.disconnect()
+    client.loop_stop()
+
+
+def bare_rate(port: int, client_id: str, n: int) -> float:
+    """Messages/s a paho subscriber that only counts receives while draining the backlog."""
+    received = [0]
+    first = [0.0]
+    done = threading.Event()
+
+    def on_message(client, userdata, msg) -> None:
+        if received[0] == 0:
+            first[0] = time.perf_counter()
+        received[0] += 1
+        if received[0] >= n:
+            done.set()
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    client.on_message = on_message
+    client.connect("127.0.0.1", port, clean_start=False, properties=_session_props())
+    client.loop_start()
+    if not done.wait(300):
+        raise TimeoutError(f"bare subscriber got {received[0]}/{n}")
+    elapsed = time.perf_counter() - first[0]
+    client.disconnect()
+    client.loop_stop()
+    return (n - 1) / elapsed
+
+
+def intake_rate(port: int, client_id: str, n: int, db_url: str, batch_size: int) -> float:
+    """Events/s the intake validates, stores (SQLite) and acks while draining the backlog."""
+    engine = make_engine(db_url)
+    config = IntakeConfig(
+        broker_url=f"mqtt://127.0.0.1:{port}",
+        client_id=client_id,
+        topic_filter=TOPIC,
+        batch_size=batch_size,
+        publish_errors=False,
+    )
+    intake = MqttIntake(IngestPipeline(engine), config)
+    first = [0.0]
+    original = intake._on_message
+
+    def timed(client, userdata, msg) -> None:
+        if not first[0]:
+            first[0] = time.perf_counter()
+        original(client, userdata, msg)
+
+    intake.client.on_message = timed
+    intake.start()
+    try:
+        deadline = time.monotonic() + 300
+        while intake.counters.received < n:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"intake stored {intake.counters.stored}/{n}")
+            time.sleep(0.005)
+        elapsed = time.perf_counter() - first[0]
+        if intake.counters.stored != n:
+            raise RuntimeError(f"bench: stored {intake.counters.stored}/{n}: {intake.counters}")
+    finally:
+        intake.stop()
+        engine.dispose()
+    return (n - 1) / elapsed
+
+
+def run(args: argparse.Namespace) -> int:
+    specs, messages = make_backlog(args.events, args.seed)
+    n = len(messages)
+    with tempfile.TemporaryDirectory(prefix="atlas-bench-") as tmp, PrivateBroker(Path(tmp)) as b:
+        db_url = f"sqlite:///{tmp}/bench.db"
+        engine = make_engine(db_url)
+        upgrade(engine)
+        with engine.begin() as conn:
+            for spec in specs:
+                upsert_home(conn, parse_home_spec(spec))
+        engine.dispose()
+        rates = {}
+        for name in ("bare", "intake"):
+            client_id = f"bench-{name}"
+            _create_session(b.port, client_id)
+            report = stream_events(messages, b.url, speed=0, progress=False)
+            if report.acknowledged != n:
+                raise RuntimeError(f"bench: only {report.acknowledged}/{n} publishes acknowledged")
+            if name == "bare":
+                rates[name] = bare_rate(b.port, client_id, n)
+            else:
+                rates[name] = intake_rate(b.port, client_id, n, db_url, args.batch_size)
+            _create_session(b.port, client_id)  # clean_start=True: drop the session
+    result = {
+        "events": n,
+        "window": "1750 samples at 1000 Hz (0.25 s + 1.5 s)",
+        "bare_subscriber_msgs_per_s": round(rates["bare"], 1),
+        "intake_sqlite_events_per_s": round(rates["intake"], 1),
+        "ratio": round(rates["intake"] / rates["bare"], 3),
+        "batch_size": args.batch_size,
+    }
+    print(json.dumps(result, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2), "utf-8")
+    return 0

@@ -1,0 +1,214 @@
+"""``atlas``: the service's command line.
+
+Each command parses its arguments, builds its dependencies (engine, broker URL, clock) and calls
+a function that receives them, so tests call those functions directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import pkgutil
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from atlas.homespec import HomeSpecError, load_home_spec
+from service import bench
+from service.intake.fileingest import ingest_file
+from service.intake.mqtt import IntakeConfig, MqttIntake
+from service.intake.pipeline import IngestPipeline
+from service.storage.engine import current_revision, default_db_url, make_engine, require_schema
+from service.storage.engine import upgrade as upgrade_db
+from service.storage.homes import upsert_home
+from service.storage.stats import db_stats
+
+_LOGGER = logging.getLogger("atlas")
+
+
+def db_upgrade(engine: Engine) -> str | None:
+    upgrade_db(engine)
+    return current_revision(engine)
+
+
+def homes_add(engine: Engine, spec_path: Path) -> tuple[str, bool]:
+    """Register (or replace) a home from its spec file; returns (home_id, created)."""
+    spec = load_home_spec(spec_path)
+    require_schema(engine)
+    with engine.begin() as conn:
+        return spec.home_id, upsert_home(conn, spec)
+
+
+def stats(engine: Engine) -> dict:
+    require_schema(engine)
+    with engine.connect() as conn:
+        return db_stats(conn)
+
+
+def ingest(engine: Engine, path: Path, register: bool = True) -> dict:
+    """Load ``path``; registers the spec beside it (``run.home.json``) first when it exists."""
+    require_schema(engine)
+    sidecar = path.with_name(path.name.removesuffix(".jsonl") + ".home.json")
+    if register and sidecar.exists():
+        homes_add(engine, sidecar)
+    outcome = ingest_file(IngestPipeline(engine, clock=None), path)
+    reasons: dict[str, int] = {}
+    for d in outcome.dead:
+        reasons[d.reason] = reasons.get(d.reason, 0) + 1
+    with engine.connect() as conn:
+        uses = db_stats(conn)["uses"]
+    return {
+        "stored": len(outcome.stored),
+        "duplicates": outcome.duplicates,
+        "dead_letters": len(outcome.dead),
+        "dead_letters_by_reason": reasons,
+        "uses_in_db": uses,
+    }
+
+
+def intake(engine: Engine, config: IntakeConfig, stop: threading.Event) -> None:
+    """Run the MQTT intake until ``stop`` is set (SIGINT/SIGTERM in the CLI)."""
+    require_schema(engine)
+    MqttIntake(IngestPipeline(engine), config).run(stop)
+
+
+def _bench_modules() -> dict[str, object]:
+    """Every module in ``service/bench/`` (contracts §4), by name."""
+    return {
+        info.name: importlib.import_module(f"service.bench.{info.name}")
+        for info in pkgutil.iter_modules(bench.__path__)
+        if not info.name.startswith("_")
+    }
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="atlas", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_db(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument(
+            "--db",
+            default=None,
+            help="database URL (default $ATLAS_DB_URL or "
+            "sqlite:///atlas.db); PostgreSQL: postgresql+psycopg://USER@HOST/DB",
+        )
+        return p
+
+    p = with_db(sub.add_parser("intake", help="run the MQTT intake"))
+    p.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="mqtt://HOST:PORT")
+    p.add_argument(
+        "--client-id",
+        default="atlas-intake",
+        help="stable MQTT client id: the broker keeps this session while it is down",
+    )
+    p.add_argument(
+        "--topic",
+        default=IntakeConfig.topic_filter,
+        help="subscription filter; $share/GROUP/... for several workers",
+    )
+    p.add_argument("--batch-size", type=int, default=IntakeConfig.batch_size)
+
+    p = with_db(sub.add_parser("ingest", help="load a simulator run file without a broker"))
+    p.add_argument("--file", type=Path, required=True)
+    p.add_argument(
+        "--no-register",
+        action="store_true",
+        help="do not register the home spec next to the file (RUN.home.json)",
+    )
+
+    homes = sub.add_parser("homes", help="manage homes").add_subparsers(
+        dest="homes_cmd", required=True
+    )
+    p = with_db(homes.add_parser("add", help="register a home from its spec file"))
+    p.add_argument("spec", type=Path)
+
+    db = sub.add_parser("db", help="database maintenance").add_subparsers(
+        dest="db_cmd", required=True
+    )
+    with_db(db.add_parser("upgrade", help="apply the schema migrations"))
+    p = with_db(db.add_parser("stats", help="counts of events, uses and dead letters"))
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = sub.add_parser("demo", help="stream a simulated home through a broker into the intake")
+    p.add_argument("--days", type=int, default=7)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--broker", default=None, help="use this broker instead of a private one")
+    p.add_argument("--workdir", type=Path, default=None, help="keep the database here")
+    p.add_argument("--json", type=Path, default=None, help="also write the summary here")
+
+    benches = sub.add_parser("bench", help="benchmarks").add_subparsers(
+        dest="bench_cmd", required=True
+    )
+    for name, module in sorted(_bench_modules().items()):
+        doc = (module.__doc__ or name).strip().splitlines()[0]
+        bp = benches.add_parser(name, help=doc, description=module.__doc__)
+        module.add_arguments(bp)
+        bp.set_defaults(bench_module=module)
+    return parser
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if args.command == "bench":
+        return args.bench_module.run(args)
+    if args.command == "demo":
+        from service.demo import run_demo
+
+        summary = run_demo(
+            days=args.days, seed=args.seed, broker_url=args.broker, workdir=args.workdir
+        )
+        if args.json:
+            args.json.write_text(json.dumps(summary, indent=2), "utf-8")
+        return 0 if summary["stored"] == summary["events_simulated"] else 1
+    engine = make_engine(args.db or default_db_url())
+    try:
+        if args.command == "db" and args.db_cmd == "upgrade":
+            print(f"database at revision {db_upgrade(engine)}")
+        elif args.command == "db" and args.db_cmd == "stats":
+            result = stats(engine)
+            print(
+                json.dumps(result, indent=2)
+                if args.json
+                else "\n".join(f"{k}: {v}" for k, v in result.items())
+            )
+        elif args.command == "homes":
+            home_id, created = homes_add(engine, args.spec)
+            print(f"home {home_id!r} {'registered' if created else 'updated'}")
+        elif args.command == "ingest":
+            print(json.dumps(ingest(engine, args.file, register=not args.no_register), indent=2))
+        elif args.command == "intake":
+            config = IntakeConfig(
+                broker_url=args.broker,
+                client_id=args.client_id,
+                topic_filter=args.topic,
+                batch_size=args.batch_size,
+            )
+            intake(engine, config, _stop_on_signals())
+    except (HomeSpecError, RuntimeError, ValueError, FileNotFoundError) as exc:
+        print(f"atlas: error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

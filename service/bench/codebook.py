@@ -148,9 +148,7 @@ def accuracy_table(args: argparse.Namespace) -> None:
             for draw in range(args.draws):
                 for name, features in sets.items():
                     rng = np.random.default_rng([seed, k, draw])  # same labeled uses per set
-                    use_acc, event_acc, n = few_label_accuracy(
-                        features, run, k, rng, args.min_uses
-                    )
+                    use_acc, event_acc, n = few_label_accuracy(features, run, k, rng, args.min_uses)
                     results[(name, k)].append((use_acc, event_acc))
                     n_test.append(n)
     header = " | ".join(f"{k} label{'s' if k > 1 else ''}" for k in args.labels)
@@ -234,7 +232,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--min-uses", type=int, default=8, help="valves with fewer uses are left out"
     )
     parser.add_argument(
-        "--atom-methods", nargs="+", default=["dictionary"], choices=["dictionary", "medoids"]
+        "--atom-methods", nargs="+", default=["medoids"], choices=["dictionary", "medoids"]
     )
     parser.add_argument("--n-atoms", type=int, default=64)
     parser.add_argument("--atom-length", type=int, default=64)

@@ -18,6 +18,7 @@ SMALL = {
     "atom_length": 32,
     "max_iter": 5,
     "max_fit_patches": 2000,
+    "atom_method": "dictionary",
     "segment_edges_s": (0.2, 0.35, 0.5, 0.75, 1.0),
     "random_state": 0,
 }

@@ -91,11 +91,14 @@ class PairingResult:
     features : dict of str to TransientFeatures
         The transient features of every event by event id, so callers (rules, storage) need not
         recompute them.
+    lines : dict of str to str
+        The line of every event by event id (the rules compare each ring with that line's runs).
     """
 
     uses: list[WaterUse]
     pending: list[Event]
     features: dict[str, TransientFeatures] = field(default_factory=dict)
+    lines: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -435,7 +438,7 @@ def pair_events(
     missing = [e for e in unique if e.event_id not in known]
     known.update(compute_features(missing))
     if not unique:
-        return PairingResult([], [], {})
+        return PairingResult([], [], {}, {})
     pairer = _Pairer(unique[0].home_id, timedelta(seconds=open_timeout_s), max_mismatch)
     sizes = _sizes(unique, known, _QUIET_S, simultaneous_s)
     for action in _group_actions(unique, known, sizes, simultaneous_s):
@@ -448,4 +451,9 @@ def pair_events(
         pairer.expire(now)
         pending = sorted((e for a in pairer.running for e in a.events.values()), key=_sort_key)
     uses = sorted(pairer.uses, key=lambda u: (u.t, u.use_id))
-    return PairingResult(uses, pending, {e.event_id: known[e.event_id] for e in unique})
+    return PairingResult(
+        uses,
+        pending,
+        {e.event_id: known[e.event_id] for e in unique},
+        {e.event_id: e.line for e in unique},
+    )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rules.conditions import CONDITIONS, Context, find_cycles
+from rules.conditions import CONDITIONS, Context, build_context
 from rules.config import RuleConfig
 from rules.table import RULES, Rule
 from rules.view import UseView
@@ -71,7 +71,7 @@ class RuleClassifier:
         ``uses`` should be all the uses of one home over the period of interest: appliance
         rules look at the neighbouring fills, so a use classified alone loses that context.
         """
-        context = find_cycles(uses, self.config)
+        context = build_context(uses, self.config)
         return [self._decide(view, context) for view in uses]
 
     def _active(self, rule: Rule) -> tuple[str, ...] | None:

@@ -2,18 +2,21 @@
 
 Every number the rules compare against lives here, so a reviewer can check each one against its
 reason and an installer can tune a home without touching code. :meth:`RuleConfig.from_home_spec`
-switches rules off for categories the home does not have (no dishwasher, no dishwasher rule) and
-narrows the valve-timing thresholds to the closures the spec declares.
+switches rules off for categories the home does not have (no dishwasher, no dishwasher rule).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from atlas.domain import Category, ClosureKind
-from atlas.homespec import HomeSpec
+from atlas.domain import Category
+from atlas.homespec import DEFAULT_FLOW_LPM, HomeSpec
 
 ALL_CATEGORIES: frozenset[str] = frozenset(str(c) for c in Category)
+
+#: Pressure-wave speed in water-filled pipe (m/s), FACTS.md: copper ~1300, CPVC ~550,
+#: PEX 270-350. Only ratios between a home's runs matter to the ring rule.
+WAVE_SPEED_M_S: dict[str, float] = {"copper": 1300.0, "cpvc": 550.0, "pex": 300.0}
 
 
 @dataclass(frozen=True)
@@ -25,8 +28,17 @@ class RuleConfig:
     categories : frozenset of str
         Categories present in the home; rules for any other category never fire.
     solenoid_max_rise_s : float
-        A close whose pressure rises (10-90 %) faster than this was a solenoid. Solenoids shut in
-        10-50 ms; a hand on a handle takes 0.1-1 s and a toilet float 1-5 s.
+        A solenoid close rises (10-90 %) faster than this. Solenoids shut in 10-50 ms and, as
+        valves cut most of the flow in the last part of their stroke, the level jumps within a
+        few milliseconds; a hand on a handle takes 0.1-1 s and a toilet float 1-5 s.
+    solenoid_min_surge_ratio : float
+        A solenoid close's water-hammer spike is at least this many times its level step:
+        Joukowsky's surge is full when the closure is shorter than the pipe's round trip, while
+        a hand's slower closure divides it by (closure time / round trip). Dimensionless, so it
+        holds whatever the home's pressure and pipes.
+    solenoid_min_surge_kpa : float
+        ... and the spike is at least this large: tens of kPa reach the sensor even through an
+        appliance's hose, while a hand's closure, spread over many round trips, leaves a few.
     slow_close_min_rise_s : float
         A close slower than this was a float valve: hands rarely take more than half a second,
         a float shuts over seconds as the tank fills.
@@ -53,10 +65,36 @@ class RuleConfig:
         A hand-wash, a glass of water, rinsing a dish: faucet draws are short.
     min_precision : float
         A rule whose measured precision is below this says "unknown" instead of guessing.
+    mixing_categories : frozenset of str
+        Categories with a valve that draws hot and cold at once (a mixer, a single lever): only
+        they can make a both-lines use. A two-handle tub cannot be mistaken for a mixer shower.
+    flow_lpm : dict of str to float
+        Rated flow of each category (the spec's mean over its valves): a bathtub spout runs about
+        twice a shower head, so the pressure drop (which grows with flow squared) tells them
+        apart once the home's drop-per-flow is known from its toilet refills.
+    mixed_drop_factor : float
+        Summed over both lines, a mixed draw of flow Q drops about this times what a toilet
+        refill of flow Q drops on the cold line: each line carries half the flow through its
+        own branch ((Q/2)^2 twice: 0.5), but the shared main carries all of it and is felt on
+        both lines (up to 2). Measured on the calibration seeds (docs/rules.md).
+    ring_hz : dict of str to tuple of float
+        Expected quarter-wave ringing a/4L of each category's pipe runs, keyed
+        ``"<category>/<line>"``, from the spec's pipe materials and lengths: the ring of a
+        transient names the pipe run it travelled, so it tells two fixtures apart when their
+        runs differ (copper rings fast, PEX slowly, long runs lower).
+    ring_tolerance : float
+        A measured ring within this relative distance of a run's a/4L matches it: the wave
+        speed and length an installer writes are a few percent off.
+    min_reference_uses : int
+        Toilet refills needed before their median drop is trusted as the home's flow reference.
+    disabled_rules : frozenset of str
+        Rules switched off by name (an installer's override).
     """
 
     categories: frozenset[str] = ALL_CATEGORIES
-    solenoid_max_rise_s: float = 0.06
+    solenoid_max_rise_s: float = 0.015
+    solenoid_min_surge_ratio: float = 4.0
+    solenoid_min_surge_kpa: float = 15.0
     slow_close_min_rise_s: float = 0.5
     appliance_gap_s: float = 40 * 60.0
     appliance_min_fills: int = 2
@@ -68,14 +106,28 @@ class RuleConfig:
     toilet_max_s: float = 4 * 60.0
     faucet_max_s: float = 90.0
     min_precision: float = 0.8
+    mixing_categories: frozenset[str] = ALL_CATEGORIES
+    flow_lpm: dict[str, float] = field(
+        default_factory=lambda: {str(c): v for c, v in DEFAULT_FLOW_LPM.items()}
+    )
+    mixed_drop_factor: float = 0.75
+    ring_hz: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    ring_tolerance: float = 0.12
+    min_reference_uses: int = 3
     disabled_rules: frozenset[str] = field(default_factory=frozenset)
 
     def __post_init__(self) -> None:
-        unknown = sorted(set(self.categories) - ALL_CATEGORIES)
-        if unknown:
-            raise ValueError(f"categories contains unknown categories {unknown}.")
+        for name in ("categories", "mixing_categories"):
+            unknown = sorted(set(getattr(self, name)) - ALL_CATEGORIES)
+            if unknown:
+                raise ValueError(f"{name} contains unknown categories {unknown}.")
+        bad_flows = {c: v for c, v in self.flow_lpm.items() if not v > 0}
+        if bad_flows:
+            raise ValueError(f"flow_lpm should be > 0 for every category, got {bad_flows}.")
         for name in (
             "solenoid_max_rise_s",
+            "solenoid_min_surge_ratio",
+            "solenoid_min_surge_kpa",
             "slow_close_min_rise_s",
             "appliance_gap_s",
             "appliance_max_span_s",
@@ -85,10 +137,14 @@ class RuleConfig:
             "toilet_min_s",
             "toilet_max_s",
             "faucet_max_s",
+            "mixed_drop_factor",
+            "ring_tolerance",
         ):
             value = getattr(self, name)
             if not value > 0:
                 raise ValueError(f"{name}={value} should be > 0.")
+        if self.min_reference_uses < 1:
+            raise ValueError(f"min_reference_uses={self.min_reference_uses} should be >= 1.")
         if self.appliance_min_fills < 1:
             raise ValueError(f"appliance_min_fills={self.appliance_min_fills} should be >= 1.")
         if not 0 <= self.min_precision <= 1:
@@ -112,22 +168,32 @@ class RuleConfig:
 
     @classmethod
     def from_home_spec(cls, spec: HomeSpec, **overrides: object) -> RuleConfig:
-        """The default thresholds restricted to the categories and closures of ``spec``.
+        """The default thresholds restricted to the categories of ``spec``'s fixtures.
 
-        The categories are those of the spec's fixtures. When the spec declares solenoid
-        closure times, a solenoid close is allowed up to twice the slowest declared one (the
-        pipe blurs the front); when it declares float valves, a slow close starts at half the
-        fastest declared float time. Keyword ``overrides`` replace any field afterwards.
+        Rules of absent categories never fire, and alternatives that depend on absence (a
+        hot-only appliance cycle is a washing machine when there is no dishwasher) switch on.
+        Keyword ``overrides`` replace any field afterwards (an installer's tuning).
         """
         categories = frozenset(str(f.category) for f in spec.fixtures)
-        config = cls(categories=categories)
-        closures = [v.closure for v in spec.valves]
-        solenoid = [c.time_s for c in closures if c.kind is ClosureKind.SOLENOID]
-        floats = [c.time_s for c in closures if c.kind is ClosureKind.FLOAT]
-        changes: dict[str, object] = {}
-        if solenoid:
-            changes["solenoid_max_rise_s"] = max(config.solenoid_max_rise_s, 2 * max(solenoid))
-        if floats:
-            changes["slow_close_min_rise_s"] = min(config.slow_close_min_rise_s, 0.5 * min(floats))
-        changes.update(overrides)
-        return replace(config, **changes)
+        mixing = frozenset(
+            str(f.category) for f in spec.fixtures for v in f.valves if len(v.lines) > 1
+        )
+        flows: dict[str, list[float]] = {}
+        for fixture in spec.fixtures:
+            for valve in fixture.valves:
+                flows.setdefault(str(fixture.category), []).append(valve.flow_lpm)
+        flow_lpm = {c: sum(v) / len(v) for c, v in flows.items()}
+        rings: dict[str, list[float]] = {}
+        for fixture in spec.fixtures:
+            for valve in fixture.valves:
+                for line, run in valve.runs.items():
+                    speed = WAVE_SPEED_M_S[str(run.material)]
+                    key = f"{fixture.category}/{line}"
+                    rings.setdefault(key, []).append(speed / (4.0 * run.length_m))
+        config = cls(
+            categories=categories,
+            mixing_categories=mixing,
+            flow_lpm=flow_lpm,
+            ring_hz={k: tuple(sorted(v)) for k, v in rings.items()},
+        )
+        return replace(config, **overrides)

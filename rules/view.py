@@ -8,10 +8,13 @@ quantities every rule reasons with, so the rules read like the physics they enco
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from atlas.transient import TransientFeatures
 from atlas.uses import WaterUse
+
+#: Steps smaller than this are within a few noise levels; ratios to them are meaningless.
+_MIN_STEP_KPA = 0.3
 
 
 @dataclass(frozen=True)
@@ -26,11 +29,15 @@ class UseView:
         Features of the open events, aligned with ``use.open_event_ids``.
     close_features : tuple of TransientFeatures
         Features of the close events, aligned with ``use.close_event_ids``.
+    event_lines : dict of str to str
+        The line of each event by event id, when known (``PairingResult.lines``); rules that
+        compare a ring with a line's pipe run skip events whose line is unknown.
     """
 
     use: WaterUse
     open_features: tuple[TransientFeatures, ...] = ()
     close_features: tuple[TransientFeatures, ...] = ()
+    event_lines: dict[str, str] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         if len(self.open_features) != len(self.use.open_event_ids):
@@ -52,6 +59,16 @@ class UseView:
     def duration_s(self) -> float | None:
         return self.use.duration_s
 
+    def features_by_line(self) -> list[tuple[str, TransientFeatures]]:
+        """(line, features) of every event whose line is known."""
+        ids = self.use.open_event_ids + self.use.close_event_ids
+        feats = self.open_features + self.close_features
+        return [
+            (self.event_lines[e], f)
+            for e, f in zip(ids, feats, strict=True)
+            if e in self.event_lines
+        ]
+
     @property
     def close_rise_s(self) -> float | None:
         """Slowest close rise time over the lines: how long the valve took to shut.
@@ -64,15 +81,34 @@ class UseView:
         return max(f.rise_time_s for f in self.close_features)
 
     @property
+    def close_surge_ratio(self) -> float | None:
+        """Largest water-hammer spike of the close relative to its level step (dimensionless)."""
+        if not self.close_features:
+            return None
+        return max(
+            abs(f.surge_kpa) / max(abs(f.step_kpa), _MIN_STEP_KPA) for f in self.close_features
+        )
+
+    @property
+    def close_surge_kpa(self) -> float | None:
+        """Largest water-hammer spike of the close over the lines (kPa)."""
+        if not self.close_features:
+            return None
+        return max(abs(f.surge_kpa) for f in self.close_features)
+
+    @property
     def drop_kpa(self) -> float:
         """Total pressure drop over the lines while the water ran, a proxy for the flow rate."""
         return float(sum(self.use.drop_kpa.values()))
 
 
 def build_views(
-    uses: Sequence[WaterUse], features: Mapping[str, TransientFeatures]
+    uses: Sequence[WaterUse],
+    features: Mapping[str, TransientFeatures],
+    lines: Mapping[str, str] | None = None,
 ) -> list[UseView]:
-    """Attach the transient features (by event id, e.g. ``PairingResult.features``) to uses."""
+    """Attach the transient features and event lines (by event id, e.g.
+    ``PairingResult.features`` and ``PairingResult.lines``) to uses."""
     views = []
     for use in uses:
         missing = [e for e in use.event_ids if e not in features]
@@ -83,6 +119,7 @@ def build_views(
                 use,
                 tuple(features[e] for e in use.open_event_ids),
                 tuple(features[e] for e in use.close_event_ids),
+                {e: lines[e] for e in use.event_ids if e in lines} if lines else {},
             )
         )
     return views

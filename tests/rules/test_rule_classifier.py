@@ -10,20 +10,23 @@ import pytest
 from atlas.transient import TransientFeatures
 from atlas.uses import UseStatus, WaterUse
 from rules import RULES, RuleClassifier, RuleConfig, UseView, build_views
+from rules.config import ALL_CATEGORIES
 from rules.table import Rule
 
 T0 = datetime(2024, 3, 1, 8, 0, tzinfo=UTC)
-SOLENOID, HAND, FLOAT = 0.02, 0.25, 1.0  # close rise times (s)
+SOLENOID, HAND, FLOAT = 0.005, 0.25, 1.0  # close rise times (s)
+#: The hammer a close of each rise time makes (kPa): solenoids spike, hands and floats barely.
+SURGE = {SOLENOID: 60.0, HAND: 6.0, FLOAT: 1.0}
 
 
-def feats(kind: str, rise_s: float, step_kpa: float = 10.0) -> TransientFeatures:
+def feats(kind: str, rise_s: float, step_kpa: float = 5.0, ring_hz: float = 30.0):
     sign = 1.0 if kind == "close" else -1.0
     return TransientFeatures(
         step_kpa=sign * step_kpa,
         kind=kind,
         baseline_kpa=400.0,
-        surge_kpa=sign * 5.0,
-        ring_hz=30.0,
+        surge_kpa=sign * SURGE.get(rise_s, 6.0),
+        ring_hz=ring_hz,
         decay_per_s=10.0,
         rise_time_s=rise_s,
         onset_s=0.25,
@@ -37,6 +40,8 @@ def use(
     start_s: float,
     duration_s: float,
     close_rise_s: float,
+    drop_kpa: float = 5.0,
+    ring_hz: float = 30.0,
 ) -> UseView:
     record = WaterUse(
         use_id=f"u-{name}",
@@ -47,12 +52,13 @@ def use(
         status=UseStatus.PAIRED,
         open_event_ids=tuple(f"{name}-o-{ln}" for ln in lines),
         close_event_ids=tuple(f"{name}-c-{ln}" for ln in lines),
-        drop_kpa=dict.fromkeys(lines, 10.0),
+        drop_kpa=dict.fromkeys(lines, drop_kpa / len(lines)),
     )
     return UseView(
         record,
-        tuple(feats("open", 0.05) for _ in lines),
-        tuple(feats("close", close_rise_s) for _ in lines),
+        tuple(feats("open", 0.05, ring_hz=ring_hz) for _ in lines),
+        tuple(feats("close", close_rise_s, ring_hz=ring_hz) for _ in lines),
+        {f"{name}-{kind}-{ln}": ln for kind in ("o", "c") for ln in lines},
     )
 
 
@@ -98,6 +104,13 @@ def test_open_ended_use_has_no_duration_to_judge() -> None:
     assert decision.explanation == "no rule fired: lines hot+cold, status open_ended"
 
 
+def test_hand_closed_draw_with_small_hammer_is_not_a_solenoid() -> None:
+    view = use("x", ("hot",), 0, 90, SOLENOID)
+    weak = tuple(replace(f, surge_kpa=10.0) for f in view.close_features)  # < 15 kPa
+    views = [UseView(view.use, view.open_features, weak), *fills([("hot",)] * 2)[1:]]
+    assert classify(views)[0].category is None
+
+
 def test_fills_far_apart_are_separate_cycles() -> None:
     views = [use("a", ("hot",), 0, 90, SOLENOID), use("b", ("hot",), 6 * 3600, 90, SOLENOID)]
     assert [d.category for d in classify(views)] == [None, None]
@@ -108,10 +121,43 @@ def test_hand_closed_draws_do_not_make_an_appliance_cycle() -> None:
     assert all(d.category != "dishwasher" for d in classify(views))
 
 
+NO_TUB = RuleConfig(categories=ALL_CATEGORIES - {"bathtub"})
+
+
 def test_shower_is_a_long_mixed_hand_closed_draw() -> None:
-    (decision,) = classify([use("s", ("hot", "cold"), 0, 480, HAND)])
+    (decision,) = classify([use("s", ("hot", "cold"), 0, 480, HAND)], NO_TUB)
     assert decision.category == "shower"
     assert decision.fired == ("shower_long_mixed_draw",)
+    assert "the home has no mixing bathtub" in decision.explanation
+
+
+def toilets(n: int = 3, drop_kpa: float = 7.0) -> list[UseView]:
+    """Toilet refills late in the day: the home's flow reference."""
+    return [use(f"t{i}", ("cold",), 50_000 + 600 * i, 60, FLOAT, drop_kpa) for i in range(n)]
+
+
+@pytest.mark.parametrize(("drop_kpa", "expected"), [(2.5, "shower"), (9.5, "bathtub")])
+def test_shower_and_bathtub_mixers_are_told_apart_by_flow(drop_kpa, expected) -> None:
+    # toilets drop 7 kPa at 9 L/min; boundary 0.75 * 7 * (7.5 * 15) / 81 = 7.3 kPa
+    views = [use("m", ("hot", "cold"), 0, 480, HAND, drop_kpa), *toilets()]
+    decision = classify(views)[0]
+    assert decision.category == expected
+    assert "from the toilet refills" in decision.explanation
+
+
+def test_mixed_draw_without_flow_reference_abstains() -> None:
+    (decision,) = classify([use("m", ("hot", "cold"), 0, 480, HAND)])
+    assert decision.category is None
+    assert decision.fired == ()
+
+
+def test_mixers_are_told_apart_by_pipe_ring_before_flow() -> None:
+    config = RuleConfig(ring_hz={"shower/hot": (28.0,), "shower/cold": (32.0,),
+                                 "bathtub/hot": (5.5,), "bathtub/cold": (6.3,)})  # fmt: skip
+    views = [use("m", ("hot", "cold"), 0, 480, HAND, drop_kpa=9.5, ring_hz=5.6), *toilets()]
+    decision = classify(views, config)[0]
+    assert decision.category == "bathtub"
+    assert "rings fit the bathtub pipe runs" in decision.explanation
 
 
 @pytest.mark.parametrize(
@@ -157,7 +203,7 @@ def test_short_draw_is_decided_in_a_home_with_one_faucet_category() -> None:
 
 
 def test_low_precision_rule_abstains_with_its_reason() -> None:
-    (decision,) = classify([use("s", ("hot", "cold"), 0, 480, HAND)], precision=0.5)
+    (decision,) = classify([use("s", ("hot", "cold"), 0, 480, HAND)], NO_TUB, precision=0.5)
     assert decision.category is None
     assert decision.fired == ("shower_long_mixed_draw",)
     assert "below min_precision" in decision.explanation
@@ -188,6 +234,20 @@ def test_home_without_dishwasher_calls_a_hot_cycle_a_washing_machine() -> None:
     assert [d.category for d in decisions] == ["washing_machine"] * 3
     assert "dishwasher_cycle" not in decisions[0].fired
     assert decisions[0].fired[0] == "hot_cycle_without_dishwasher"
+
+
+def test_unmeasured_rule_abstains_by_default() -> None:
+    config = RuleConfig(categories=frozenset({"washing_machine", "shower", "toilet"}))
+    decisions = RuleClassifier(config).classify(fills([("hot",)] * 3))
+    assert [d.category for d in decisions] == [None] * 3
+    assert "below min_precision" in decisions[0].explanation
+
+
+def test_fill_whose_ring_fits_a_faucet_is_not_a_washing_machine() -> None:
+    config = RuleConfig(ring_hz={"washing_machine/cold": (100.0,), "kitchen_faucet/cold": (30.0,)})
+    decisions = classify(fills([("cold",)] * 3), config)
+    assert all(d.category is None for d in decisions)
+    assert "washing_machine_cycle" not in decisions[0].fired
 
 
 def test_home_without_washing_machine_never_says_washing_machine() -> None:
@@ -237,8 +297,9 @@ def test_config_from_home_spec_keeps_only_present_categories() -> None:
     )
     config = RuleConfig.from_home_spec(spec)
     assert config.categories == {"toilet", "washing_machine"}
-    assert config.solenoid_max_rise_s == pytest.approx(0.08)
-    assert config.slow_close_min_rise_s == pytest.approx(0.5)
+    assert config.mixing_categories == frozenset()  # the washer's solenoids are single-line
+    assert config.flow_lpm["toilet"] == pytest.approx(9.0)  # the category default
+    assert config.ring_hz["toilet/cold"] == pytest.approx((300.0 / 20,))  # PEX a/4L, 5 m
     assert RuleConfig.from_home_spec(spec, toilet_max_s=300).toilet_max_s == 300
 
 
@@ -262,8 +323,8 @@ def test_build_views_aligns_features_with_event_ids() -> None:
     features = dict(zip(view.use.open_event_ids, view.open_features, strict=True)) | dict(
         zip(view.use.close_event_ids, view.close_features, strict=True)
     )
-    (built,) = build_views([view.use], features)
-    assert built == view
+    (built,) = build_views([view.use], features, view.event_lines)
+    assert built == view and built.event_lines == view.event_lines
     with pytest.raises(KeyError, match="s-c-cold"):
         build_views([view.use], {k: v for k, v in features.items() if k != "s-c-cold"})
 

@@ -1,0 +1,121 @@
+"""Storage on SQLite and PostgreSQL: idempotent inserts, lossless waveforms, dead letters."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+from sqlalchemy import func, select
+from svc_factories import make_event, payload
+
+from atlas.events import decode_event
+from atlas.uses import UseStatus, WaterUse
+from service.storage.deadletters import DEAD_LETTER_KEEP_BYTES, DeadLetter, insert_dead_letters
+from service.storage.engine import current_revision, upgrade
+from service.storage.events import EventRow, insert_events, load_events, load_unpaired_events
+from service.storage.homes import load_sensors, upsert_home
+from service.storage.labelrequests import TransitionError, plan_request, transition
+from service.storage.schema import dead_letters, fixtures
+from service.storage.snapshots import load_snapshot, save_snapshot
+from service.storage.stats import db_stats
+from service.storage.uses import insert_uses
+
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def home(engine, home_spec):
+    with engine.begin() as conn:
+        upsert_home(conn, home_spec)
+    return home_spec.home_id
+
+
+def test_upgrade_is_idempotent(engine):
+    upgrade(engine)
+    assert current_revision(engine) == "0001"
+
+
+def test_home_registration_replaces_inventory(engine, home_spec, home):
+    with engine.begin() as conn:
+        assert upsert_home(conn, home_spec) is False
+        n = conn.execute(select(func.count()).select_from(fixtures)).scalar_one()
+        assert n == len(home_spec.fixtures)
+        assert load_sensors(conn, home) == {"hot": ("hot", 1000), "cold": ("cold", 1000)}
+        assert load_sensors(conn, "no-such-home") is None
+
+
+def test_insert_events_is_idempotent(engine, home):
+    rows = [EventRow(make_event(home, i)) for i in range(5)]
+    with engine.begin() as conn:
+        assert insert_events(conn, rows[:3], NOW) == {r.event.event_id for r in rows[:3]}
+    with engine.begin() as conn:  # a redelivery overlapping the first batch, with a repeat
+        new = insert_events(conn, rows + rows[:1], NOW)
+    assert new == {r.event.event_id for r in rows[3:]}
+    with engine.connect() as conn:
+        stats = db_stats(conn)
+    assert stats["events"] == stats["distinct_event_ids"] == 5
+
+
+def test_waveform_round_trip_keeps_gateway_counts(engine, home):
+    event = decode_event(payload(make_event(home, 7)))
+    with engine.begin() as conn:
+        insert_events(conn, [EventRow(event)], NOW)
+        (loaded,) = load_events(conn, [event.event_id])
+    np.testing.assert_array_equal(loaded.samples, event.samples)
+    assert (loaded.t, loaded.line, loaded.sample_rate_hz) == (event.t, "hot", 1000)
+
+
+def test_dead_letter_keeps_real_size_of_huge_payload(engine):
+    huge = b"x" * (3 * DEAD_LETTER_KEEP_BYTES)
+    letter = DeadLetter("a/b", huge, "too_large", "payload is too large", None, NOW)
+    with engine.begin() as conn:
+        insert_dead_letters(conn, [letter])
+        row = conn.execute(select(dead_letters)).one()
+    assert (row.payload_size, len(row.payload), row.reason) == (
+        len(huge),
+        DEAD_LETTER_KEEP_BYTES,
+        "too_large",
+    )
+
+
+def test_uses_are_stored_once_and_link_their_events(engine, home):
+    events = [make_event(home, i) for i in range(2)]
+    use = WaterUse(
+        f"u-{events[0].event_id}",
+        home,
+        ("hot",),
+        events[0].t,
+        events[1].t,
+        UseStatus.PAIRED,
+        (events[0].event_id,),
+        (events[1].event_id,),
+        {"hot": 25.0},
+    )
+    with engine.begin() as conn:
+        insert_events(conn, [EventRow(e) for e in events], NOW)
+        assert insert_uses(conn, [use]) == {use.use_id}
+        assert insert_uses(conn, [use]) == set()
+        assert load_unpaired_events(conn, home) == []
+
+
+def test_label_request_state_machine(engine, home):
+    with engine.begin() as conn:
+        kwargs = dict(
+            home_id=home, round_=1, slot=0, use_id=None, choices=["a"], prompt="?", now=NOW
+        )
+        assert plan_request(conn, request_id="r1", **kwargs) is True
+        assert plan_request(conn, request_id="r1-again", **kwargs) is False  # same round/slot
+        assert transition(conn, "r1", "sent", NOW) is True
+        assert transition(conn, "r1", "answered", NOW) is True
+        assert transition(conn, "r1", "answered", NOW) is False  # a repeated answer
+        with pytest.raises(TransitionError, match="cannot become 'expired'"):
+            transition(conn, "r1", "expired", NOW)
+
+
+def test_model_snapshots_are_versioned(engine, home):
+    with engine.begin() as conn:
+        assert save_snapshot(conn, home, "classifier", b"v1", {"n": 1}, NOW) == 1
+        assert save_snapshot(conn, home, "classifier", b"v2", {"n": 2}, NOW) == 2
+        assert load_snapshot(conn, home, "classifier") == (2, {"n": 2}, b"v2")
+        assert load_snapshot(conn, home, "classifier", 1) == (1, {"n": 1}, b"v1")

@@ -170,6 +170,38 @@ def run_strategy(
     return curve
 
 
+def fit_timing(
+    spec: HomeSpec, n_labeled: int, n_unlabeled: int, seed: int, repeats: int = 5
+) -> list[float]:
+    """Seconds per fit on blobs in the home's hierarchy and feature layout (50 columns).
+
+    Each valve gets a Gaussian cluster in the 40 non-structural columns; lines and neutral
+    evidence fill the structural ones, so masking and spreading do their full work.
+    """
+    from atlas.features import EVIDENCE_COLUMNS
+
+    rng = np.random.RandomState(seed)
+    valves = spec.valves
+    n = n_labeled + n_unlabeled
+    which = rng.randint(len(valves), size=n)
+    centers = rng.normal(0, 3, (len(valves), 40))
+    X = np.hstack(
+        [
+            np.array([["hot" in v.lines, "cold" in v.lines] for v in valves], float)[which],
+            np.ones((n, EVIDENCE_COLUMNS[1] - EVIDENCE_COLUMNS[0])),
+            centers[which] + rng.normal(0, 1, (n, 40)),
+        ]
+    )
+    y = np.array([valves[i].id for i in which], dtype=object)
+    y[n_labeled:] = None
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        HierarchicalClassifier.for_home(spec, random_state=seed).fit(X, y)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", default="two_bath_house", help="simulator preset")
     parser.add_argument("--days", type=int, default=28, help="days simulated")
@@ -183,10 +215,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--atlas-diversity", type=float, default=0.5, help="AtlasSampling diversity_weight"
     )
+    parser.add_argument(
+        "--fit-timing",
+        nargs=2,
+        type=int,
+        metavar=("N_LABELED", "N_UNLABELED"),
+        help="only time the classifier's fit on synthetic uses of the preset's hierarchy",
+    )
     parser.add_argument("--json", default=None, help="write the curves to this JSON file")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.fit_timing:
+        from simulator.presets import load_preset
+
+        times = fit_timing(load_preset(args.preset), *args.fit_timing, seed=args.seeds[0])
+        print(
+            f"fit seconds: min {min(times):.3f}, median {np.median(times):.3f} ({len(times)} fits)"
+        )
+        return 0
     results: dict[str, dict[int, list]] = {name: {} for name in args.strategies}
     for seed in args.seeds:
         t0 = time.perf_counter()

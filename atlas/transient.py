@@ -25,6 +25,7 @@ Examples
 from __future__ import annotations
 
 from dataclasses import astuple, dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -110,26 +111,40 @@ def _onset_index(x: np.ndarray, pre: int, baseline: float, noise: float, rate: i
     return start + int(away[0]) if away.size else pre
 
 
+def _detrend(x: np.ndarray) -> np.ndarray:
+    """``x`` minus its least-squares line (closed form: np.polyfit costs more than the FFT)."""
+    n = x.size
+    t = np.arange(n) - (n - 1) / 2.0
+    slope = float(t @ x) / float(t @ t)
+    return x - x.mean() - slope * t
+
+
+@lru_cache(maxsize=32)
+def _spectrum_grid(n: int, n_fft: int, rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """Hann window of length ``n`` and the indices of the FFT bins inside the ringing band."""
+    freqs = np.fft.rfftfreq(n_fft, 1.0 / rate)
+    band = np.nonzero((freqs >= RING_BAND_HZ[0]) & (freqs <= RING_BAND_HZ[1]))[0]
+    return np.hanning(n), band
+
+
 def _ring(residual: np.ndarray, rate: int) -> float:
-    """Dominant frequency of ``residual`` in :data:`RING_BAND_HZ` (Hann window, zero padding,
-    parabolic peak interpolation), or 0.0 when the segment is too short."""
+    """Dominant frequency of ``residual`` in :data:`RING_BAND_HZ` (Hann window, zero padding to
+    at least 8192 points, parabolic peak interpolation), or 0.0 when the segment is too short."""
     n = residual.size
     if n < 16:
         return 0.0
-    seg = residual - np.polyval(np.polyfit(np.arange(n), residual, 1), np.arange(n))
     n_fft = max(8192, 1 << int(np.ceil(np.log2(n))))
-    spectrum = np.abs(np.fft.rfft(seg * np.hanning(n), n_fft))
-    freqs = np.fft.rfftfreq(n_fft, 1.0 / rate)
-    band = np.nonzero((freqs >= RING_BAND_HZ[0]) & (freqs <= RING_BAND_HZ[1]))[0]
+    window, band = _spectrum_grid(n, n_fft, rate)
     if band.size < 3:
         return 0.0
+    spectrum = np.abs(np.fft.rfft(_detrend(residual) * window, n_fft))
     k = int(band[np.argmax(spectrum[band])])
     if 0 < k < spectrum.size - 1:
         a, b, c = np.log(spectrum[k - 1 : k + 2] + 1e-12)
         denom = a - 2 * b + c
         shift = 0.5 * (a - c) / denom if denom != 0 else 0.0
         return float((k + np.clip(shift, -0.5, 0.5)) * rate / n_fft)
-    return float(freqs[k])
+    return float(k * rate / n_fft)
 
 
 def _decay(residual: np.ndarray, ring_hz: float, rate: int, noise: float) -> float:
@@ -147,7 +162,8 @@ def _decay(residual: np.ndarray, ring_hz: float, rate: int, noise: float) -> flo
     if stop < 2:
         return MAX_DECAY_PER_S
     t = (np.arange(stop) + 0.5) * half / rate
-    slope = np.polyfit(t, np.log(peaks[:stop]), 1)[0]
+    t = t - t.mean()
+    slope = float(t @ np.log(peaks[:stop])) / float(t @ t)
     return float(np.clip(-slope, 0.0, MAX_DECAY_PER_S))
 
 

@@ -37,7 +37,9 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 from threadpoolctl import threadpool_limits
 
-from atlas.domain import LEVELS, Category, Hierarchy, Line
+from atlas.domain import LEVELS, Category, Handle, Hierarchy, Line
+from atlas.features import EVIDENCE_COLUMNS, LINE_COLUMNS
+from atlas.homespec import HomeSpec
 
 #: Marks an unlabeled use in ``y`` (semi-supervised convention, as scikit-learn's -1).
 MISSING_LABEL = None
@@ -230,14 +232,11 @@ class HierarchicalClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
 
     @classmethod
-    def for_home(cls, spec: Any, **params: Any) -> HierarchicalClassifier:
+    def for_home(cls, spec: HomeSpec, **params: Any) -> HierarchicalClassifier:
         """A classifier wired to a :class:`~atlas.homespec.HomeSpec` and the feature layout.
 
         Uses :data:`atlas.features.LINE_COLUMNS` / ``EVIDENCE_COLUMNS`` for the masks.
         """
-        from atlas.domain import Handle
-        from atlas.features import EVIDENCE_COLUMNS, LINE_COLUMNS
-
         paired = tuple(
             v.id for f in spec.fixtures if f.handle == Handle.SOLENOID_PAIR for v in f.valves
         )

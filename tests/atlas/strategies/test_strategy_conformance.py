@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
+import pkgutil
 
 import numpy as np
 import pytest
@@ -13,11 +15,15 @@ from atlas.strategies import STRATEGIES, QueryStrategy, make_strategy
 
 
 def test_every_strategy_class_is_registered():
-    classes = {
-        obj
-        for _, obj in inspect.getmembers(strategies_pkg, inspect.isclass)
-        if issubclass(obj, QueryStrategy) and not inspect.isabstract(obj)
-    }
+    """A strategy module added without a STRATEGIES entry would escape these checks."""
+    classes = set()
+    for info in pkgutil.iter_modules(strategies_pkg.__path__):
+        module = importlib.import_module(f"atlas.strategies.{info.name}")
+        classes |= {
+            obj
+            for _, obj in inspect.getmembers(module, inspect.isclass)
+            if issubclass(obj, QueryStrategy) and not inspect.isabstract(obj)
+        }
     assert classes == set(STRATEGIES.values())
 
 

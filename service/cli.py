@@ -87,7 +87,9 @@ def _bench_modules() -> dict[str, object]:
     }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(with_benches: bool = True) -> argparse.ArgumentParser:
+    """The parser; ``with_benches=False`` skips importing the bench modules (they pull in
+    scikit-learn and friends, seconds of start-up the intake does not need)."""
     parser = argparse.ArgumentParser(prog="atlas", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -146,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     benches = sub.add_parser("bench", help="benchmarks").add_subparsers(
         dest="bench_cmd", required=True
     )
-    for name, module in sorted(_bench_modules().items()):
+    for name, module in sorted(_bench_modules().items() if with_benches else ()):
         doc = (module.__doc__ or name).strip().splitlines()[0]
         bp = benches.add_parser(name, help=doc, description=module.__doc__)
         module.add_arguments(bp)
@@ -162,7 +164,8 @@ def _stop_on_signals() -> threading.Event:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(with_benches="bench" in argv).parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

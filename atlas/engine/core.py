@@ -1,0 +1,826 @@
+"""The per-home calibration engine: one object the benchmark and the live service both drive.
+
+WHY one engine: the calibration protocol (guided week 1, label-request rounds, honest
+estimates, display levels) is only trustworthy if the numbers the benchmark reports come from
+the same code that runs in a home. The engine is pure: no I/O, no clock (every method takes
+``now``), no threads. The service loads it from a snapshot, calls one method per scheduler job
+or MQTT message, and saves the snapshot; the benchmark calls the same methods in simulated time.
+
+Lifecycle of a home::
+
+    engine = CalibrationEngine(spec, installed_at)
+    engine.announce(announcement, now)                 # week 1: "I am about to run ..."
+    engine.ingest(uses, events, now)                   # completed uses + their events
+    if engine.codebook_due(now):                       # end of day 7, then weekly
+        engine.fit_codebook(all_events, now)
+    plan = engine.plan_round(now)                      # on round days, outside quiet hours
+    engine.record_answer(request_id, choice, now)      # a valve, a fixture, "not sure" or None
+    engine.daily_update(now)                           # estimates -> display level
+    state = engine.snapshot(); CalibrationEngine.restore(spec, state)
+
+Decisions (docs/benchmarks.md):
+
+* A round is drawn as one batch (one uniform audit item per round needs a batch), at the call
+  time, from the uses of the last ``TimetablePolicy.memory_h`` hours. The benchmark calls it at
+  the day's last timetable slot, so the pool covers the day.
+* A label is scored against the prediction of the model in force when the answer arrives
+  (always a pre-answer model: the answer is learned from only after scoring).
+* Only labels drawn by :func:`atlas.sampling.draw_batch` ("active", audit items included)
+  enter the estimates; guided week-1 labels train the model but are no probability sample.
+* A fixture answer ("kitchen sink", when the valve was not among the choices) scores the
+  fixture and category levels and trains the most probable valve of that fixture.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from atlas.checklist import Announcement, match_announcement
+from atlas.classifier import HierarchicalClassifier
+from atlas.domain import LEVELS
+from atlas.engine.featurize import CodeProjection, Matrix, build_matrix, fit_projection
+from atlas.engine.records import (
+    LabelRecord,
+    LabelRequest,
+    RoundPlan,
+    UseClassification,
+    features_from_dict,
+    features_to_dict,
+    label_from_dict,
+    label_to_dict,
+    request_from_dict,
+    request_to_dict,
+    use_from_dict,
+    use_to_dict,
+)
+from atlas.estimate import AccuracyEstimate, ScoredLabel, estimate_accuracy, truth_at_levels
+from atlas.events import Event
+from atlas.homespec import HomeSpec
+from atlas.levels import RULE_CONFIDENT, LevelDecision, LevelPolicy, LevelState, decide_level
+from atlas.sampling import draw_batch
+from atlas.strategies import QueryStrategy, answerable, make_strategy
+from atlas.strategies.diversity import DiversitySampling
+from atlas.timetable import (
+    TimetablePolicy,
+    day_number,
+    is_quiet,
+    is_round_day,
+    plan_day,
+    request_count,
+    request_expiry,
+)
+from atlas.transient import TransientFeatures, transient_features
+from atlas.uses import WaterUse
+from codebook import Codebook
+
+#: The "not sure" choice offered with every request (same text as the simulated homeowner's).
+NOT_SURE = "not sure"
+
+SNAPSHOT_FORMAT = "atlas.engine/1"
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Parameters of the calibration engine.
+
+    Parameters
+    ----------
+    n_atoms : int, default=16
+        Codebook atoms (``atlas bench codebook``: 16 was as good as 64 at a quarter the time).
+    n_code_dims : int, default=12
+        Principal components of the pooled codes used as features.
+    codebook_day : int, default=7
+        The codebook is fitted once this local day is over (the seed protocol: week 1 saves the
+        waves for the codebook) ...
+    codebook_min_transients : int or None, default=None
+        ... or as soon as this many transients were ingested, if set.
+    codebook_refit_days : float or None, default=7
+        Refit the codebook this many days after the last fit (None: never).
+    strategy : str, default="atlas"
+        A key of :data:`atlas.strategies.STRATEGIES`.
+    strategy_params : tuple of (name, value), default=()
+    n_choices : int, default=6
+        Valves offered per request (most probable first); fixtures not fully covered by them
+        follow, then :data:`NOT_SURE`.
+    timetable, level_policy : policies of :mod:`atlas.timetable` and :mod:`atlas.levels`.
+    estimate_method : {"ipw", "audit_cp", "audit_beta"}, default="ipw"
+    confidence : float, default=0.95
+    n_audit, temperature, uniform_mix : see :func:`atlas.sampling.draw_batch`.
+    announcement_window_s : float, default=600
+        How long after an announcement the announced use may start.
+    random_state : int, default=0
+        Seeds the codebook, the strategies and the draws (per round day, so a replay or a
+        restored engine draws the same round).
+    """
+
+    n_atoms: int = 16
+    n_code_dims: int = 12
+    codebook_day: int = 7
+    codebook_min_transients: int | None = None
+    codebook_refit_days: float | None = 7.0
+    strategy: str = "atlas"
+    strategy_params: tuple[tuple[str, Any], ...] = ()
+    n_choices: int = 6
+    timetable: TimetablePolicy = field(default_factory=TimetablePolicy)
+    level_policy: LevelPolicy = field(default_factory=LevelPolicy)
+    estimate_method: str = "ipw"
+    confidence: float = 0.95
+    n_audit: int = 1
+    temperature: float = 1.0
+    uniform_mix: float = 0.2
+    announcement_window_s: float = 600.0
+    random_state: int = 0
+
+    def __post_init__(self) -> None:
+        if self.n_choices < 1:
+            raise ValueError(f"n_choices={self.n_choices} should be >= 1.")
+        if self.codebook_day < 1:
+            raise ValueError(f"codebook_day={self.codebook_day} should be >= 1.")
+        if self.codebook_refit_days is not None and self.codebook_refit_days <= 0:
+            raise ValueError(f"codebook_refit_days={self.codebook_refit_days} should be > 0.")
+
+
+@dataclass(frozen=True)
+class DailyReport:
+    """One daily update: the estimates per level and the display decision with its reason."""
+
+    day: int
+    estimates: dict[str, AccuracyEstimate]
+    decision: LevelDecision
+    model_version: int
+    n_labels: dict[str, int]
+
+
+StrategyFactory = Callable[[int], QueryStrategy]
+
+
+class CalibrationEngine:
+    """Per-home calibration state and the operations of the protocol (see the module docstring).
+
+    Parameters
+    ----------
+    spec : HomeSpec
+    installed_at : datetime
+        Timezone-aware installation time (day 1 is its local date).
+    config : EngineConfig, default=EngineConfig()
+    strategy_factory : callable or None, default=None
+        ``seed -> QueryStrategy`` for a strategy outside :data:`atlas.strategies.STRATEGIES`
+        (the benchmark's outside reference); None builds ``config.strategy``.
+    """
+
+    def __init__(
+        self,
+        spec: HomeSpec,
+        installed_at: datetime,
+        config: EngineConfig | None = None,
+        *,
+        strategy_factory: StrategyFactory | None = None,
+    ) -> None:
+        if installed_at.tzinfo is None or installed_at.utcoffset() is None:
+            raise ValueError(f"installed_at={installed_at!r} should be timezone-aware.")
+        self.spec = spec
+        self.installed_at = installed_at
+        self.config = config or EngineConfig()
+        self.strategy_factory = strategy_factory
+        self.tz = ZoneInfo(spec.model.timezone)
+        self._uses: dict[str, WaterUse] = {}
+        self._features: dict[str, TransientFeatures] = {}
+        self._lines: dict[str, str] = {}
+        self._codes: dict[str, np.ndarray] = {}
+        self._projection: CodeProjection | None = None
+        self._codebook_at: datetime | None = None
+        self._labels: dict[str, LabelRecord] = {}
+        self._requests: dict[str, LabelRequest] = {}
+        self._rounds: dict[int, tuple[str, ...]] = {}
+        self._announcements: list[Announcement] = []
+        self._model_version = 0
+        self._level_state = LevelState()
+        self._history: list[dict[str, Any]] = []
+        # caches, rebuilt on demand (not part of the snapshot)
+        self._matrix: Matrix | None = None
+        self._row: dict[str, int] = {}
+        self._clf: HierarchicalClassifier | None = None
+        self._proba: np.ndarray | None = None
+        self._level_pred: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._stale_model = False
+        self._trained_on: frozenset[str] = frozenset()  # labels the current model has seen
+
+    # ------------------------------------------------------------------ read-only views
+
+    @property
+    def model_version(self) -> int:
+        return self._model_version
+
+    @property
+    def level(self) -> str:
+        return self._level_state.level
+
+    @property
+    def labels(self) -> tuple[LabelRecord, ...]:
+        return tuple(self._labels.values())
+
+    @property
+    def requests(self) -> tuple[LabelRequest, ...]:
+        return tuple(self._requests.values())
+
+    @property
+    def history(self) -> tuple[dict[str, Any], ...]:
+        return tuple(self._history)
+
+    @property
+    def n_transients(self) -> int:
+        return len(self._features)
+
+    def day(self, now: datetime) -> int:
+        return day_number(now, self.installed_at, self.tz)
+
+    def scored_labels(self, sources: Iterable[str] = ("active",)) -> list[ScoredLabel]:
+        wanted = set(sources)
+        return [
+            r.scored for r in self._labels.values() if r.source in wanted and r.scored is not None
+        ]
+
+    # ------------------------------------------------------------------ intake
+
+    def ingest(
+        self,
+        uses: Sequence[WaterUse],
+        events: Sequence[Event],
+        now: datetime,
+        *,
+        features: Mapping[str, TransientFeatures] | None = None,
+    ) -> list[UseClassification]:
+        """Add completed uses and their events; classify the new uses at every level.
+
+        ``events`` must include every event of ``uses`` not ingested before (their waveforms
+        give the transient features and, once the codebook exists, the codes); ``features``
+        (e.g. :attr:`atlas.pairing.PairingResult.features`) avoids recomputing them. A use id
+        seen before replaces the earlier use (re-pairing is idempotent by id). Pending
+        announcements are matched against the new uses.
+        """
+        known = features or {}
+        new_events = [e for e in events if e.event_id not in self._features]
+        for e in new_events:
+            self._features[e.event_id] = known.get(e.event_id) or transient_features(
+                e.samples, e.sample_rate_hz
+            )
+            self._lines[e.event_id] = e.line
+        if self._projection is not None and new_events:
+            codes = self._projection.codebook.transform([e.samples for e in new_events])
+            for e, c in zip(new_events, codes, strict=True):
+                self._codes[e.event_id] = c.astype(np.float32)
+        for use in uses:
+            missing = [eid for eid in use.event_ids if eid not in self._features]
+            if missing:
+                raise ValueError(f"use {use.use_id!r} has events {missing} not given in events.")
+        new_ids = [u.use_id for u in uses]
+        for use in uses:
+            self._uses[use.use_id] = use
+        if not new_ids:
+            return []
+        self._matrix = None
+        self._match_announcements(now)
+        self._ensure_predictions()
+        return self.classify(new_ids)
+
+    def announce(self, announcement: Announcement, now: datetime) -> None:
+        """Remember "I am about to use ...": the next matching ingested use becomes a label."""
+        self.spec.fixture(announcement.fixture_id)  # raises on an unknown fixture
+        self._announcements.append(announcement)
+        self._drop_old_announcements(now)
+
+    def _drop_old_announcements(self, now: datetime) -> None:
+        window = timedelta(seconds=self.config.announcement_window_s)
+        latest = max((u.t for u in self._uses.values()), default=now)
+        horizon = max(now, latest)
+        self._announcements = [a for a in self._announcements if a.at + window >= horizon]
+
+    def _match_announcements(self, now: datetime) -> None:
+        if not self._announcements:
+            return
+        free = [u for u in self._sorted_uses() if u.use_id not in self._asked()]
+        remaining = []
+        for a in sorted(self._announcements, key=lambda a: a.at):
+            found = match_announcement(
+                a, self.spec.fixture(a.fixture_id), free, window_s=self.config.announcement_window_s
+            )
+            if found is None:
+                remaining.append(a)
+                continue
+            self._add_guided(found.use_id, found.valve_id, a.at)
+            free = [u for u in free if u.use_id != found.use_id]
+        self._announcements = remaining
+        self._drop_old_announcements(now)
+
+    def _add_guided(self, use_id: str, valve_id: str, at: datetime) -> None:
+        self._ensure_predictions()
+        scored = ScoredLabel(
+            use_id,
+            "valve",
+            self._predicted(use_id),
+            truth_at_levels(self.spec.hierarchy, valve_id, "valve"),
+            self._model_version,
+            1.0,
+            False,
+        )
+        self._labels[use_id] = LabelRecord(
+            use_id, valve_id, "valve", "guided", at, valve_id, None, scored
+        )
+        self._stale_model = True
+
+    def add_guided_label(self, use_id: str, valve_id: str, now: datetime) -> LabelRecord:
+        """A guided label given directly (e.g. the installer labels a use on the dashboard)."""
+        if use_id not in self._uses:
+            raise KeyError(f"use_id={use_id!r} has not been ingested.")
+        if valve_id not in self.spec.hierarchy.valve_ids:
+            raise ValueError(f"valve_id={valve_id!r} is not a valve of home {self.spec.home_id}.")
+        self._add_guided(use_id, valve_id, now)
+        return self._labels[use_id]
+
+    # ------------------------------------------------------------------ codebook and model
+
+    def codebook_due(self, now: datetime) -> bool:
+        """Whether :meth:`fit_codebook` should run now (end of ``codebook_day``, then weekly)."""
+        cfg = self.config
+        if self._codebook_at is None:
+            by_count = (
+                cfg.codebook_min_transients is not None
+                and len(self._features) >= cfg.codebook_min_transients
+            )
+            return by_count or self.day(now) > cfg.codebook_day
+        if cfg.codebook_refit_days is None:
+            return False
+        return now - self._codebook_at >= timedelta(days=cfg.codebook_refit_days)
+
+    def fit_codebook(self, events: Sequence[Event], now: datetime) -> str:
+        """Fit the codebook on ``events`` (pass every event of the home), re-encode, retrain.
+
+        Returns the codebook's content version. Codes of events not passed are dropped (codes
+        of different codebooks do not mix); they count as zero codes.
+        """
+        if not events:
+            raise ValueError("events is empty; the codebook needs waveforms to learn from.")
+        cb = Codebook(
+            n_atoms=self.config.n_atoms,
+            physical_features=False,
+            random_state=self.config.random_state,
+        )
+        samples = [e.samples for e in events]
+        cb.fit(samples)
+        codes = cb.transform(samples)
+        self._codes = {e.event_id: c.astype(np.float32) for e, c in zip(events, codes, strict=True)}
+        self._projection = fit_projection(
+            cb, self._sorted_uses(), self._codes, self.config.n_code_dims, self.config.random_state
+        )
+        self._codebook_at = now
+        self._matrix = None
+        self.retrain(now)
+        return cb.version_
+
+    def retrain(self, now: datetime) -> int:
+        """Refit the classifier on all uses and labels; returns the new model version.
+
+        Without any valve-trainable label there is no model (version stays 0).
+        """
+        del now  # part of the call signature for the service's job log; training is timeless
+        self._fit_model(bump=True)
+        return self._model_version
+
+    def _fit_model(self, *, bump: bool, only: frozenset[str] | None = None) -> None:
+        """Fit on every label (``only``: on those labels only, to rebuild a restored model)."""
+        matrix = self._ensure_matrix()
+        y = self._y(only)
+        if only is None:
+            self._stale_model = False
+        self._trained_on = (
+            frozenset(uid for uid, r in self._labels.items() if r.train_valve is not None)
+            if only is None
+            else only
+        )
+        if not any(v is not None for v in y):
+            self._clf, self._proba, self._level_pred = None, None, {}
+            return
+        clf = HierarchicalClassifier.for_home(self.spec, random_state=self.config.random_state)
+        self._clf = clf.fit(matrix.X, y)
+        if bump:
+            self._model_version += 1
+        self._refresh_predictions()
+
+    def _y(self, only: frozenset[str] | None = None) -> np.ndarray:
+        matrix = self._ensure_matrix()
+        y = np.full(len(matrix.use_ids), None, dtype=object)
+        for use_id, rec in self._labels.items():
+            if only is not None and use_id not in only:
+                continue
+            if rec.train_valve is not None and use_id in self._row:
+                y[self._row[use_id]] = rec.train_valve
+        return y
+
+    def _sorted_uses(self) -> list[WaterUse]:
+        return sorted(self._uses.values(), key=lambda u: (u.t, u.use_id))
+
+    def _ensure_matrix(self) -> Matrix:
+        if self._matrix is None:
+            self._matrix = build_matrix(
+                self.spec,
+                self._sorted_uses(),
+                self._features,
+                self._lines,
+                self._codes,
+                self._projection,
+            )
+            self._row = {uid: i for i, uid in enumerate(self._matrix.use_ids)}
+            self._proba = None
+        return self._matrix
+
+    def _ensure_predictions(self) -> None:
+        """Predictions of the current model for every use (refit if the layout changed)."""
+        matrix = self._ensure_matrix()
+        if self._clf is None:
+            if self._model_version > 0:  # restored from a snapshot: refit the same model
+                self._fit_model(bump=False, only=self._trained_on)
+            return
+        if self._clf.n_features_in_ != matrix.X.shape[1]:
+            self._fit_model(bump=True)
+        elif self._proba is None:
+            self._refresh_predictions()
+
+    def _refresh_predictions(self) -> None:
+        matrix = self._ensure_matrix()
+        assert self._clf is not None
+        self._proba = self._clf.predict_proba(matrix.X)
+        self._level_pred = {}
+        for level in LEVELS:
+            proba, names = self._clf.predict_level_proba(matrix.X, level)
+            best = proba.argmax(axis=1)
+            self._level_pred[level] = (
+                np.asarray(names, dtype=object)[best],
+                proba[np.arange(len(best)), best],
+            )
+
+    def _predicted(self, use_id: str) -> dict[str, str]:
+        if not self._level_pred or use_id not in self._row:
+            return {}
+        row = self._row[use_id]
+        return {lv: str(self._level_pred[lv][0][row]) for lv in LEVELS}
+
+    # ------------------------------------------------------------------ classification
+
+    def classify(self, use_ids: Sequence[str] | None = None) -> list[UseClassification]:
+        """Classifications of ``use_ids`` (default: every use) with the current model."""
+        matrix = self._ensure_matrix()
+        self._ensure_predictions()
+        ids = list(matrix.use_ids) if use_ids is None else list(use_ids)
+        level = self._level_state.level
+        out = []
+        for uid in ids:
+            if uid not in self._row:
+                raise KeyError(f"use_id={uid!r} has not been ingested.")
+            row = self._row[uid]
+            rule = matrix.rule_category[row]
+            predicted = self._predicted(uid)
+            confidence = (
+                {lv: float(self._level_pred[lv][1][row]) for lv in LEVELS}
+                if self._level_pred
+                else {}
+            )
+            if level == "rule_categories":
+                display = rule if rule is not None and rule in RULE_CONFIDENT else None
+            else:
+                display = predicted.get(level)
+            out.append(
+                UseClassification(
+                    uid, self._model_version, predicted, confidence, rule, level, display
+                )
+            )
+        return out
+
+    def predictions(self, level: str) -> dict[str, str]:
+        """``use_id -> predicted label`` at ``level`` for every use (empty without a model)."""
+        if level not in LEVELS:
+            raise ValueError(f"level={level!r} should be one of {LEVELS}.")
+        self._ensure_predictions()
+        if not self._level_pred:
+            return {}
+        labels = self._level_pred[level][0]
+        return {uid: str(labels[i]) for uid, i in self._row.items()}
+
+    # ------------------------------------------------------------------ label requests
+
+    def _asked(self) -> set[str]:
+        return set(self._labels) | {r.use_id for r in self._requests.values()}
+
+    def round_time(self, now: datetime) -> datetime | None:
+        """The day's last timetable slot on a round day (when to call :meth:`plan_round`)."""
+        plan = plan_day(now, self.installed_at, self.tz, self.level, self.config.timetable)
+        return plan.times[-1] if plan.times else None
+
+    def _strategy(self, day: int) -> QueryStrategy:
+        seed = (self.config.random_state * 1009 + day) % (2**31)
+        if self.strategy_factory is not None:
+            return self.strategy_factory(seed)
+        return make_strategy(
+            self.config.strategy, random_state=seed, **dict(self.config.strategy_params)
+        )
+
+    def plan_round(self, now: datetime) -> RoundPlan:
+        """Draw the label requests of today's round (idempotent per day; empty if none is due).
+
+        Nothing is drawn in quiet hours or on days that are no round. Candidates are the
+        answerable uses (:func:`atlas.strategies.answerable`: recent, paired, no overlap, never
+        asked); the strategy scores them and :func:`atlas.sampling.draw_batch` draws the
+        batch with one uniform audit item and logged inclusion probabilities.
+        """
+        policy = self.config.timetable
+        day = self.day(now)
+        if day in self._rounds:
+            reqs = tuple(self._requests[r] for r in self._rounds[day])
+            return RoundPlan(day, reqs, 0, f"day {day}: round already drawn")
+        if not is_round_day(day, policy):
+            return RoundPlan(day, (), 0, f"day {day} is not a label-request round")
+        if is_quiet(now, self.tz, policy):
+            return RoundPlan(day, (), 0, f"{now.isoformat()} is in quiet hours")
+        if self._stale_model:
+            self._fit_model(bump=True)
+        matrix = self._ensure_matrix()
+        self._ensure_predictions()
+        uses = self._sorted_uses()
+        cand = answerable(uses, now, asked=self._asked(), max_age=timedelta(hours=policy.memory_h))
+        if cand.size == 0:
+            self._rounds[day] = ()
+            return RoundPlan(day, (), 0, f"day {day}: no answerable use")
+        k = request_count(self.level, policy)
+        y = self._y()
+        strategy = self._strategy(day)
+        if self._clf is None and not isinstance(strategy, DiversitySampling):
+            strategy = DiversitySampling(random_state=strategy.random_state)  # no model yet
+        scores = strategy.scores(matrix.X, y, self._clf, candidates=cand)
+        rng = np.random.default_rng([self.config.random_state, day])
+        batch = draw_batch(
+            scores,
+            k,
+            rng,
+            n_audit=self.config.n_audit,
+            temperature=self.config.temperature,
+            uniform_mix=self.config.uniform_mix,
+        )
+        ids = []
+        for slot, (pos, p, audit) in enumerate(
+            zip(batch.indices, batch.inclusion_prob, batch.is_audit, strict=True)
+        ):
+            row = int(cand[pos])
+            use = uses[row]
+            rid = f"{self.spec.home_id}-d{day:03d}-{slot}"
+            self._requests[rid] = LabelRequest(
+                rid,
+                use.use_id,
+                day,
+                now,
+                request_expiry(use.t, policy),
+                self._choices(row),
+                float(p),
+                bool(audit),
+                type(strategy).__name__,
+                self._model_version,
+                self._predicted(use.use_id),
+            )
+            ids.append(rid)
+        self._rounds[day] = tuple(ids)
+        reqs = tuple(self._requests[r] for r in ids)
+        return RoundPlan(day, reqs, int(cand.size), f"day {day}: {len(reqs)} of {cand.size}")
+
+    def _choices(self, row: int) -> tuple[str, ...]:
+        """Most probable valves, then fixtures not fully listed (as "other"), then not sure."""
+        h = self.spec.hierarchy
+        if self._proba is None:
+            valves = list(h.valve_ids[: self.config.n_choices])
+        else:
+            order = np.argsort(-self._proba[row], kind="stable")
+            valves = [h.valve_ids[i] for i in order[: self.config.n_choices]]
+        listed = set(valves)
+        fixtures = [f.id for f in self.spec.fixtures if not all(v.id in listed for v in f.valves)]
+        return (*valves, *fixtures, NOT_SURE)
+
+    def record_answer(
+        self, request_id: str, choice: str | None, now: datetime
+    ) -> LabelRecord | None:
+        """Record the homeowner's answer; returns the label (None: no label from it).
+
+        ``choice`` is one of the request's choices, :data:`NOT_SURE`, or None (dismissed).
+        Idempotent: a request answers once; later calls return the first outcome. An answer
+        after the request's expiry is refused (the request expires instead): memory fades.
+        """
+        if request_id not in self._requests:
+            raise KeyError(f"request_id={request_id!r} is not a request of this home.")
+        req = self._requests[request_id]
+        if req.state != "open":
+            rec = self._labels.get(req.use_id)
+            return rec if rec is not None and rec.request_id == request_id else None
+        if choice is not None and choice not in req.choices:
+            raise ValueError(
+                f"choice={choice!r} is not one of request {request_id!r}'s choices {req.choices}."
+            )
+        if now > req.expires_at or choice is None:
+            self._requests[request_id] = replace(req, state="expired")
+            return None
+        if choice == NOT_SURE:
+            self._requests[request_id] = replace(
+                req, state="not_sure", answer=choice, answered_at=now
+            )
+            return None
+        self._ensure_predictions()
+        level = self._answer_level(choice)
+        scored = ScoredLabel(
+            req.use_id,
+            level,
+            self._predicted(req.use_id),  # the current model has not seen this answer
+            truth_at_levels(self.spec.hierarchy, choice, level),
+            self._model_version,
+            req.inclusion_prob,
+            req.is_audit,
+        )
+        rec = LabelRecord(
+            req.use_id,
+            choice,
+            level,
+            "active",
+            now,
+            self._train_valve(req.use_id, choice, level),
+            request_id,
+            scored,
+        )
+        self._labels[req.use_id] = rec
+        self._requests[request_id] = replace(req, state="answered", answer=choice, answered_at=now)
+        self._stale_model = True
+        return rec
+
+    def _answer_level(self, choice: str) -> str:
+        h = self.spec.hierarchy
+        if choice in h.valve_ids:
+            return "valve"
+        if choice in h.category_of_fixture:
+            return "fixture"
+        return "category"
+
+    def _train_valve(self, use_id: str, choice: str, level: str) -> str | None:
+        if level == "valve":
+            return choice
+        if level != "fixture":
+            return None
+        valves = [v.id for v in self.spec.fixture(choice).valves]
+        if len(valves) == 1 or self._proba is None:
+            return valves[0]
+        p = self._proba[self._row[use_id]]
+        idx = {v: i for i, v in enumerate(self.spec.hierarchy.valve_ids)}
+        return max(valves, key=lambda v: p[idx[v]])
+
+    def expire_requests(self, now: datetime) -> list[str]:
+        """Mark open requests past their expiry as expired; returns their ids."""
+        gone = [
+            r.request_id
+            for r in self._requests.values()
+            if r.state == "open" and now > r.expires_at
+        ]
+        for rid in gone:
+            self._requests[rid] = replace(self._requests[rid], state="expired")
+        return gone
+
+    # ------------------------------------------------------------------ daily update
+
+    def estimates(self) -> dict[str, AccuracyEstimate]:
+        """Accuracy estimate with lower bound per level from the active (sampled) labels."""
+        labels = self.scored_labels()
+        return {
+            lv: estimate_accuracy(
+                labels, lv, method=self.config.estimate_method, confidence=self.config.confidence
+            )
+            for lv in LEVELS
+        }
+
+    def daily_update(self, now: datetime) -> DailyReport:
+        """Expire requests, retrain if labels arrived, estimate, and decide the display level."""
+        self.expire_requests(now)
+        if self._stale_model:
+            self._fit_model(bump=True)
+        day = self.day(now)
+        estimates = self.estimates()
+        decision = decide_level(
+            estimates, self._level_state, day=day, policy=self.config.level_policy
+        )
+        self._level_state = decision.state
+        n_labels = {
+            src: sum(r.source == src for r in self._labels.values()) for src in ("guided", "active")
+        }
+        self._history.append(
+            {
+                "day": day,
+                "at": now.isoformat(),
+                "level": decision.level,
+                "reason": decision.reason,
+                "model_version": self._model_version,
+                "labels": n_labels,
+                "estimates": {
+                    lv: {"point": e.point, "lower": e.lower, "n_labels": e.n_labels}
+                    for lv, e in estimates.items()
+                },
+            }
+        )
+        return DailyReport(day, estimates, decision, self._model_version, n_labels)
+
+    # ------------------------------------------------------------------ persistence
+
+    def snapshot(self) -> dict[str, Any]:
+        """The engine's state as plain dicts, lists and numpy arrays (see :meth:`restore`).
+
+        The classifier is not stored: it is refitted deterministically from the uses, labels
+        and codebook on restore (a fit takes well under a second).
+        """
+        code_ids = sorted(self._codes)
+        return {
+            "format": SNAPSHOT_FORMAT,
+            "home_id": self.spec.home_id,
+            "installed_at": self.installed_at.isoformat(),
+            "uses": [use_to_dict(u) for u in self._uses.values()],
+            "features": {eid: features_to_dict(tf) for eid, tf in self._features.items()},
+            "lines": dict(self._lines),
+            "code_ids": code_ids,
+            "codes": (
+                np.stack([self._codes[e] for e in code_ids])
+                if code_ids
+                else np.zeros((0, 0), dtype=np.float32)
+            ),
+            "projection": None if self._projection is None else self._projection.to_dict(),
+            "codebook_at": None if self._codebook_at is None else self._codebook_at.isoformat(),
+            "labels": [label_to_dict(r) for r in self._labels.values()],
+            "requests": [request_to_dict(r) for r in self._requests.values()],
+            "rounds": {str(d): list(ids) for d, ids in self._rounds.items()},
+            "announcements": [
+                {"fixture_id": a.fixture_id, "valve_name": a.valve_name, "at": a.at.isoformat()}
+                for a in self._announcements
+            ],
+            "model_version": self._model_version,
+            "trained_on": sorted(self._trained_on),
+            "stale_model": self._stale_model,
+            "level_state": {
+                "level": self._level_state.level,
+                "failures": self._level_state.failures,
+            },
+            "history": [dict(h) for h in self._history],
+        }
+
+    @classmethod
+    def restore(
+        cls,
+        spec: HomeSpec,
+        state: Mapping[str, Any],
+        config: EngineConfig | None = None,
+        *,
+        strategy_factory: StrategyFactory | None = None,
+    ) -> CalibrationEngine:
+        """Rebuild an engine from :meth:`snapshot` (same spec and config as when it was taken)."""
+        if state.get("format") != SNAPSHOT_FORMAT:
+            raise ValueError(f"state format={state.get('format')!r}; expected {SNAPSHOT_FORMAT!r}.")
+        if state["home_id"] != spec.home_id:
+            raise ValueError(f"state is of home {state['home_id']!r}, spec of {spec.home_id!r}.")
+        eng = cls(
+            spec,
+            datetime.fromisoformat(state["installed_at"]),
+            config,
+            strategy_factory=strategy_factory,
+        )
+        for d in state["uses"]:
+            use = use_from_dict(d)
+            eng._uses[use.use_id] = use
+        eng._features = {eid: features_from_dict(d) for eid, d in state["features"].items()}
+        eng._lines = dict(state["lines"])
+        codes = np.asarray(state["codes"], dtype=np.float32)
+        eng._codes = {eid: codes[i] for i, eid in enumerate(state["code_ids"])}
+        proj = state["projection"]
+        eng._projection = None if proj is None else CodeProjection.from_dict(proj)
+        at = state["codebook_at"]
+        eng._codebook_at = None if at is None else datetime.fromisoformat(at)
+        for d in state["labels"]:
+            rec = label_from_dict(d)
+            eng._labels[rec.use_id] = rec
+        for d in state["requests"]:
+            req = request_from_dict(d)
+            eng._requests[req.request_id] = req
+        eng._rounds = {int(d): tuple(ids) for d, ids in state["rounds"].items()}
+        eng._announcements = [
+            Announcement(a["fixture_id"], a["valve_name"], datetime.fromisoformat(a["at"]))
+            for a in state["announcements"]
+        ]
+        eng._model_version = int(state["model_version"])
+        eng._trained_on = frozenset(state["trained_on"])
+        eng._stale_model = bool(state["stale_model"])
+        eng._level_state = LevelState(
+            state["level_state"]["level"], int(state["level_state"]["failures"])
+        )
+        eng._history = [dict(h) for h in state["history"]]
+        return eng

@@ -72,10 +72,10 @@ def ingest(engine: Engine, path: Path, register: bool = True) -> dict:
     }
 
 
-def intake(engine: Engine, config: IntakeConfig, stop: threading.Event) -> None:
-    """Run the MQTT intake until ``stop`` is set (SIGINT/SIGTERM in the CLI)."""
+def intake(engine: Engine, config: IntakeConfig, stop: threading.Event) -> bool:
+    """Run the MQTT intake until ``stop`` is set (SIGINT/SIGTERM in the CLI); False on failure."""
     require_schema(engine)
-    MqttIntake(IngestPipeline(engine), config).run(stop)
+    return MqttIntake(IngestPipeline(engine), config).run(stop)
 
 
 def _bench_modules() -> dict[str, object]:
@@ -204,7 +204,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 topic_filter=args.topic,
                 batch_size=args.batch_size,
             )
-            intake(engine, config, _stop_on_signals())
+            if not intake(engine, config, _stop_on_signals()):
+                return 1
     except (HomeSpecError, RuntimeError, ValueError, FileNotFoundError) as exc:
         print(f"atlas: error: {exc}", file=sys.stderr)
         return 2

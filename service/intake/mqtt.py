@@ -24,7 +24,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from atlas.events import EVENT_TOPIC_FILTER
 from service.intake.messages import InboundMessage
@@ -151,10 +151,16 @@ class MqttIntake:
         self.client.disconnect()
         self.client.loop_stop()
 
-    def run(self, stop: threading.Event) -> None:
+    def run(self, stop: threading.Event) -> bool:
+        """Run until ``stop`` is set; False if the worker thread died (a bug: exit non-zero so a
+        supervisor restarts the process, and the broker redelivers what was not acked)."""
         self.start()
         try:
-            stop.wait()
+            while not stop.wait(1.0):
+                if not self._worker.is_alive():
+                    _LOGGER.error("the intake worker thread died; stopping")
+                    return False
+            return True
         finally:
             self.stop()
 
@@ -182,33 +188,41 @@ class MqttIntake:
             batch = self._take_batch()
             if not batch:
                 continue
-            outcome = self._commit(batch)
-            if outcome is None:  # stopping while the database is down: the broker keeps them
-                return
-            self._ack(batch)
-            self._count(batch, outcome)
-            self._publish_errors(outcome.dead)
+            try:
+                outcome = self._commit(batch)
+                if outcome is None:  # stopping while the database is down: the broker keeps them
+                    return
+                self._ack(batch)
+                self._count(batch, outcome)
+                self._publish_errors(outcome.dead)
+            except Exception:  # unacked messages come back after the next reconnect
+                _LOGGER.exception("intake batch of %d messages failed", len(batch))
+                continue
             if outcome.homes:
                 with self._dirty_cv:
                     self._dirty |= outcome.homes
                     self._dirty_cv.notify()
 
     def _commit(self, batch: list[InboundMessage]) -> BatchOutcome | None:
-        """Commit ``batch``; retry while the database is unreachable, isolate a poison row."""
+        """Commit ``batch``; retry while the database is unavailable, isolate a poison row.
+
+        ``OperationalError`` (connection lost, SQLite busy) is transient: wait and retry, ack
+        nothing meanwhile. Any other database error is about the data: commit one message at a
+        time and dead-letter the one the database refuses.
+        """
         delay = 0.5
         while True:
             try:
                 return self.pipeline.process(batch)
-            except DBAPIError as exc:
-                if not exc.connection_invalidated and len(batch) > 1:
-                    return self._commit_one_by_one(batch)
-                if not exc.connection_invalidated:
-                    return self._store_failure(batch[0], exc)
-                _LOGGER.warning("database unreachable (%s); retrying in %.1f s", exc, delay)
+            except OperationalError as exc:
+                _LOGGER.warning("database unavailable (%s); retrying in %.1f s", exc, delay)
             except SQLAlchemyError as exc:
                 if len(batch) > 1:
                     return self._commit_one_by_one(batch)
-                return self._store_failure(batch[0], exc)
+                try:
+                    return self._store_failure(batch[0], exc)
+                except SQLAlchemyError as again:
+                    _LOGGER.warning("cannot store a dead letter (%s); retrying", again)
             if self._stop.wait(delay):
                 return None
             delay = min(delay * 2, 30.0)

@@ -139,7 +139,13 @@ def build_parser(with_benches: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
 
     p = sub.add_parser("demo", help="stream a simulated home through a broker into the intake")
-    p.add_argument("--days", type=int, default=7)
+    p.add_argument("--days", type=int, default=28)
+    p.add_argument(
+        "--stream-seconds",
+        type=float,
+        default=30.0,
+        help="play the simulated days in about this many seconds (0: at once)",
+    )
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--broker", default=None, help="use this broker instead of a private one")
     p.add_argument("--workdir", type=Path, default=None, help="keep the database here")
@@ -170,13 +176,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per migration is noise
     if args.command == "bench":
         return args.bench_module.run(args)
     if args.command == "demo":
         from service.demo import run_demo
 
         summary = run_demo(
-            days=args.days, seed=args.seed, broker_url=args.broker, workdir=args.workdir
+            days=args.days,
+            stream_s=args.stream_seconds,
+            seed=args.seed,
+            broker_url=args.broker,
+            workdir=args.workdir,
         )
         if args.json:
             args.json.write_text(json.dumps(summary, indent=2), "utf-8")

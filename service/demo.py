@@ -55,7 +55,8 @@ def wait_for(predicate: Callable[[], bool], timeout_s: float, poll_s: float = 0.
 
 def run_demo(
     *,
-    days: int = 7,
+    days: int = 28,
+    stream_s: float = 30.0,
     seed: int = 1,
     preset: str = "two_bath_house",
     broker_url: str | None = None,
@@ -93,8 +94,14 @@ def run_demo(
         try:
             if not intake.connected.wait(15):
                 raise ConnectionError(f"the intake could not connect to {broker_url}")
+            # Accelerated time: the whole run plays in about ``stream_s`` seconds (0: at once).
+            span = messages[-1][2] or 1.0
+            speed = span / stream_s if stream_s > 0 else 0.0
+            out(
+                f"streaming at {speed:,.0f}x real time ({span / 86400:.1f} days in ~{stream_s:g} s)"
+            )
             report = stream_events(
-                messages, broker_url, speed=0, outbox_dir=workdir / "outbox", progress=progress
+                messages, broker_url, speed=speed, outbox_dir=workdir / "outbox", progress=progress
             )
             wait_for(lambda: intake.counters.received >= report.acknowledged, timeout_s=60)
         finally:

@@ -47,6 +47,7 @@ class IntakeConfig:
     receive_maximum: int = 1000  # QoS 1 messages the broker may send before our acks
     keepalive_s: int = 30
     publish_errors: bool = True
+    max_pair_delay_s: float = 5.0  # pairing yields to a draining backlog at most this long
 
 
 @dataclass
@@ -284,10 +285,21 @@ class MqttIntake:
             self.client.publish(topic, json.dumps(body), qos=1)
 
     def _pair_loop(self) -> None:
+        last = time.monotonic()
         while True:
             with self._dirty_cv:
                 while not self._dirty and not self._stop.is_set():
                     self._dirty_cv.wait(0.5)
+            # Storage first: while a backlog drains, pairing (the costlier step, and one that can
+            # always be redone from the database) waits, but never longer than max_pair_delay_s.
+            while (
+                not self._queue.empty()
+                and not self._stop.is_set()
+                and time.monotonic() - last < self.config.max_pair_delay_s
+            ):
+                time.sleep(0.01)
+            last = time.monotonic()
+            with self._dirty_cv:
                 homes, self._dirty = self._dirty, set()
             if homes:
                 try:

@@ -112,6 +112,10 @@ class EngineConfig:
     estimate_method : {"ipw", "audit_cp", "audit_beta"}, default="ipw"
     confidence : float, default=0.95
     n_audit, temperature, uniform_mix : see :func:`atlas.sampling.draw_batch`.
+    min_answer_h : float, default=6
+        A request is only drawn about a use young enough to leave this long before its
+        expiry (``memory_h`` after the use): a question that expires minutes after it is sent
+        wastes a slot of the round.
     announcement_window_s : float, default=600
         How long after an announcement the announced use may start.
     random_state : int, default=0
@@ -134,6 +138,7 @@ class EngineConfig:
     n_audit: int = 1
     temperature: float = 1.0
     uniform_mix: float = 0.2
+    min_answer_h: float = 6.0
     announcement_window_s: float = 600.0
     random_state: int = 0
 
@@ -142,6 +147,11 @@ class EngineConfig:
             raise ValueError(f"n_choices={self.n_choices} should be >= 1.")
         if self.codebook_day < 1:
             raise ValueError(f"codebook_day={self.codebook_day} should be >= 1.")
+        if not 0 <= self.min_answer_h < self.timetable.memory_h:
+            raise ValueError(
+                f"min_answer_h={self.min_answer_h} should be in [0, timetable.memory_h="
+                f"{self.timetable.memory_h})."
+            )
         if self.codebook_refit_days is not None and self.codebook_refit_days <= 0:
             raise ValueError(f"codebook_refit_days={self.codebook_refit_days} should be > 0.")
 
@@ -533,8 +543,9 @@ class CalibrationEngine:
         """Draw the label requests of today's round (idempotent per day; empty if none is due).
 
         Nothing is drawn in quiet hours or on days that are no round. Candidates are the
-        answerable uses (:func:`atlas.strategies.answerable`: recent, paired, no overlap, never
-        asked); the strategy scores them and :func:`atlas.sampling.draw_batch` draws the
+        answerable uses (:func:`atlas.strategies.answerable`: young enough to leave
+        ``min_answer_h`` before expiry, paired, no overlap, never asked); the strategy
+        scores them and :func:`atlas.sampling.draw_batch` draws the
         batch with one uniform audit item and logged inclusion probabilities.
         """
         policy = self.config.timetable
@@ -551,7 +562,8 @@ class CalibrationEngine:
         matrix = self._ensure_matrix()
         self._ensure_predictions()
         uses = self._sorted_uses()
-        cand = answerable(uses, now, asked=self._asked(), max_age=timedelta(hours=policy.memory_h))
+        max_age = timedelta(hours=policy.memory_h - self.config.min_answer_h)
+        cand = answerable(uses, now, asked=self._asked(), max_age=max_age)
         if cand.size == 0:
             self._rounds[day] = ()
             return RoundPlan(day, (), 0, f"day {day}: no answerable use")

@@ -240,7 +240,7 @@ def _measure(
 
 
 def false_promotions(days: list[dict], first_day: int = 8) -> dict[str, float]:
-    """Share of home-days (from ``first_day``) with level L or finer shown while failing L's goals."""
+    """Share of home-days (from ``first_day``) showing level L or finer while failing L's goals."""
     out = {}
     rows = [d for d in days if d["day"] >= first_day]
     for level in LEVELS:
@@ -412,6 +412,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("bench-out/calibration"))
     parser.add_argument("--json", type=Path, default=None, help="write the contract JSON here")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        type=Path,
+        default=None,
+        metavar="DETAILS_JSON",
+        help="only re-summarize the calibration_details.json of earlier (e.g. parallel) runs",
+    )
 
 
 def _strategies(names: Sequence[str]) -> list[str]:
@@ -436,9 +444,43 @@ def _strategies(names: Sequence[str]) -> list[str]:
     return out
 
 
+def runs_from_details(paths: Sequence[Path]) -> list[dict]:
+    """The per-home runs stored in calibration_details.json files (for ``--merge``)."""
+    runs = []
+    for path in paths:
+        details = json.loads(path.read_text(encoding="utf-8"))
+        for name, s in details["strategies"].items():
+            runs += [
+                {"preset": h["preset"], "seed": h["seed"], "strategy": name, "days": h["days"]}
+                for h in s["homes"]
+            ]
+    return runs
+
+
+def write_outputs(runs: list[dict], args: argparse.Namespace, header: str) -> None:
+    summary = summarize(runs)
+    strategies = list(summary["details"]["strategies"])
+    args.out.mkdir(parents=True, exist_ok=True)
+    text = "\n".join(table(name, summary) for name in strategies)
+    (args.out / "calibration.md").write_text(header + text, encoding="utf-8")
+    (args.out / "calibration_details.json").write_text(
+        json.dumps(summary["details"], indent=1), encoding="utf-8"
+    )
+    plots = plot_curves(summary, args.out)
+    if args.json:
+        args.json.write_text(json.dumps(summary["contract"], indent=1), encoding="utf-8")
+    print(header + text)
+    print(f"wrote {args.out / 'calibration.md'}, details JSON and {len(plots)} plots")
+
+
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    if args.merge:
+        runs = runs_from_details(args.merge)
+        homes = sorted({(r["preset"], r["seed"]) for r in runs})
+        write_outputs(runs, args, f"merged {len(homes)} homes: {homes}\n\n")
+        return 0
     presets = ["two_bath_house"] if args.quick else args.presets
     seeds = [args.seed] if args.seed is not None else args.seeds
     if args.quick:
@@ -463,22 +505,11 @@ def run(args: argparse.Namespace) -> int:
                 runs.append(run_home(home, name, args.days, homeowner))
                 bar.update()
     bar.close()
-    summary = summarize(runs)
-    args.out.mkdir(parents=True, exist_ok=True)
-    text = "\n".join(table(name, summary) for name in strategies)
     header = (
         f"presets {presets}, seeds {seeds}, {args.days} days, homeowner seed "
         f"{args.homeowner_seed}\n\n"
     )
-    (args.out / "calibration.md").write_text(header + text, encoding="utf-8")
-    (args.out / "calibration_details.json").write_text(
-        json.dumps(summary["details"], indent=1), encoding="utf-8"
-    )
-    plots = plot_curves(summary, args.out)
-    if args.json:
-        args.json.write_text(json.dumps(summary["contract"], indent=1), encoding="utf-8")
-    print(header + text)
-    print(f"wrote {args.out / 'calibration.md'}, details JSON and {len(plots)} plots")
+    write_outputs(runs, args, header)
     return 0
 
 

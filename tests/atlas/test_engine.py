@@ -1,0 +1,154 @@
+"""CalibrationEngine: pre-answer scoring, quiet hours, no duplicate requests, snapshots."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pytest
+
+from atlas.engine import NOT_SURE, CalibrationEngine, EngineConfig
+from atlas.pairing import pair_events
+from atlas.timetable import TimetablePolicy, is_quiet
+from simulator.generate import generate_run
+from simulator.presets import load_preset
+
+DAYS = 12
+
+
+@pytest.fixture(scope="module")
+def replay():
+    """An apartment over 12 days: spec, events, paired uses, true valve per use, install time."""
+    spec = load_preset("apartment")
+    sim = generate_run(spec, days=DAYS, seed=3)
+    events = [s.event for s in sim]
+    truth = {s.event.event_id: s.truth for s in sim}
+    pairing = pair_events(events)
+    tz = ZoneInfo(spec.model.timezone)
+    installed = datetime.combine(min(e.t for e in events).astimezone(tz).date(), time(0), tz)
+    valve = {
+        u.use_id: Counter(truth[e]["valve"] for e in u.event_ids).most_common(1)[0][0]
+        for u in pairing.uses
+    }
+    return spec, events, pairing, valve, installed
+
+
+def _engine(replay, until_day: int, **config) -> CalibrationEngine:
+    """Ingest every use that ended before the end of ``until_day``, with a few guided labels."""
+    spec, events, pairing, valve, installed = replay
+    end = installed + timedelta(days=until_day)
+    engine = CalibrationEngine(spec, installed, EngineConfig(random_state=1, **config))
+    uses = [u for u in pairing.uses if (u.t_close or u.t) < end]
+    by_id = {e.event_id: e for e in events}
+    engine.ingest(
+        uses, [by_id[e] for u in uses for e in u.event_ids], end, features=pairing.features
+    )
+    seen: set[str] = set()
+    for u in uses:  # one guided label per valve, the first use of each
+        if valve[u.use_id] not in seen and u.t < installed + timedelta(days=7):
+            seen.add(valve[u.use_id])
+            engine.add_guided_label(u.use_id, valve[u.use_id], u.t)
+    engine.fit_codebook([by_id[e] for u in uses for e in u.event_ids], end)
+    return engine
+
+
+def _round_time(engine: CalibrationEngine, day: int) -> datetime:
+    t = engine.round_time(engine.installed_at + timedelta(days=day - 1, hours=12))
+    assert t is not None
+    return t
+
+
+def test_label_is_scored_against_the_pre_answer_prediction(replay):
+    engine = _engine(replay, until_day=8)
+    plan = engine.plan_round(_round_time(engine, 8))
+    assert plan.requests
+    req = plan.requests[0]
+    before = engine.classify([req.use_id])[0]
+    version = engine.model_version
+    wrong = next(c for c in req.choices if c not in (before.predicted["valve"], NOT_SURE))
+    wrong = wrong if wrong in engine.spec.hierarchy.valve_ids else req.choices[1]
+    rec = engine.record_answer(req.request_id, wrong, req.created_at + timedelta(minutes=5))
+    assert rec is not None and rec.scored is not None
+    assert rec.scored.predicted == before.predicted
+    assert rec.scored.model_version == version
+    assert rec.scored.inclusion_prob == req.inclusion_prob
+    assert not rec.scored.correct(rec.level)  # the answer differs from the prior prediction
+    engine.daily_update(req.created_at + timedelta(hours=2))
+    assert engine.model_version == version + 1  # learned from only after scoring
+
+
+def test_answer_is_idempotent_and_validated(replay):
+    engine = _engine(replay, until_day=8)
+    req = engine.plan_round(_round_time(engine, 8)).requests[0]
+    with pytest.raises(ValueError, match="not one of request"):
+        engine.record_answer(req.request_id, "no-such-valve", req.created_at)
+    first = engine.record_answer(req.request_id, req.choices[0], req.created_at)
+    again = engine.record_answer(req.request_id, req.choices[1], req.created_at)
+    assert again is first
+    late = engine.plan_round(_round_time(engine, 8)).requests[-1]
+    assert (
+        engine.record_answer(late.request_id, late.choices[0], late.expires_at + timedelta(1))
+        is None
+    )
+    assert {r.request_id: r.state for r in engine.requests}[late.request_id] == "expired"
+
+
+@pytest.mark.parametrize("hour", [0, 5, 7, 21, 23])
+def test_no_requests_in_quiet_hours(replay, hour):
+    engine = _engine(replay, until_day=8)
+    local = engine.installed_at + timedelta(days=7, hours=hour, minutes=30)
+    assert is_quiet(local, engine.tz, engine.config.timetable)
+    assert engine.plan_round(local).requests == ()
+
+
+def test_requests_follow_configured_quiet_hours(replay):
+    policy = TimetablePolicy(quiet_start=time(12, 0), quiet_end=time(20, 0))
+    engine = _engine(replay, until_day=8, timetable=policy)
+    t = _round_time(engine, 8)
+    plan = engine.plan_round(t)
+    assert plan.requests
+    assert all(not is_quiet(r.created_at, engine.tz, policy) for r in plan.requests)
+
+
+def test_no_duplicate_requests_for_a_use(replay):
+    engine = _engine(replay, until_day=DAYS)
+    requests = []
+    for day in (8, 10, 12):
+        t = _round_time(engine, day)
+        plan = engine.plan_round(t)
+        assert engine.plan_round(t).requests == plan.requests  # idempotent per day
+        requests += plan.requests
+    assert len(requests) >= 6
+    use_ids = [r.use_id for r in requests]
+    assert len(set(use_ids)) == len(use_ids)
+    assert not set(use_ids) & {lab.use_id for lab in engine.labels if lab.source == "guided"}
+    assert all(r.choices[-1] == NOT_SURE for r in requests)
+    assert sum(r.is_audit for r in requests) == 3  # one audit item per round
+
+
+def test_snapshot_round_trip(replay):
+    engine = _engine(replay, until_day=8)
+    req = engine.plan_round(_round_time(engine, 8)).requests[0]
+    engine.record_answer(req.request_id, req.choices[0], req.created_at)
+    engine.daily_update(req.created_at + timedelta(hours=3))
+    req2 = engine.requests[1]
+    engine.record_answer(req2.request_id, req2.choices[0], req2.created_at)  # not trained on yet
+    state = engine.snapshot()
+    restored = CalibrationEngine.restore(engine.spec, state, engine.config)
+    again = restored.snapshot()
+    assert again.keys() == state.keys()
+    for key, value in state.items():
+        if isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(again[key], value)
+        elif key == "projection":
+            for k in ("components", "mean", "pca_components"):
+                np.testing.assert_array_equal(again[key][k], value[k])
+            assert again[key]["params"] == value["params"]
+        else:
+            assert again[key] == value, key
+    assert restored.classify() == engine.classify()
+    assert restored.model_version == engine.model_version
+    with pytest.raises(ValueError, match="format"):
+        CalibrationEngine.restore(engine.spec, {**state, "format": "other/1"})

@@ -113,9 +113,13 @@ class MqttIntake:
 
     def _on_message(self, client, userdata, msg) -> None:
         try:
+            try:
+                topic = msg.topic
+            except UnicodeDecodeError:  # kept (and dead-lettered) rather than redelivered forever
+                topic = bytes(msg._topic).decode("utf-8", "replace")
             self._queue.put(
                 InboundMessage(
-                    topic=msg.topic,
+                    topic=topic,
                     payload=msg.payload,
                     received_at=datetime.now(UTC),
                     mid=msg.mid,
@@ -123,7 +127,7 @@ class MqttIntake:
                     generation=self._generation,
                 )
             )
-        except Exception:  # e.g. a topic that is not UTF-8; it is never acked, never lost
+        except Exception:  # never raise into paho's loop; unacked, it comes back on reconnect
             _LOGGER.exception("could not queue a message (mid %s)", getattr(msg, "mid", "?"))
 
     # --- lifecycle -----------------------------------------------------------------------------

@@ -206,6 +206,8 @@ def decode_event(raw: bytes | str | dict, now: datetime | None = None) -> Event:
             payload = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise EventError("bad_json", f"payload is not valid JSON: {exc}") from None
+        except RecursionError:  # hostile nesting such as [[[[...]]]] 100,000 deep
+            raise EventError("bad_json", "payload JSON is nested too deeply") from None
     else:
         payload = raw
     if not isinstance(payload, dict):

@@ -6,25 +6,17 @@ every test gets its own home id, MQTT client ids, topic prefix and PostgreSQL sc
 
 from __future__ import annotations
 
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-# pytest puts tests/ on sys.path (rootdir conftest); its folders tests/service, tests/simulator...
-# would then shadow the real packages as namespace packages under a bare `pytest` run. The repo
-# root first makes `import service` mean the package wherever pytest is started from.
-_ROOT = str(Path(__file__).resolve().parent.parent)
-if sys.path[:1] != [_ROOT]:
-    sys.path.insert(0, _ROOT)
+import pytest
+from sqlalchemy import Engine, text
 
-import pytest  # noqa: E402
-from sqlalchemy import Engine, text  # noqa: E402
-
-from atlas.homespec import HomeSpec, parse_home_spec  # noqa: E402
-from service.broker import PrivateBroker  # noqa: E402
-from service.storage.engine import make_engine, upgrade  # noqa: E402
-from simulator.presets import load_preset  # noqa: E402
+from atlas.homespec import HomeSpec, parse_home_spec
+from service.broker import PrivateBroker
+from service.storage.engine import make_engine, upgrade
+from simulator.presets import load_preset
 
 SHARED_BROKER_URL = "mqtt://127.0.0.1:1883"
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

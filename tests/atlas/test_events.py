@@ -97,6 +97,12 @@ def test_truncated_json_and_oversize_payload():
     assert err.value.reason == "too_large"
 
 
+def test_deeply_nested_json_is_bad_json_not_a_crash():
+    with pytest.raises(EventError) as err:
+        decode_event("[" * 100_000 + "]" * 100_000)
+    assert err.value.reason == "bad_json"
+
+
 def test_odd_byte_count_and_window_length():
     payload = good_payload()
     payload["samples"] = base64.b64encode(b"\x00\x01\x02").decode()

@@ -1,0 +1,135 @@
+"""Service configuration: one ``Settings`` object from a TOML file and ``ATLAS_*`` variables.
+
+Why one object built at start-up (not at import): tests and the demo build their own settings
+(temporary database, private broker port) and pass them to ``create_app`` / the runtime, so no
+module-level global has to be patched. Precedence, highest first: keyword arguments, ``ATLAS_*``
+environment variables (nested with ``__``, e.g. ``ATLAS_TIMETABLE__QUIET_START=22:00``), the
+TOML file named by ``--config`` or ``ATLAS_CONFIG``, then the defaults below. ``docs/config.md``
+lists every field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+#: Token values that must never protect a deployment (they appear in docs and examples).
+PLACEHOLDER_TOKENS = frozenset({"changeme", "change-me", "secret", "token", "admin", "demo"})
+
+
+class TimetableSettings(BaseModel):
+    """When label requests may reach a homeowner; see atlas.timetable."""
+
+    quiet_start: str = Field(default="21:00", pattern=r"^\d{2}:\d{2}$")
+    quiet_end: str = Field(default="08:00", pattern=r"^\d{2}:\d{2}$")
+    memory_hours: float = Field(default=24.0, gt=0, le=168)
+
+
+class TokenSettings(BaseModel):
+    """Bearer tokens, stored only as SHA-256 hex digests (``atlas token hash`` makes one)."""
+
+    admin_sha256: list[str] = Field(default_factory=list)
+    dashboard_sha256: list[str] = Field(default_factory=list)
+    #: home_id -> digests of that home's homeowner tokens
+    homeowner_sha256: dict[str, list[str]] = Field(default_factory=dict)
+
+
+class Settings(BaseSettings):
+    """Everything ``atlas serve`` needs; defaults give the embedded single-process set-up."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ATLAS_", env_nested_delimiter="__", extra="forbid", toml_file=None
+    )
+
+    environment: str = Field(default="development", pattern=r"^(development|production)$")
+    db_url: str = "sqlite:///atlas.db"
+    broker_url: str = "mqtt://127.0.0.1:1883"
+    event_topic: str = "atlas/v1/homes/+/sensors/+/events"
+    worker_id: int = Field(default=0, ge=0, le=9999)
+    mqtt_client_prefix: str = Field(default="atlas", pattern=r"^[A-Za-z0-9_\-]{1,32}$")
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8000, ge=0, le=65535)
+    public_url: str = ""
+    log_json: bool = True
+    log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+    codebook_min_transients: int = Field(default=200, ge=20)
+    calibration_strategy: str = Field(default="atlas", pattern=r"^(random|margin|diversity|atlas)$")
+    timetable: TimetableSettings = Field(default_factory=TimetableSettings)
+    tokens: TokenSettings = Field(default_factory=TokenSettings)
+
+    @field_validator("db_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite:///", "postgresql+psycopg://")):
+            raise ValueError(
+                f"db_url must start with sqlite:/// or postgresql+psycopg://, got {value[:40]!r}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_open_production(self) -> Settings:
+        """Production must be protected: at least one admin token, none a known placeholder."""
+        if self.environment != "production":
+            return self
+        if not self.tokens.admin_sha256:
+            raise ValueError("production needs at least one admin token (tokens.admin_sha256)")
+        placeholders = {hash_token(t) for t in PLACEHOLDER_TOKENS}
+        configured = set(self.tokens.admin_sha256) | set(self.tokens.dashboard_sha256)
+        for digests in self.tokens.homeowner_sha256.values():
+            configured |= set(digests)
+        if configured & placeholders:
+            raise ValueError("a configured token is a placeholder such as 'changeme'")
+        return self
+
+    @property
+    def mqtt_client_id(self) -> str:
+        """Stable per worker: the broker keeps its persistent session across restarts."""
+        return f"{self.mqtt_client_prefix}-intake-{self.worker_id}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = os.environ.get("ATLAS_CONFIG")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_path:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml_path)))
+        return tuple(sources)
+
+
+def hash_token(token: str) -> str:
+    """The stored form of a bearer token."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def load_settings(config_path: str | Path | None = None, **overrides: Any) -> Settings:
+    """Settings from ``config_path`` (TOML) or ``ATLAS_CONFIG``, the environment and overrides."""
+    if config_path is not None:
+        path = Path(config_path)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file {path} does not exist")
+        previous = os.environ.get("ATLAS_CONFIG")
+        os.environ["ATLAS_CONFIG"] = str(path)
+        try:
+            return Settings(**overrides)
+        finally:
+            if previous is None:
+                os.environ.pop("ATLAS_CONFIG", None)
+            else:
+                os.environ["ATLAS_CONFIG"] = previous
+    return Settings(**overrides)

@@ -1,0 +1,1 @@
+"""The HTTP API (FastAPI): dashboard and homeowner endpoints, pages, auth and SSE."""

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 # Stable constraint names, so Alembic (and SQLite batch mode) can refer to them later.
@@ -43,6 +44,8 @@ EVENT_ID = 128  # events._is_event_id allows 128
 LABEL_REQUEST_STATES = ("planned", "sent", "answered", "expired", "declined")
 LABEL_SOURCES = ("guided", "active", "audit")
 LEVELS = ("valve", "fixture", "category")
+DISPLAY_LEVELS = ("rules", "category", "fixture", "valve")
+PHASES = ("week1", "calibrating", "calibrated")
 
 
 def _ts(name: str, nullable: bool = False) -> Column:
@@ -146,6 +149,7 @@ classifications = Table(
     _ts("created_at"),
     UniqueConstraint("use_id", "level", "model_version", name="uq_classifications_use_level_model"),
     CheckConstraint("level in ('valve', 'fixture', 'category')", name="level"),
+    Index("ix_classifications_home_use", "home_id", "use_id"),
 )
 
 label_requests = Table(
@@ -163,6 +167,12 @@ label_requests = Table(
     _ts("sent_at", nullable=True),
     _ts("expires_at", nullable=True),
     _ts("closed_at", nullable=True),
+    # sampling design (0002): the draw probability and audit flag make the accuracy estimate
+    # unbiased; ``predicted`` is the model's answer per level before the homeowner's, with version
+    Column("inclusion_prob", Float, nullable=True),
+    Column("is_audit", Boolean, nullable=False, server_default=false()),
+    Column("predicted", JSON, nullable=True),
+    Index("ix_label_requests_home_state", "home_id", "state"),
     # the scheduler's idempotency key: a re-run round creates (and pushes) nothing new
     UniqueConstraint("home_id", "round", "slot", name="uq_label_requests_home_round_slot"),
     CheckConstraint(
@@ -227,4 +237,32 @@ model_snapshots = Table(
     Column("meta", JSON, nullable=False),
     Column("blob", LargeBinary, nullable=False),
     UniqueConstraint("home_id", "kind", "version", name="uq_model_snapshots_home_kind_version"),
+)
+
+home_status = Table(
+    "home_status",
+    metadata,
+    Column("home_id", String(ID), ForeignKey("homes.home_id"), primary_key=True),
+    Column("phase", String(16), nullable=False),
+    Column("calibration_day", Integer, nullable=False),
+    Column("level", String(16), nullable=False),  # the display level
+    Column("reason", JSON, nullable=False),
+    Column("model_version", String(64), nullable=False, server_default=""),
+    _ts("level_changed_at", nullable=True),
+    _ts("updated_at"),
+    CheckConstraint("phase in ('week1', 'calibrating', 'calibrated')", name="phase"),
+    CheckConstraint("level in ('rules', 'category', 'fixture', 'valve')", name="level"),
+)
+
+announcements = Table(
+    "announcements",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("home_id", String(ID), ForeignKey("homes.home_id"), nullable=False),
+    Column("valve_id", String(2 * ID + 1), nullable=False),
+    _ts("t"),
+    Column("matched_use_id", String(EVENT_ID + 2), ForeignKey("uses.use_id"), nullable=True),
+    # a double-tapped "I'm about to do it" is one announcement
+    UniqueConstraint("home_id", "valve_id", "t", name="uq_announcements_home_valve_t"),
+    Index("ix_announcements_home_t", "home_id", "t"),
 )

@@ -91,7 +91,11 @@ def build_matrix(
     projection: CodeProjection | None,
 ) -> Matrix:
     """Rules, codes and :func:`atlas.features.use_features` over every use of the home."""
-    views = build_views(uses, features, lines)
+    # Event lines are left out of the rule views on purpose: with them the line-aware ring
+    # rules fire, and their uncalibrated decisions cost 11 points of valve accuracy at the end
+    # of week 2 (two_bath_house seed 1, perfect homeowner: 56% with lines, 67% without;
+    # docs/benchmarks.md). The classifier was tuned on views without lines (bench learning).
+    views = build_views(uses, features)
     decisions = RuleClassifier(RuleConfig.from_home_spec(spec)).classify(views)
     table = {eid: (lines[eid], tf.as_vector()) for eid, tf in features.items()}
     codes = None

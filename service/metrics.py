@@ -1,0 +1,28 @@
+"""Prometheus metrics of the running service (the API mounts ``/metrics``).
+
+Module-level objects in prometheus-client's default registry, the library's documented pattern:
+every part of the process (intake wrapper, pipeline, push, answers) increments the same series
+and one ``make_asgi_app()`` exposes them.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+EVENTS_IN = Counter("atlas_events_in_total", "Events received from the broker and committed")
+EVENT_DUPLICATES = Counter("atlas_event_duplicates_total", "Redelivered events already stored")
+DEAD_LETTERS = Counter("atlas_dead_letters_total", "Messages refused and kept as dead letters")
+USES_CLASSIFIED = Counter("atlas_uses_classified_total", "Water uses classified")
+CLASSIFICATION_SECONDS = Histogram(
+    "atlas_classification_seconds",
+    "Time to load, classify and store one home's new uses",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+REQUESTS_SENT = Counter("atlas_label_requests_sent_total", "Label requests pushed to homeowners")
+REQUESTS_ANSWERED = Counter(
+    "atlas_label_requests_answered_total", "Label-request answers recorded", ["channel"]
+)
+REQUESTS_EXPIRED = Counter("atlas_label_requests_expired_total", "Label requests that expired")
+PUSH_FAILURES = Counter("atlas_push_failures_total", "Failed webhook or ntfy pushes", ["channel"])
+SCHEDULER_LEADER = Gauge("atlas_scheduler_leader", "1 while this process runs the scheduler")
+JOBS_RUN = Counter("atlas_jobs_total", "Scheduler jobs run", ["kind", "outcome"])

@@ -1,0 +1,1 @@
+"""Pushing label requests to homeowners: MQTT retained state, signed webhooks, ntfy-style push."""

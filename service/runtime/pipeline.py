@@ -1,0 +1,369 @@
+"""The per-home pipeline: a thin shell around ``atlas.engine.CalibrationEngine``.
+
+Every operation is: lock the home, load the engine (cached; reloaded when another worker saved
+a newer snapshot), apply answers committed since (from the database, so a lost hook loses
+nothing), call ONE engine method, then save snapshot + rows in one transaction, and only after
+the commit publish (SSE hub, MQTT state, pushes). The engine is pure; this module does the I/O.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, Engine, select
+
+from atlas.engine import CalibrationEngine, EngineConfig, UseClassification
+from atlas.engine.records import RoundPlan
+from atlas.homespec import HomeSpec, parse_home_spec
+from atlas.timetable import TimetablePolicy
+from atlas.uses import UseStatus, WaterUse
+from service import metrics
+from service.push.text import describe_use
+from service.storage.classifications import insert_classifications, model_version_name
+from service.storage.enginestate import (
+    latest_engine_version,
+    load_engine_state,
+    save_engine_state,
+)
+from service.storage.events import load_events, utc
+from service.storage.homestatus import LEVEL_NAMES, append_accuracy, upsert_home_status
+from service.storage.requestplans import closed_answers, insert_planned
+from service.storage.schema import events, homes, use_events, uses
+
+_LOGGER = logging.getLogger(__name__)
+
+#: Uses re-classified after a retrain (the dashboard shows recent uses at the current model).
+RECLASSIFY_RECENT = 400
+
+
+@dataclass
+class _Home:
+    engine: CalibrationEngine
+    version: int  # snapshot version loaded or saved (0: never saved)
+    known: set[str] = field(default_factory=set)  # use ids ingested
+    applied: set[str] = field(default_factory=set)  # request ids whose answer was applied
+
+
+@dataclass(frozen=True)
+class RoundOutcome:
+    plan: RoundPlan
+    new_request_ids: list[str]
+
+
+class Listener:
+    """What the pipeline tells the rest of the runtime after each commit (no-ops by default)."""
+
+    def classified(self, home_id: str, rows: list[dict]) -> None: ...
+
+    def status_changed(self, home_id: str, status: dict, level_changed: bool) -> None: ...
+
+    def requests_planned(self, home_id: str) -> None: ...
+
+
+class HomePipeline:
+    """Loads, drives and saves each home's engine (see the module docstring)."""
+
+    def __init__(
+        self,
+        db: Engine,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        config_for: Callable[[HomeSpec], EngineConfig] | None = None,
+        listener: Listener | None = None,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.config_for = config_for or (lambda spec: EngineConfig())
+        self.listener = listener or Listener()
+        self._homes: dict[str, _Home] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    # ------------------------------------------------------------------ loading and saving
+
+    def lock(self, home_id: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(home_id, threading.Lock())
+
+    def _spec(self, conn: Connection, home_id: str) -> tuple[HomeSpec, datetime]:
+        row = conn.execute(
+            select(homes.c.spec, homes.c.created_at).where(homes.c.home_id == home_id)
+        ).first()
+        if row is None:
+            raise KeyError(f"home_id={home_id!r} is not registered")
+        return parse_home_spec(row.spec), utc(row.created_at)
+
+    def _load(self, conn: Connection, home_id: str) -> _Home:
+        cached = self._homes.get(home_id)
+        latest = latest_engine_version(conn, home_id)
+        if cached is not None and cached.version == latest:
+            return cached
+        spec, installed_at = self._spec(conn, home_id)
+        found = load_engine_state(conn, home_id)
+        if found is None:
+            home = _Home(CalibrationEngine(spec, installed_at, self.config_for(spec)), 0)
+        else:
+            version, _meta, state = found
+            engine = CalibrationEngine.restore(spec, state, self.config_for(spec))
+            home = _Home(engine, version, {u["use_id"] for u in state["uses"]})
+            home.applied = {r.request_id for r in engine.requests if r.state != "open"}
+        self._homes[home_id] = home
+        return home
+
+    def _save(self, conn: Connection, home_id: str, home: _Home, now: datetime) -> None:
+        eng = home.engine
+        meta = {"model_version": eng.model_version, "level": eng.level, "n_uses": len(home.known)}
+        home.version = save_engine_state(conn, home_id, eng.snapshot(), meta, now)
+
+    def forget(self, home_id: str) -> None:
+        """Drop the cached engine (the home spec changed: reload from the database)."""
+        self._homes.pop(home_id, None)
+
+    def _apply_answers(self, conn: Connection, home_id: str, home: _Home) -> int:
+        """Apply answers committed in the database that the engine has not seen; returns count."""
+        n = 0
+        engine_ids = {r.request_id for r in home.engine.requests}
+        for request_id, choice, answered_at in closed_answers(conn, home_id):
+            if request_id in home.applied or request_id not in engine_ids:
+                continue
+            home.engine.record_answer(request_id, choice, answered_at)
+            home.applied.add(request_id)
+            n += 1
+        return n
+
+    # ------------------------------------------------------------------ new uses
+
+    def process_home(self, home_id: str) -> int:
+        """Ingest the stored uses the engine has not seen and store their classifications."""
+        started = time.perf_counter()
+        with self.lock(home_id), self.db.begin() as conn:
+            home = self._load(conn, home_id)
+            self._apply_answers(conn, home_id, home)
+            new = _load_uses(conn, home_id, exclude=home.known)
+            if not new:
+                return 0
+            evs = load_events(conn, [e for u in new for e in u.event_ids])
+            now = self.clock()
+            result = home.engine.ingest(new, evs, now)
+            home.known.update(u.use_id for u in new)
+            rows = _classification_rows(result)
+            insert_classifications(conn, home_id, rows, now)
+            self._save(conn, home_id, home, now)
+        metrics.CLASSIFICATION_SECONDS.observe(time.perf_counter() - started)
+        metrics.USES_CLASSIFIED.inc(len(new))
+        self.listener.classified(home_id, _sse_rows(result, new))
+        return len(new)
+
+    # ------------------------------------------------------------------ scheduled work
+
+    def run_round(self, home_id: str, due: datetime) -> RoundOutcome:
+        """Draw the round due at ``due`` and store its requests as ``planned`` (idempotent)."""
+        with self.lock(home_id), self.db.begin() as conn:
+            home = self._load(conn, home_id)
+            self._apply_answers(conn, home_id, home)
+            plan = home.engine.plan_round(due)
+            rows = [self._request_row(conn, home, r, due) for r in plan.requests]
+            new_ids = insert_planned(conn, home_id, rows, self.clock())
+            if plan.requests:
+                self._save(conn, home_id, home, due)
+        _LOGGER.info("round for %s at %s: %s (%d new)", home_id, due, plan.reason, len(new_ids))
+        if new_ids:
+            self.listener.requests_planned(home_id)
+        return RoundOutcome(plan, new_ids)
+
+    def _request_row(self, conn: Connection, home: _Home, req, due: datetime) -> dict:
+        use = next(u for u in _load_uses(conn, None, only=[req.use_id]))
+        tz = ZoneInfo(home.engine.spec.model.timezone)
+        return {
+            "request_id": req.request_id,
+            "round": req.day,
+            "slot": int(req.request_id.rsplit("-", 1)[1]),
+            "use_id": req.use_id,
+            "choices": list(req.choices),
+            "prompt": describe_use(use.t_open, use.t_close, use.lines, due, tz),
+            "expires_at": req.expires_at,
+            "inclusion_prob": req.inclusion_prob,
+            "is_audit": req.is_audit,
+            "predicted": {
+                "model_version": model_version_name(req.model_version),
+                "labels": dict(req.predicted),
+                "strategy": req.strategy,
+            },
+        }
+
+    def retrain(self, home_id: str) -> int:
+        """Apply new answers, refit, re-classify recent uses; returns the model version."""
+        with self.lock(home_id), self.db.begin() as conn:
+            home = self._load(conn, home_id)
+            applied = self._apply_answers(conn, home_id, home)
+            now = self.clock()
+            if not applied and home.version:
+                return home.engine.model_version
+            version = home.engine.retrain(now)
+            result = self._reclassify_recent(home)
+            insert_classifications(conn, home_id, _classification_rows(result), now)
+            self._save(conn, home_id, home, now)
+        _LOGGER.info("retrained %s: model m%d after %d new answers", home_id, version, applied)
+        return version
+
+    def _reclassify_recent(self, home: _Home) -> list[UseClassification]:
+        eng = home.engine
+        if not home.known:
+            return []
+        everything = eng.classify()
+        return everything[-RECLASSIFY_RECENT:]
+
+    def refit_codebook(self, home_id: str, due: datetime) -> str | None:
+        """Fit the codebook on every event of the home when due; returns its version."""
+        with self.lock(home_id), self.db.begin() as conn:
+            home = self._load(conn, home_id)
+            if not home.engine.codebook_due(due):
+                return None
+            self._apply_answers(conn, home_id, home)
+            ids = conn.execute(
+                select(events.c.event_id).where(events.c.home_id == home_id)
+            ).scalars()
+            evs = load_events(conn, list(ids))
+            if not evs:
+                return None
+            version = home.engine.fit_codebook(evs, due)
+            result = self._reclassify_recent(home)
+            insert_classifications(conn, home_id, _classification_rows(result), self.clock())
+            self._save(conn, home_id, home, due)
+        _LOGGER.info("codebook for %s refitted at %s: %s", home_id, due, version)
+        return version
+
+    def daily_update(self, home_id: str, due: datetime) -> dict:
+        """Estimates -> display level; writes home_status and accuracy_history."""
+        with self.lock(home_id), self.db.begin() as conn:
+            home = self._load(conn, home_id)
+            self._apply_answers(conn, home_id, home)
+            report = home.engine.daily_update(due)
+            level = LEVEL_NAMES[report.decision.level]
+            phase = _phase(report.day, level)
+            version = model_version_name(report.model_version)
+            reason = {"text": report.decision.reason, "labels": report.n_labels}
+            changed = upsert_home_status(
+                conn, home_id, phase=phase, calibration_day=report.day, level=level,
+                reason=reason, model_version=version, now=due,
+            )  # fmt: skip
+            estimates = {lv: (e.point, e.lower, e.n_labels) for lv, e in report.estimates.items()}
+            append_accuracy(
+                conn, home_id, t=due, estimates=estimates,
+                displayed=level, model_version=version,
+            )  # fmt: skip
+            self._save(conn, home_id, home, due)
+        status = {
+            "phase": phase,
+            "calibration_day": report.day,
+            "level": level,
+            "reason": reason,
+            "model_version": version,
+            "accuracy": {lv: {"estimate": p, "lower_bound": lo, "n_labels": n}
+                         for lv, (p, lo, n) in estimates.items()},
+        }  # fmt: skip
+        self.listener.status_changed(home_id, status, changed)
+        return status
+
+    # ------------------------------------------------------------------ read-only helpers
+
+    def engine_view(self, home_id: str) -> CalibrationEngine:
+        """The current engine of ``home_id`` (for scheduling decisions; do not mutate)."""
+        with self.lock(home_id), self.db.connect() as conn:
+            return self._load(conn, home_id).engine
+
+    def timetable(self, home_id: str) -> TimetablePolicy:
+        return self.engine_view(home_id).config.timetable
+
+
+def _phase(day: int, level: str) -> str:
+    if day <= 7:
+        return "week1"
+    return "calibrated" if level == "valve" else "calibrating"
+
+
+def _classification_rows(result: Iterable[UseClassification]) -> list[dict]:
+    rows = []
+    for c in result:
+        if c.predicted:
+            version = model_version_name(c.model_version)
+            for level, label in c.predicted.items():
+                rows.append({"use_id": c.use_id, "level": level, "label": label,
+                             "probability": float(c.confidence.get(level, 0.0)),
+                             "model_version": version})  # fmt: skip
+        elif c.rule_category is not None:
+            # a rule decides or abstains; it has no probability, so its decisions store 1.0
+            rows.append({"use_id": c.use_id, "level": "category", "label": str(c.rule_category),
+                         "probability": 1.0, "model_version": model_version_name(0)})  # fmt: skip
+    return rows
+
+
+def _sse_rows(result: list[UseClassification], new: list[WaterUse]) -> list[dict]:
+    t_of = {u.use_id: u.t for u in new}
+    return [
+        {
+            "use_id": c.use_id,
+            "t": t_of[c.use_id].isoformat(),
+            "display_level": LEVEL_NAMES.get(c.display_level, c.display_level),
+            "display_label": c.display_label,
+            "rule_category": None if c.rule_category is None else str(c.rule_category),
+            "predicted": c.predicted,
+            "model_version": model_version_name(c.model_version),
+        }
+        for c in result
+    ]
+
+
+def _load_uses(
+    conn: Connection,
+    home_id: str | None,
+    *,
+    exclude: set[str] | None = None,
+    only: list[str] | None = None,
+) -> list[WaterUse]:
+    """Stored uses (with their event ids by role) as :class:`WaterUse`, by time."""
+    query = select(uses)
+    if home_id is not None:
+        query = query.where(uses.c.home_id == home_id)
+    if only is not None:
+        query = query.where(uses.c.use_id.in_(only))
+    rows = [r for r in conn.execute(query.order_by(uses.c.t, uses.c.use_id))
+            if not exclude or r.use_id not in exclude]  # fmt: skip
+    if not rows:
+        return []
+    links: dict[str, dict[str, list[str]]] = {}
+    ids = [r.use_id for r in rows]
+    for chunk in range(0, len(ids), 500):
+        for link in conn.execute(
+            select(use_events.c.use_id, use_events.c.event_id, use_events.c.role, events.c.t)
+            .join(events, events.c.event_id == use_events.c.event_id)
+            .where(use_events.c.use_id.in_(ids[chunk : chunk + 500]))
+            .order_by(events.c.t)
+        ):
+            links.setdefault(link.use_id, {"open": [], "close": []})[link.role].append(
+                link.event_id
+            )
+    out = []
+    for r in rows:
+        m = r._mapping
+        roles = links.get(m["use_id"], {"open": [], "close": []})
+        out.append(
+            WaterUse(
+                use_id=m["use_id"],
+                home_id=m["home_id"],
+                lines=tuple(m["lines"].split(",")),
+                t_open=None if m["t_open"] is None else utc(m["t_open"]),
+                t_close=None if m["t_close"] is None else utc(m["t_close"]),
+                status=UseStatus(m["status"]),
+                open_event_ids=tuple(roles["open"]),
+                close_event_ids=tuple(roles["close"]),
+                drop_kpa={k: float(v) for k, v in m["drop_kpa"].items()},
+            )
+        )
+    return out

@@ -1,0 +1,105 @@
+"""The FastAPI application factory.
+
+``create_app(settings, db=engine, hooks=...)`` builds everything from its arguments (nothing at
+import time), so tests, the demo and ``atlas serve`` each pass their own database and settings.
+It starts no intake and no scheduler: with ``hooks=None`` it serves everything from the
+database alone (stateless HTTP: any worker answers any request).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI
+from prometheus_client import make_asgi_app
+from sqlalchemy import Engine
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from service.api.auth import TokenAuthenticator
+from service.api.hooks import ApiHooks, EventHub
+from service.api.routers import (
+    accuracy,
+    checklist,
+    events,
+    health,
+    homes,
+    label_requests,
+    pages,
+    uses,
+)
+from service.settings import Settings
+
+_LOGGER = logging.getLogger(__name__)
+
+DESCRIPTION = """
+Atlas calibrates pressure-wave water sensing per home. This API serves installers (create a
+home from its spec), homeowners (answer the few questions Atlas asks, run the week-1 checklist)
+and dashboards (calibration phase, display level, accuracy estimates, classified water uses).
+
+**Auth**: `Authorization: Bearer <token>`. Roles: admin/installer (all homes, write),
+dashboard (all homes, read-only), homeowner (their own home: read, answer, announce).
+401 = no or unknown token; 403 = valid token, not allowed. See docs/api.md.
+"""
+
+
+class MetricsGuard:
+    """Prometheus ``/metrics`` for admin and dashboard tokens only (it names homes)."""
+
+    def __init__(self, app: ASGIApp, auth: TokenAuthenticator) -> None:
+        self.app = app
+        self.auth = auth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not self.auth.open_mode:
+            header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
+            scheme, _, token = header.partition(" ")
+            principal = self.auth.authenticate(token) if scheme.lower() == "bearer" else None
+            if principal is None or not principal.all_homes:
+                status = 401 if principal is None else 403
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": status,
+                        "headers": [
+                            (b"content-type", b"text/plain"),
+                            (b"www-authenticate", b"Bearer"),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": b"metrics need a token\n"})
+                return
+        await self.app(scope, receive, send)
+
+
+def create_app(settings: Settings, *, db: Engine, hooks: ApiHooks | None = None) -> FastAPI:
+    """The HTTP API and pages over ``db``; ``hooks`` connect it to a running service."""
+    hooks = hooks or ApiHooks()
+    auth = TokenAuthenticator(settings)
+    app = FastAPI(
+        title="Atlas",
+        version="1",
+        description=DESCRIPTION,
+        openapi_tags=[
+            {"name": "homes", "description": "Homes, their state and fixture inventory."},
+            {"name": "label-requests", "description": "Questions to the homeowner; answers."},
+            {"name": "uses", "description": "Classified water uses."},
+            {"name": "accuracy", "description": "Accuracy estimates and the level timeline."},
+            {"name": "checklist", "description": "Week-1 checklist and announcements."},
+            {"name": "events", "description": "Server-Sent Events per home."},
+            {"name": "health", "description": "Liveness and readiness."},
+        ],
+    )
+    app.state.settings = settings
+    app.state.engine = db
+    app.state.hooks = hooks
+    app.state.hub = hooks.hub or EventHub()
+    app.state.auth = auth
+    if auth.open_mode:
+        _LOGGER.warning(
+            "HTTP API is OPEN: environment=development and no tokens configured; "
+            "every caller is admin"
+        )
+    for module in (health, homes, label_requests, uses, accuracy, checklist, events, pages):
+        app.include_router(module.router)
+    app.mount("/metrics", MetricsGuard(make_asgi_app(), auth))
+    return app

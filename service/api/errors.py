@@ -1,0 +1,33 @@
+"""Error bodies and the documented error responses of each kind of route.
+
+Every route declares the errors it can return (``responses=``), so the OpenAPI schema documents
+every status a client can see (schemathesis checks this).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class Problem(BaseModel):
+    """An error: ``detail`` names the field or resource, the constraint and the value received."""
+
+    detail: str = Field(examples=["home 'h-x' has no label request request_id='r-1'"])
+
+
+def _r(description: str) -> dict[str, Any]:
+    return {"model": Problem, "description": description}
+
+
+UNAUTHORIZED = {401: _r("No bearer token (or cookie), or an unknown token.")}
+FORBIDDEN = {403: _r("The token is valid but its role may not do this (or not for this home).")}
+NOT_FOUND = {404: _r("No such home (or no such resource in this home).")}
+CONFLICT = {409: _r("The request conflicts with the stored state.")}
+BAD_REQUEST = {400: _r("The request could not be read (e.g. malformed JSON or cursor).")}
+
+#: Routes that read one home.
+HOME_READ = UNAUTHORIZED | FORBIDDEN | NOT_FOUND
+#: Routes that write with a JSON body.
+HOME_WRITE = HOME_READ | BAD_REQUEST

@@ -1,0 +1,46 @@
+"""Recent water uses, classified at the home's current display level."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Query
+
+from service.api.deps import ConnDep, ReadableHome
+from service.api.errors import BAD_REQUEST, HOME_READ
+from service.api.schemas.uses import ClassificationPublic, UsePublic, UsesPublic
+from service.api.wording import label_texts, text_of
+from service.storage import dashboard
+
+router = APIRouter(prefix="/v1/homes/{home_id}/uses", tags=["uses"])
+
+
+@router.get("", response_model=UsesPublic, responses=HOME_READ | BAD_REQUEST)
+def list_uses(
+    home_id: ReadableHome,
+    conn: ConnDep,
+    cursor: str | None = Query(
+        default=None, max_length=400, description="``next_cursor`` of the previous page."
+    ),
+    limit: int = Query(default=50, ge=1, le=500),
+) -> UsesPublic:
+    """Uses newest first, each with its newest classification at the display level.
+
+    The display level is the home's current one ('rules' shows the rule categories); fixtures
+    the runtime lumped together show as the lump.
+    """
+    status = dashboard.home_status_row(conn, home_id) or {}
+    level = status.get("level", "rules")
+    try:
+        items, next_cursor = dashboard.recent_uses(conn, home_id, level, cursor=cursor, limit=limit)
+    except dashboard.CursorError as exc:
+        raise HTTPException(400, str(exc)) from None
+    texts = label_texts(dashboard.fixture_inventory(conn, home_id))
+    data = []
+    for item in items:
+        found = item.pop("classification")
+        cls = (
+            None
+            if found is None
+            else ClassificationPublic(**found, text=text_of(texts, found["label"]))
+        )
+        data.append(UsePublic(**item, classification=cls))
+    return UsesPublic(display_level=level, data=data, count=len(data), next_cursor=next_cursor)

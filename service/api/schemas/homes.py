@@ -1,0 +1,105 @@
+"""Homes: the list, one home's calibration state, and its fixture inventory."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+Phase = Literal["week1", "calibrating", "calibrated"]
+DisplayLevel = Literal["rules", "category", "fixture", "valve"]
+AccuracyLevel = Literal["category", "fixture", "valve"]
+
+
+class HomeSummaryPublic(BaseModel):
+    """One home in the list: its name and where its calibration stands."""
+
+    home_id: str
+    name: str
+    timezone: str
+    phase: Phase | None = Field(description="None until the runtime has processed the home.")
+    calibration_day: int | None
+    display_level: DisplayLevel | None
+    updated_at: datetime | None
+
+
+class HomesPublic(BaseModel):
+    """The homes the caller may see (a homeowner sees only their own)."""
+
+    data: list[HomeSummaryPublic]
+    count: int
+
+
+class AccuracyEstimatePublic(BaseModel):
+    """The newest accuracy estimate of one level, from the homeowner's sampled answers."""
+
+    level: AccuracyLevel
+    estimate: float = Field(description="Point estimate of the accuracy (0-1).")
+    lower_bound: float = Field(description="One-sided 95% lower confidence bound (0-1).")
+    n_labels: int = Field(description="Labels the estimate rests on.")
+    displayed: bool = Field(description="Whether this is the level shown to the homeowner.")
+    model_version: str
+    t: datetime
+
+
+class LabelBudgetPublic(BaseModel):
+    """How many questions the homeowner has been asked and answered so far."""
+
+    requests_sent: int = Field(description="Requests ever offered (any state but planned).")
+    answered: int
+    declined: int = Field(description="Answered 'not sure'.")
+    expired: int
+    open: int
+    labels_guided: int = Field(description="Week-1 checklist labels (announced uses).")
+    labels_active: int
+    labels_audit: int
+
+
+class HomePublic(BaseModel):
+    """One home: calibration day and phase, display level and why, accuracy, budget."""
+
+    home_id: str
+    name: str
+    timezone: str
+    phase: Phase | None
+    calibration_day: int | None
+    display_level: DisplayLevel = Field(description="'rules' until a level is certified.")
+    level_reason: dict[str, Any] = Field(description="Why this level is shown (from the runtime).")
+    level_changed_at: datetime | None
+    model_version: str | None
+    accuracy: list[AccuracyEstimatePublic]
+    label_budget: LabelBudgetPublic
+    open_requests: int
+    updated_at: datetime | None
+
+
+class ValvePublic(BaseModel):
+    valve_id: str = Field(examples=["kitchen/hot"])
+    name: str
+    lines: list[str]
+
+
+class FixturePublic(BaseModel):
+    fixture_id: str
+    name: str
+    category: str
+    handle: str
+    location: str
+    valves: list[ValvePublic]
+
+
+class FixturesPublic(BaseModel):
+    """A home's fixture inventory (from its spec)."""
+
+    data: list[FixturePublic]
+    count: int
+
+
+class HomeWritten(BaseModel):
+    """The outcome of creating or replacing a home spec."""
+
+    home_id: str
+    created: bool
+    n_fixtures: int
+    n_valves: int

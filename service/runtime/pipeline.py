@@ -119,7 +119,7 @@ class HomePipeline:
     def _save(self, conn: Connection, home_id: str, home: _Home, now: datetime) -> None:
         eng = home.engine
         meta = {"model_version": eng.model_version, "level": eng.level, "n_uses": len(home.known)}
-        home.version = save_engine_state(conn, home_id, eng.snapshot(), meta, now)
+        home.version = save_engine_state(conn, home_id, eng.snapshot(), meta, now.astimezone(UTC))
 
     def forget(self, home_id: str) -> None:
         """Drop the cached engine (the home spec changed: reload from the database)."""
@@ -251,11 +251,11 @@ class HomePipeline:
             reason = {"text": report.decision.reason, "labels": report.n_labels}
             changed = upsert_home_status(
                 conn, home_id, phase=phase, calibration_day=report.day, level=level,
-                reason=reason, model_version=version, now=due,
+                reason=reason, model_version=version, now=due.astimezone(UTC),
             )  # fmt: skip
             estimates = {lv: (e.point, e.lower, e.n_labels) for lv, e in report.estimates.items()}
             append_accuracy(
-                conn, home_id, t=due, estimates=estimates,
+                conn, home_id, t=due.astimezone(UTC), estimates=estimates,
                 displayed=level, model_version=version,
             )  # fmt: skip
             self._save(conn, home_id, home, due)

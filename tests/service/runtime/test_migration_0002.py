@@ -40,8 +40,15 @@ def test_new_request_columns_default_and_round_trip(engine, home_spec):
     with engine.begin() as conn:
         upsert_home(conn, home_spec)
         plan_request(
-            conn, request_id="r1", home_id=home_spec.home_id, round_=1, slot=0, use_id=None,
-            choices=["a", "not sure"], prompt="p", now=NOW,
+            conn,
+            request_id="r1",
+            home_id=home_spec.home_id,
+            round_=1,
+            slot=0,
+            use_id=None,
+            choices=["a", "not sure"],
+            prompt="p",
+            now=NOW,
         )
         row = conn.execute(select(label_requests).where(label_requests.c.request_id == "r1")).one()
     assert row.is_audit is False and row.inclusion_prob is None and row.predicted is None
@@ -53,8 +60,12 @@ def test_home_status_rejects_unknown_level(engine, home_spec):
     with pytest.raises(IntegrityError), engine.begin() as conn:
         conn.execute(
             insert(home_status).values(
-                home_id=home_spec.home_id, phase="week1", calibration_day=1, level="bogus",
-                reason={}, updated_at=NOW,
+                home_id=home_spec.home_id,
+                phase="week1",
+                calibration_day=1,
+                level="bogus",
+                reason={},
+                updated_at=NOW,
             )
         )
 

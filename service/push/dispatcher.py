@@ -1,0 +1,145 @@
+"""Sends planned label requests (never in quiet hours), expires old ones, keeps MQTT state.
+
+Order of a send, per request: webhook / ntfy POST (idempotency key = request id), then the
+``planned -> sent`` commit, then the retained MQTT state from the database. A crash after the
+POST re-sends with the same key (the receiver dedupes); a crash after the commit leaves the
+retained state to the next publish (every start re-publishes every home's state).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine, select
+
+from atlas.homespec import HomeSpec, parse_home_spec
+from atlas.timetable import TimetablePolicy, is_quiet
+from service import metrics
+from service.push.payload import state_payload
+from service.push.webhook import post_ntfy, post_webhook
+from service.storage.requestplans import expire_due, mark_sent, requests_in_state
+from service.storage.schema import homes
+
+_LOGGER = logging.getLogger(__name__)
+
+
+def next_awake(now: datetime, tz: ZoneInfo, policy: TimetablePolicy) -> datetime:
+    """``now`` if outside quiet hours, else the first minute after them (home wall clock)."""
+    t = now
+    for _ in range(24 * 60 + 1):
+        if not is_quiet(t, tz, policy):
+            return t
+        t = (t + timedelta(minutes=1)).replace(second=0, microsecond=0)
+    return now  # quiet hours cover the whole day (start == end means none; cannot happen)
+
+
+class Dispatcher:
+    """Pushes for all homes; ``publish(topic, payload_dict)`` is the MQTT side (retained)."""
+
+    def __init__(
+        self,
+        db: Engine,
+        *,
+        clock: Callable[[], datetime],
+        policy: TimetablePolicy,
+        topic_base: str,
+        publish: Callable[[str, dict | None], None],
+        home_push: Callable[[str], object | None] = lambda home_id: None,
+        public_url: str = "",
+        timeout_s: float = 5.0,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.policy = policy
+        self.topic_base = topic_base
+        self.publish = publish
+        self.home_push = home_push
+        self.public_url = public_url
+        self.timeout_s = timeout_s
+
+    def state_topic(self, home_id: str) -> str:
+        return f"{self.topic_base}/homes/{home_id}/label-requests"
+
+    def answer_topic(self, home_id: str, request_id: str) -> str:
+        return f"{self.state_topic(home_id)}/{request_id}/answer"
+
+    def _spec(self, home_id: str) -> HomeSpec:
+        with self.db.connect() as conn:
+            spec = conn.execute(select(homes.c.spec).where(homes.c.home_id == home_id)).scalar()
+        if spec is None:
+            raise KeyError(f"home_id={home_id!r} is not registered")
+        return parse_home_spec(spec)
+
+    def send_planned(self, home_id: str) -> datetime | None:
+        """Send what is planned; returns when to try again if now is quiet (else None)."""
+        spec = self._spec(home_id)
+        tz = ZoneInfo(spec.model.timezone)
+        now = self.clock()
+        if is_quiet(now, tz, self.policy):
+            return next_awake(now, tz, self.policy)
+        with self.db.connect() as conn:
+            planned = requests_in_state(conn, home_id, "planned")
+        sent = 0
+        for req in planned:
+            if req["expires_at"] is not None and req["expires_at"] <= now:
+                continue  # expire() closes it; never ask about something already forgotten
+            self._push_http(spec, req, now)
+            with self.db.begin() as conn:
+                if mark_sent(conn, req["request_id"], now):
+                    sent += 1
+        metrics.REQUESTS_SENT.inc(sent)
+        self.publish_state(home_id, spec)
+        return None
+
+    def _push_http(self, spec: HomeSpec, req: dict, now: datetime) -> None:
+        cfg = self.home_push(spec.home_id)
+        if cfg is None:
+            return
+        payload = state_payload(spec, [req], now, lambda rid: self.answer_topic(spec.home_id, rid))
+        stamp = str(int(now.timestamp()))
+        link = f"{self.public_url}/homes/{spec.home_id}" if self.public_url else ""
+        for channel, send in (
+            ("webhook", lambda: post_webhook(
+                cfg.webhook_url, cfg.webhook_secret, payload, req["request_id"], stamp,
+                self.timeout_s)),
+            ("ntfy", lambda: post_ntfy(
+                cfg.ntfy_url, "Which water use was this?", req["prompt"], link, self.timeout_s)),
+        ):  # fmt: skip
+            if not getattr(cfg, f"{channel}_url"):
+                continue
+            try:
+                status = send()
+                if status >= 300:
+                    raise OSError(f"{channel} answered HTTP {status}")
+            except Exception as exc:  # the MQTT state still reaches the homeowner
+                metrics.PUSH_FAILURES.labels(channel).inc()
+                _LOGGER.warning("%s push of %s failed: %s", channel, req["request_id"], exc)
+
+    def expire(self, home_id: str) -> list[str]:
+        """Expire past requests and re-publish the state; returns the expired ids."""
+        with self.db.begin() as conn:
+            gone = expire_due(conn, home_id, self.clock())
+        if gone:
+            metrics.REQUESTS_EXPIRED.inc(len(gone))
+        self.publish_state(home_id)
+        return gone
+
+    def next_expiry(self, home_id: str) -> datetime | None:
+        with self.db.connect() as conn:
+            sent = requests_in_state(conn, home_id, "sent")
+        times = [r["expires_at"] for r in sent if r["expires_at"] is not None]
+        return min(times) if times else None
+
+    def publish_state(self, home_id: str, spec: HomeSpec | None = None) -> dict:
+        """Publish the retained state of ``home_id``'s open requests; returns the payload."""
+        spec = spec or self._spec(home_id)
+        now = self.clock()
+        with self.db.connect() as conn:
+            sent = requests_in_state(conn, home_id, "sent")
+        open_ = [r for r in sent if r["expires_at"] is None or r["expires_at"] > now]
+        payload = state_payload(spec, open_, now, lambda rid: self.answer_topic(home_id, rid))
+        self.publish(self.state_topic(home_id), payload)
+        return payload

@@ -1,0 +1,45 @@
+"""The retained label-request state a phone or Home Assistant reads (pure, no I/O)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from atlas.homespec import HomeSpec
+
+SCHEMA = "atlas.label-requests/1"
+NOT_SURE = "not sure"
+
+
+def choice_label(spec: HomeSpec, choice: str) -> str:
+    """A person's words for a choice: fixture name, "fixture name (valve)", or the text."""
+    if choice == NOT_SURE:
+        return "Not sure"
+    fixture_id, _, valve = choice.partition("/")
+    try:
+        fixture = spec.fixture(fixture_id)
+    except (KeyError, ValueError):
+        return choice.replace("_", " ")
+    return f"{fixture.name} ({valve.replace('_', ' ')})" if valve else fixture.name
+
+
+def request_view(spec: HomeSpec, req: dict, answer_topic: str) -> dict:
+    """One open request as pushed: id, words, choices with labels, expiry, where to answer."""
+    return {
+        "request_id": req["request_id"],
+        "prompt": req["prompt"],
+        "choices": [{"id": c, "label": choice_label(spec, c)} for c in req["choices"]],
+        "expires_at": req["expires_at"].isoformat(),
+        "answer_topic": answer_topic,
+    }
+
+
+def state_payload(
+    spec: HomeSpec, open_requests: list[dict], now: datetime, topic_of: callable
+) -> dict:
+    """The retained message: every open request of the home (empty list: nothing to answer)."""
+    return {
+        "schema": SCHEMA,
+        "home_id": spec.home_id,
+        "updated_at": now.isoformat(),
+        "requests": [request_view(spec, r, topic_of(r["request_id"])) for r in open_requests],
+    }

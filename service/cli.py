@@ -138,6 +138,14 @@ def build_parser(with_benches: bool = True) -> argparse.ArgumentParser:
     p = with_db(db.add_parser("stats", help="counts of events, uses and dead letters"))
     p.add_argument("--json", action="store_true", help="print JSON")
 
+    p = sub.add_parser("serve", help="run the service: intake, pipeline, scheduler, HTTP API")
+    p.add_argument("--config", type=Path, default=None, help="TOML settings file (docs/config.md)")
+    p.add_argument("--worker-id", type=int, default=None, help="stable worker number (issue 7)")
+    token = sub.add_parser("token", help="bearer tokens").add_subparsers(
+        dest="token_cmd", required=True
+    )
+    p = token.add_parser("hash", help="print the SHA-256 digest to put in the settings")
+    p.add_argument("token")
     p = sub.add_parser("demo", help="stream a simulated home through a broker into the intake")
     p.add_argument("--days", type=int, default=28)
     p.add_argument(
@@ -179,6 +187,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per migration is noise
     if args.command == "bench":
         return args.bench_module.run(args)
+    if args.command == "serve":
+        from service.runtime.logs import configure_logging
+        from service.runtime.serve import serve
+        from service.settings import load_settings
+
+        overrides = {} if args.worker_id is None else {"worker_id": args.worker_id}
+        settings = load_settings(args.config, **overrides)
+        configure_logging(settings.log_level, settings.log_json)
+        return serve(settings)
+    if args.command == "token":
+        from service.settings import hash_token
+
+        print(hash_token(args.token))
+        return 0
     if args.command == "demo":
         from service.demo import run_demo
 

@@ -44,6 +44,24 @@ class TokenSettings(BaseModel):
     homeowner_sha256: dict[str, list[str]] = Field(default_factory=dict)
 
 
+class HomePushSettings(BaseModel):
+    """Optional HTTP pushes of one home's label requests (MQTT state is always published)."""
+
+    model_config = {"extra": "forbid"}
+
+    webhook_url: str = ""
+    webhook_secret: str = ""
+    ntfy_url: str = ""
+
+    @model_validator(mode="after")
+    def _secret_with_webhook(self) -> HomePushSettings:
+        if self.webhook_url and len(self.webhook_secret) < 16:
+            raise ValueError(
+                "webhook_secret must have at least 16 characters when webhook_url is set"
+            )
+        return self
+
+
 class Settings(BaseSettings):
     """Everything ``atlas serve`` needs; defaults give the embedded single-process set-up."""
 
@@ -66,6 +84,16 @@ class Settings(BaseSettings):
     calibration_strategy: str = Field(default="atlas", pattern=r"^(random|margin|diversity|atlas)$")
     timetable: TimetableSettings = Field(default_factory=TimetableSettings)
     tokens: TokenSettings = Field(default_factory=TokenSettings)
+    #: home_id -> webhook / ntfy push settings
+    push: dict[str, HomePushSettings] = Field(default_factory=dict)
+    ha_discovery_prefix: str = Field(default="homeassistant", pattern=r"^[A-Za-z0-9_\-/]{1,64}$")
+    #: simulated clock (demo, tests): ISO start instant; empty = real time
+    sim_start: str = ""
+    sim_wall_start: float = 0.0
+    sim_speed: float = Field(default=1.0, gt=0)
+    scheduler_sweep_s: float = Field(default=30.0, gt=0)
+    retrain_debounce_s: float = Field(default=60.0, ge=0)
+    misfire_grace_s: float = Field(default=6 * 3600.0, gt=0)
 
     @field_validator("db_url")
     @classmethod
@@ -90,6 +118,11 @@ class Settings(BaseSettings):
         if configured & placeholders:
             raise ValueError("a configured token is a placeholder such as 'changeme'")
         return self
+
+    @property
+    def runtime_client_id(self) -> str:
+        """The runtime's own MQTT session (answers in, state out), stable per worker too."""
+        return f"{self.mqtt_client_prefix}-runtime-{self.worker_id}"
 
     @property
     def mqtt_client_id(self) -> str:

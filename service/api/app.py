@@ -9,10 +9,13 @@ database alone (stateless HTTP: any worker answers any request).
 from __future__ import annotations
 
 import logging
+import re
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from prometheus_client import make_asgi_app
 from sqlalchemy import Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.api.auth import TokenAuthenticator
@@ -71,6 +74,29 @@ class MetricsGuard:
         await self.app(scope, receive, send)
 
 
+class AllowedMethods:
+    """The ``Allow`` header of a 405: every method documented for the path.
+
+    Starlette answers 405 from the first route whose path matches, which lists only that
+    route's methods (GET and POST of ``/v1/homes`` are two routes); RFC 9110 wants them all.
+    """
+
+    def __init__(self, app: FastAPI) -> None:
+        self._app = app
+        self._table: list[tuple[re.Pattern[str], str]] | None = None
+
+    def for_path(self, path: str) -> str | None:
+        if self._table is None:
+            self._table = [
+                (
+                    re.compile("^" + re.sub(r"\{[^/]+\}", "[^/]+", template) + "$"),
+                    ", ".join(sorted(m.upper() for m in ops)),
+                )
+                for template, ops in self._app.openapi()["paths"].items()
+            ]
+        return next((allow for pattern, allow in self._table if pattern.match(path)), None)
+
+
 def create_app(settings: Settings, *, db: Engine, hooks: ApiHooks | None = None) -> FastAPI:
     """The HTTP API and pages over ``db``; ``hooks`` connect it to a running service."""
     hooks = hooks or ApiHooks()
@@ -102,4 +128,14 @@ def create_app(settings: Settings, *, db: Engine, hooks: ApiHooks | None = None)
     for module in (health, homes, label_requests, uses, accuracy, checklist, events, pages):
         app.include_router(module.router)
     app.mount("/metrics", MetricsGuard(make_asgi_app(), auth))
+    allowed = AllowedMethods(app)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 405:
+            allow = allowed.for_path(request.url.path)
+            if allow is not None:
+                exc.headers = {**(exc.headers or {}), "Allow": allow}
+        return await http_exception_handler(request, exc)
+
     return app

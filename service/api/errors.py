@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi import HTTPException
 from pydantic import BaseModel, Field
 
 
@@ -31,3 +32,14 @@ BAD_REQUEST = {400: _r("The request could not be read (e.g. malformed JSON or cu
 HOME_READ = UNAUTHORIZED | FORBIDDEN | NOT_FOUND
 #: Routes that write with a JSON body.
 HOME_WRITE = HOME_READ | BAD_REQUEST
+
+
+def unprocessable(loc: tuple[str | int, ...], msg: str, value: Any = None) -> HTTPException:
+    """A 422 for a rule the schema cannot express (e.g. a choice the request did not offer).
+
+    Same body shape as FastAPI's own validation errors (``detail``: a list naming the field
+    by ``loc``), so clients and the documented 422 schema see one format.
+    """
+    return HTTPException(
+        422, detail=[{"type": "value_error", "loc": list(loc), "msg": msg, "input": value}]
+    )

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from fastapi import APIRouter, HTTPException, Response
+from fastapi import APIRouter, Response
 
 from atlas.checklist import build_checklist, checklist_progress
 from atlas.homespec import parse_home_spec
 from service.api.deps import AnswerableHome, ConnDep, EngineDep, HooksDep, ReadableHome
-from service.api.errors import HOME_READ, HOME_WRITE
+from service.api.errors import HOME_READ, HOME_WRITE, unprocessable
 from service.api.schemas.checklist import (
     AnnouncementCreate,
     AnnouncementPublic,
@@ -84,16 +84,20 @@ def announce(
     now = datetime.now(UTC)
     t = now if body.t is None else (body.t if body.t.tzinfo else body.t.replace(tzinfo=UTC))
     if abs(t - now) > ANNOUNCE_SKEW:
-        raise HTTPException(
-            422, f"t={t.isoformat()} is more than {ANNOUNCE_SKEW} from now ({now.isoformat()})"
+        raise unprocessable(
+            ("body", "t"),
+            f"t={t.isoformat()} is more than {ANNOUNCE_SKEW} from now ({now.isoformat()})",
+            body.t.isoformat() if body.t else None,
         )
     with engine.begin() as conn:
         known = {
             v["valve_id"] for f in dashboard.fixture_inventory(conn, home_id) for v in f["valves"]
         } | {f["fixture_id"] for f in dashboard.fixture_inventory(conn, home_id)}
         if body.valve_id not in known:
-            raise HTTPException(
-                422, f"valve_id={body.valve_id!r} is not a valve or fixture of home {home_id!r}"
+            raise unprocessable(
+                ("body", "valve_id"),
+                f"valve_id={body.valve_id!r} is not a valve or fixture of home {home_id!r}",
+                body.valve_id,
             )
         created = insert_announcement(conn, home_id, body.valve_id, t)
     if created:

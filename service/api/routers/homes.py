@@ -9,7 +9,14 @@ from sqlalchemy import Connection
 
 from atlas.homespec import HomeSpec, HomeSpecError, HomeSpecModel, parse_home_spec
 from service.api.deps import ConnDep, CurrentPrincipal, EngineDep, HooksDep, Installer, ReadableHome
-from service.api.errors import BAD_REQUEST, CONFLICT, FORBIDDEN, HOME_READ, UNAUTHORIZED
+from service.api.errors import (
+    BAD_REQUEST,
+    CONFLICT,
+    FORBIDDEN,
+    HOME_READ,
+    UNAUTHORIZED,
+    unprocessable,
+)
 from service.api.schemas.common import HomeIdPath
 from service.api.schemas.homes import (
     AccuracyEstimatePublic,
@@ -52,7 +59,7 @@ def _parse(body: HomeSpecModel) -> HomeSpec:
     try:
         return parse_home_spec(body.model_dump(mode="json", by_alias=True, exclude_none=True))
     except HomeSpecError as exc:  # the model validated already; kept for the resolve step
-        raise HTTPException(422, str(exc)) from None
+        raise unprocessable(("body",), str(exc)) from None
 
 
 def _written(spec: HomeSpec, created: bool) -> HomeWritten:
@@ -111,8 +118,10 @@ def replace_home(
     The spec's ``home_id`` must equal the path's (422 otherwise).
     """
     if body.home_id != home_id:
-        raise HTTPException(
-            422, f"body.home_id={body.home_id!r} differs from the path's home_id={home_id!r}"
+        raise unprocessable(
+            ("body", "home_id"),
+            f"body.home_id={body.home_id!r} differs from the path's home_id={home_id!r}",
+            body.home_id,
         )
     spec = _parse(body)
     with engine.begin() as conn:

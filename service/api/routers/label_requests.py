@@ -8,7 +8,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, HTTPException, Query, Response
 
 from service.api.deps import AnswerableHome, ConnDep, EngineDep, HooksDep, HubDep, ReadableHome
-from service.api.errors import CONFLICT, HOME_READ, HOME_WRITE, Problem
+from service.api.errors import CONFLICT, HOME_READ, HOME_WRITE, Problem, unprocessable
 from service.api.schemas.common import RequestIdPath
 from service.api.schemas.label_requests import (
     AnswerCreate,
@@ -26,7 +26,6 @@ router = APIRouter(prefix="/v1/homes/{home_id}/label-requests", tags=["label-req
 #: AnswerError codes -> HTTP status.
 ANSWER_STATUS = {
     "not_found": 404,
-    "invalid_choice": 422,
     "conflict": 409,
     "not_sent": 409,
     "expired": 410,
@@ -101,6 +100,8 @@ def answer_label_request(
         with engine.begin() as conn:
             result = record_answer(conn, home_id, request_id, body.choice, body.answered_by, now)
     except AnswerError as exc:
+        if exc.code == "invalid_choice":
+            raise unprocessable(("body", "choice"), str(exc), body.choice) from None
         raise HTTPException(ANSWER_STATUS[exc.code], str(exc)) from None
     if result.created:
         hooks.on_answer(home_id, request_id)

@@ -18,7 +18,10 @@ def list_uses(
     home_id: ReadableHome,
     conn: ConnDep,
     cursor: str | None = Query(
-        default=None, max_length=400, description="``next_cursor`` of the previous page."
+        default=None,
+        max_length=150,
+        pattern=dashboard.CURSOR_PATTERN,
+        description="``next_cursor`` of the previous page.",
     ),
     limit: int = Query(default=50, ge=1, le=500),
 ) -> UsesPublic:

@@ -34,3 +34,11 @@ def client(app) -> Iterator[TestClient]:
 def bearer(role: str) -> dict[str, str]:
     """Headers for the token of ``role`` (admin, dashboard, owner_a, owner_b)."""
     return {"Authorization": f"Bearer {TOKENS[role]}"}
+
+
+@pytest.fixture
+def homes_sqlite(sqlite_engine: Engine, uid: str) -> dict:
+    """Homes A and B on SQLite only (for the slower generated-input tests)."""
+    a = seed_home(sqlite_engine, preset_spec("two_bath_house", f"ha-{uid}"))
+    b = seed_home(sqlite_engine, preset_spec("apartment", f"hb-{uid}"))
+    return {"a": a, "b": b}

@@ -17,6 +17,7 @@ import base64
 import binascii
 import json
 import math
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from importlib import resources
@@ -48,6 +49,19 @@ class EventError(ValueError):
         super().__init__(message)
         self.reason = reason
         self.home_id = home_id
+
+
+@dataclass(frozen=True, eq=False)
+class Counts:
+    """The gateway's own quantisation of an ``i16le-b64`` payload: ``kpa = offset + scale * c``.
+
+    Storage keeps these exactly as sent (lossless, no re-quantising), so the decoder hands them
+    over instead of making the intake parse and base64-decode the payload a second time.
+    """
+
+    counts: np.ndarray  # little-endian int16, read-only view of the decoded bytes
+    scale_kpa: float
+    offset_kpa: float
 
 
 @dataclass(frozen=True, eq=False)
@@ -136,7 +150,14 @@ def _check_id(payload: dict, name: str, home_id: str | None) -> str:
     return value
 
 
+#: An ASCII subset of what :func:`_is_event_id` accepts, checked in C; anything else (e.g. a
+#: Unicode letter, which ``str.isalnum`` accepts) takes the exact character-by-character test.
+_ASCII_EVENT_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+
+
 def _is_event_id(value: str) -> bool:
+    if _ASCII_EVENT_ID.fullmatch(value) is not None:
+        return True
     return 0 < len(value) <= 128 and all(c.isalnum() or c in "-_.:" for c in value)
 
 
@@ -155,7 +176,10 @@ def _parse_time(text: str, home_id: str | None, now: datetime | None) -> datetim
     return t
 
 
-def _decode_samples(payload: dict, encoding: str, home_id: str | None) -> np.ndarray:
+def _decode_samples(
+    payload: dict, encoding: str, home_id: str | None
+) -> tuple[np.ndarray, Counts | None]:
+    """Samples in kPa (float32) and, for ``i16le-b64``, the counts they came from."""
     raw = payload.get("samples")
     if encoding == "json":
         if not isinstance(raw, list):
@@ -163,31 +187,49 @@ def _decode_samples(payload: dict, encoding: str, home_id: str | None) -> np.nda
         if not all(isinstance(x, int | float) and not isinstance(x, bool) for x in raw):
             raise EventError("wrong_type", "field 'samples' must contain only numbers", home_id)
         samples = np.asarray(raw, dtype=np.float64)
-    else:
-        if not isinstance(raw, str):
-            raise EventError("wrong_type", "field 'samples' should be a base64 string", home_id)
-        scale = _require(payload, "scale_kpa", int | float, home_id)
-        offset = _require(payload, "offset_kpa", int | float, home_id)
-        if not (math.isfinite(scale) and math.isfinite(offset)) or not 0 < scale <= 10:
-            raise EventError(
-                "bad_scale", f"scale_kpa must be in (0, 10] and finite, got {scale}", home_id
-            )
-        try:
-            data = base64.b64decode(raw, validate=True)
-        except (binascii.Error, ValueError):
-            raise EventError("bad_base64", "field 'samples' is not valid base64", home_id) from None
-        if len(data) % 2:
-            raise EventError(
-                "bad_base64", f"i16le samples need an even byte count, got {len(data)}", home_id
-            )
-        samples = offset + scale * np.frombuffer(data, dtype="<i2").astype(np.float64)
-    if not np.all(np.isfinite(samples)):
-        raise EventError("not_finite", "samples contain NaN or infinity", home_id)
-    if samples.size and float(np.max(np.abs(samples))) > MAX_ABS_KPA:
+        if not np.all(np.isfinite(samples)):
+            raise EventError("not_finite", "samples contain NaN or infinity", home_id)
+        if samples.size and float(np.max(np.abs(samples))) > MAX_ABS_KPA:
+            raise _out_of_range(home_id)
+        return samples.astype(np.float32), None
+    if not isinstance(raw, str):
+        raise EventError("wrong_type", "field 'samples' should be a base64 string", home_id)
+    scale = _require(payload, "scale_kpa", int | float, home_id)
+    offset = _require(payload, "offset_kpa", int | float, home_id)
+    if not (math.isfinite(scale) and math.isfinite(offset)) or not 0 < scale <= 10:
         raise EventError(
-            "out_of_range", f"samples exceed +-{MAX_ABS_KPA:.0f} kPa: a sensor fault", home_id
+            "bad_scale", f"scale_kpa must be in (0, 10] and finite, got {scale}", home_id
         )
-    return samples.astype(np.float32)
+    try:
+        data = base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        raise EventError("bad_base64", "field 'samples' is not valid base64", home_id) from None
+    if len(data) % 2:
+        raise EventError(
+            "bad_base64", f"i16le samples need an even byte count, got {len(data)}", home_id
+        )
+    counts = np.frombuffer(data, dtype="<i2")
+    if counts.size:
+        # kPa = offset + scale * count rises with the count (scale > 0), so the smallest and
+        # largest counts give the extreme pressures: checking those two, in the same float64
+        # arithmetic, is exactly the finiteness and range check of the whole window without
+        # building and scanning float64 arrays.
+        low = offset + scale * float(counts.min())
+        high = offset + scale * float(counts.max())
+        if not (math.isfinite(low) and math.isfinite(high)):
+            raise EventError("not_finite", "samples contain NaN or infinity", home_id)
+        if max(abs(low), abs(high)) > MAX_ABS_KPA:
+            raise _out_of_range(home_id)
+    kpa = counts.astype(np.float64)
+    kpa *= scale  # in place, same float64 operations as offset + scale * counts
+    kpa += offset
+    return kpa.astype(np.float32), Counts(counts, float(scale), float(offset))
+
+
+def _out_of_range(home_id: str | None) -> EventError:
+    return EventError(
+        "out_of_range", f"samples exceed +-{MAX_ABS_KPA:.0f} kPa: a sensor fault", home_id
+    )
 
 
 def decode_event(raw: bytes | str | dict, now: datetime | None = None) -> Event:
@@ -196,6 +238,17 @@ def decode_event(raw: bytes | str | dict, now: datetime | None = None) -> Event:
     ``now`` enables the future-timestamp check (the intake passes its clock; offline replays of
     old captures pass None). Checks that need the home registry (unknown home or sensor, sample
     rate differing from the registered one) are the intake's job: see :func:`check_registered`.
+    """
+    return decode_event_counts(raw, now)[0]
+
+
+def decode_event_counts(
+    raw: bytes | str | dict, now: datetime | None = None
+) -> tuple[Event, Counts | None]:
+    """:func:`decode_event` plus the gateway's int16 counts (None for the ``json`` encoding).
+
+    The same checks in the same order with the same reasons; the intake stores the counts as
+    they arrived, which saves it a second JSON parse and base64 decode of every payload.
     """
     if isinstance(raw, bytes | str):
         if len(raw) > MAX_PAYLOAD_BYTES:
@@ -238,7 +291,7 @@ def decode_event(raw: bytes | str | dict, now: datetime | None = None) -> Event:
             "unknown_encoding", f"encoding must be one of {ENCODINGS}, got {encoding!r}", home_id
         )
     declared = _require(payload, "n_samples", int, home_id)
-    samples = _decode_samples(payload, encoding, home_id)
+    samples, counts = _decode_samples(payload, encoding, home_id)
     if len(samples) != declared:
         raise EventError(
             "sample_count_mismatch",
@@ -253,7 +306,7 @@ def decode_event(raw: bytes | str | dict, now: datetime | None = None) -> Event:
             f"expected {MIN_WINDOW_S}-{MAX_WINDOW_S} s",
             home_id,
         )
-    return Event(event_id, home, sensor_id, line, t, rate, samples)
+    return Event(event_id, home, sensor_id, line, t, rate, samples), counts
 
 
 def check_registered(event: Event, sensors: dict[str, tuple[str, int]] | None) -> None:

@@ -6,6 +6,10 @@ consumer is offline, then the consumer connects and the time from its first to i
 message is measured. Draining a backlog isolates the consumer from the publisher's speed, which
 on a 2-core machine would otherwise set both rates. The bare subscriber only counts messages;
 the intake validates, commits batches to SQLite (WAL), acks and pairs. Goal: ratio >= 0.5.
+
+Besides the rates, each consumer's process CPU time per message over the same interval is
+reported: on a shared 2-core machine the wall-clock rates move with whatever else runs, the CPU
+cost per message much less, and it says how far the intake is from the bare subscriber's cost.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import json
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -83,15 +88,25 @@ def _create_session(url_port: int, client_id: str) -> None:
     client.loop_stop()
 
 
-def bare_rate(port: int, client_id: str, n: int) -> float:
+@dataclass(frozen=True)
+class Drain:
+    """One consumer draining the backlog: messages/s and process CPU microseconds per message."""
+
+    rate: float
+    cpu_us: float
+
+
+def bare_rate(port: int, client_id: str, n: int) -> Drain:
     """Messages/s a paho subscriber that only counts receives while draining the backlog."""
     received = [0]
     first = [0.0]
+    cpu0 = [0.0]
     done = threading.Event()
 
     def on_message(client, userdata, msg) -> None:
         if received[0] == 0:
             first[0] = time.perf_counter()
+            cpu0[0] = time.process_time()
         received[0] += 1
         if received[0] >= n:
             done.set()
@@ -103,12 +118,13 @@ def bare_rate(port: int, client_id: str, n: int) -> float:
     if not done.wait(300):
         raise TimeoutError(f"bare subscriber got {received[0]}/{n}")
     elapsed = time.perf_counter() - first[0]
+    cpu = time.process_time() - cpu0[0]
     client.disconnect()
     client.loop_stop()
-    return (n - 1) / elapsed
+    return Drain((n - 1) / elapsed, cpu / (n - 1) * 1e6)
 
 
-def intake_rate(port: int, client_id: str, n: int, db_url: str, batch_size: int) -> float:
+def intake_rate(port: int, client_id: str, n: int, db_url: str, batch_size: int) -> Drain:
     """Events/s the intake validates, stores (SQLite) and acks while draining the backlog."""
     engine = make_engine(db_url)
     config = IntakeConfig(
@@ -120,11 +136,13 @@ def intake_rate(port: int, client_id: str, n: int, db_url: str, batch_size: int)
     )
     intake = MqttIntake(IngestPipeline(engine), config)
     first = [0.0]
+    cpu0 = [0.0]
     original = intake._on_message
 
     def timed(client, userdata, msg) -> None:
         if not first[0]:
             first[0] = time.perf_counter()
+            cpu0[0] = time.process_time()
         original(client, userdata, msg)
 
     intake.client.on_message = timed
@@ -136,12 +154,13 @@ def intake_rate(port: int, client_id: str, n: int, db_url: str, batch_size: int)
                 raise TimeoutError(f"intake stored {intake.counters.stored}/{n}")
             time.sleep(0.005)
         elapsed = time.perf_counter() - first[0]
+        cpu = time.process_time() - cpu0[0]
         if intake.counters.stored != n:
             raise RuntimeError(f"bench: stored {intake.counters.stored}/{n}: {intake.counters}")
     finally:
         intake.stop()
         engine.dispose()
-    return (n - 1) / elapsed
+    return Drain((n - 1) / elapsed, cpu / (n - 1) * 1e6)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -170,9 +189,11 @@ def run(args: argparse.Namespace) -> int:
     result = {
         "events": n,
         "window": "1750 samples at 1000 Hz (0.25 s + 1.5 s)",
-        "bare_subscriber_msgs_per_s": round(rates["bare"], 1),
-        "intake_sqlite_events_per_s": round(rates["intake"], 1),
-        "ratio": round(rates["intake"] / rates["bare"], 3),
+        "bare_subscriber_msgs_per_s": round(rates["bare"].rate, 1),
+        "intake_sqlite_events_per_s": round(rates["intake"].rate, 1),
+        "ratio": round(rates["intake"].rate / rates["bare"].rate, 3),
+        "bare_cpu_us_per_msg": round(rates["bare"].cpu_us, 1),
+        "intake_cpu_us_per_event": round(rates["intake"].cpu_us, 1),
         "batch_size": args.batch_size,
     }
     print(json.dumps(result, indent=2))

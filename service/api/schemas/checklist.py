@@ -44,5 +44,5 @@ class AnnouncementCreate(BaseModel):
 
     model_config = STRICT
 
-    valve_id: ValveOrFixtureId = Field(examples=["dishwasher/fill"])
+    valve_id: ValveOrFixtureId = Field(examples=["dishwasher/hot"])
     t: datetime | None = Field(default=None, description="Default: the time of the request.")

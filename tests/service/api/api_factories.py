@@ -26,6 +26,11 @@ TOKENS = {
 }
 
 
+def bearer(role: str) -> dict[str, str]:
+    """Headers for the token of ``role`` (admin, dashboard, owner_a, owner_b)."""
+    return {"Authorization": f"Bearer {TOKENS[role]}"}
+
+
 def preset_spec(preset: str, home_id: str) -> HomeSpec:
     return parse_home_spec(load_preset(preset).to_dict() | {"home_id": home_id})
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from api_factories import TOKENS, api_settings, preset_spec, seed_home
+from api_factories import api_settings, preset_spec, seed_home
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
@@ -29,11 +29,6 @@ def app(engine: Engine, homes: dict):
 def client(app) -> Iterator[TestClient]:
     with TestClient(app) as c:
         yield c
-
-
-def bearer(role: str) -> dict[str, str]:
-    """Headers for the token of ``role`` (admin, dashboard, owner_a, owner_b)."""
-    return {"Authorization": f"Bearer {TOKENS[role]}"}
 
 
 @pytest.fixture

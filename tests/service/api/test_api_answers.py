@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from api_factories import T0, add_request, api_settings
-from conftest import bearer
+from api_factories import T0, add_request, api_settings, bearer
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 

@@ -7,8 +7,7 @@ without editing this file.
 from __future__ import annotations
 
 import pytest
-from api_factories import TOKENS
-from conftest import bearer
+from api_factories import TOKENS, bearer
 from fastapi.testclient import TestClient
 
 from service.api.deps import PAGE_HEADER, TOKEN_COOKIE

@@ -8,8 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from api_factories import api_settings, preset_spec
-from conftest import bearer
+from api_factories import api_settings, bearer, preset_spec
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 

@@ -13,6 +13,7 @@ demo: install
 	$(VENV)/bin/atlas demo
 
 test: install-dev
+	bash scripts/browser-deps.sh
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python -m pytest
 

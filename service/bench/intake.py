@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import tempfile
 import threading
 import time
@@ -26,6 +27,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from sqlalchemy import func, select
 
 from atlas.events import EVENT_TOPIC
 from atlas.homespec import parse_home_spec
@@ -34,6 +36,7 @@ from service.intake.mqtt import IntakeConfig, MqttIntake
 from service.intake.pipeline import IngestPipeline
 from service.storage.engine import make_engine, upgrade
 from service.storage.homes import upsert_home
+from service.storage.schema import events
 from simulator.generate import generate_run
 from simulator.presets import load_preset
 from simulator.stream import stream_events
@@ -45,6 +48,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--events", type=int, default=5000, help="events per consumer")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=IntakeConfig.batch_size)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="intake processes sharing one subscription ($share/...) and the SQLite file",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the result here")
 
 
@@ -74,12 +83,12 @@ def _session_props(expiry_s: int = 3600) -> Properties:
     return props
 
 
-def _create_session(url_port: int, client_id: str) -> None:
+def _create_session(url_port: int, client_id: str, topic: str = TOPIC) -> None:
     """Connect once and subscribe, so the broker queues the backlog for ``client_id``."""
     done = threading.Event()
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
     client.on_subscribe = lambda *a: done.set()
-    client.on_connect = lambda c, *a: c.subscribe(TOPIC, qos=1)
+    client.on_connect = lambda c, *a: c.subscribe(topic, qos=1)
     client.connect("127.0.0.1", url_port, clean_start=True, properties=_session_props())
     client.loop_start()
     if not done.wait(10):
@@ -163,6 +172,96 @@ def intake_rate(port: int, client_id: str, n: int, db_url: str, batch_size: int)
     return Drain((n - 1) / elapsed, cpu / (n - 1) * 1e6)
 
 
+SHARED_TOPIC = f"$share/atlas-bench/{TOPIC}"
+
+
+def _intake_worker(
+    port: int, client_id: str, db_url: str, batch_size: int, pair: bool, ctl: dict
+) -> None:
+    """One intake process of a shared subscription (``multiprocessing`` target).
+
+    Waits for ``go`` so every process starts together, publishes its received count, and when
+    ``stop`` is set reports (time of its first message, CPU seconds up to its last batch).
+    """
+    engine = make_engine(db_url)
+    config = IntakeConfig(
+        broker_url=f"mqtt://127.0.0.1:{port}",
+        client_id=client_id,
+        topic_filter=SHARED_TOPIC,
+        batch_size=batch_size,
+        publish_errors=False,
+        pair=pair,
+    )
+    intake = MqttIntake(IngestPipeline(engine), config)
+    first = [0.0, 0.0]
+    original = intake._on_message
+
+    def timed(client, userdata, msg) -> None:
+        if not first[0]:
+            first[0], first[1] = time.perf_counter(), time.process_time()
+        original(client, userdata, msg)
+
+    intake.client.on_message = timed
+    ctl["ready"].release()
+    ctl["go"].wait()
+    intake.start()
+    seen, cpu_at_last = 0, 0.0
+    try:
+        while not ctl["stop"].wait(0.005):
+            if intake.counters.received != seen:
+                seen, cpu_at_last = intake.counters.received, time.process_time()
+                ctl["received"].put((client_id, seen))
+    finally:
+        intake.stop()
+        engine.dispose()
+    ctl["results"].put((client_id, first[0], cpu_at_last - first[1], intake.counters.stored))
+
+
+def shared_intake_rate(port: int, n: int, db_url: str, batch_size: int, workers: int) -> Drain:
+    """Events/s of ``workers`` intake processes draining one shared subscription together.
+
+    Only the first process pairs (as one leader would in a deployment): SQLite has one writer,
+    and two processes re-pairing the same home would race for its uses.
+    """
+    ctx = multiprocessing.get_context("spawn")
+    ctl = {
+        "ready": ctx.Semaphore(0),
+        "go": ctx.Event(),
+        "stop": ctx.Event(),
+        "received": ctx.Queue(),
+        "results": ctx.Queue(),
+    }
+    ids = [f"bench-shared-{i}" for i in range(workers)]
+    procs = [
+        ctx.Process(target=_intake_worker, args=(port, cid, db_url, batch_size, i == 0, ctl))
+        for i, cid in enumerate(ids)
+    ]
+    for proc in procs:
+        proc.start()
+    for _ in procs:
+        if not ctl["ready"].acquire(timeout=60):
+            raise TimeoutError("bench: an intake worker did not start")
+    ctl["go"].set()
+    counts = dict.fromkeys(ids, 0)
+    deadline = time.monotonic() + 300
+    while sum(counts.values()) < n:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"shared intake received {sum(counts.values())}/{n}")
+        client_id, seen = ctl["received"].get(timeout=300)
+        counts[client_id] = seen
+    end = time.perf_counter()
+    ctl["stop"].set()
+    results = [ctl["results"].get(timeout=60) for _ in procs]
+    for proc in procs:
+        proc.join(30)
+    stored = sum(r[3] for r in results)
+    if stored != n:
+        raise RuntimeError(f"bench: shared intake stored {stored}/{n}: {results}")
+    start = min(r[1] for r in results if r[1])
+    cpu = sum(r[2] for r in results)
+    return Drain((n - 1) / (end - start), cpu / (n - 1) * 1e6)
+
+
 def run(args: argparse.Namespace) -> int:
     specs, messages = make_backlog(args.events, args.seed)
     n = len(messages)
@@ -177,15 +276,28 @@ def run(args: argparse.Namespace) -> int:
         rates = {}
         for name in ("bare", "intake"):
             client_id = f"bench-{name}"
-            _create_session(b.port, client_id)
+            shared = name == "intake" and args.workers > 1
+            ids = [f"bench-shared-{i}" for i in range(args.workers)] if shared else [client_id]
+            for cid in ids:
+                _create_session(b.port, cid, SHARED_TOPIC if shared else TOPIC)
             report = stream_events(messages, b.url, speed=0, progress=False)
             if report.acknowledged != n:
                 raise RuntimeError(f"bench: only {report.acknowledged}/{n} publishes acknowledged")
             if name == "bare":
                 rates[name] = bare_rate(b.port, client_id, n)
+            elif shared:
+                rates[name] = shared_intake_rate(b.port, n, db_url, args.batch_size, args.workers)
             else:
                 rates[name] = intake_rate(b.port, client_id, n, db_url, args.batch_size)
-            _create_session(b.port, client_id)  # clean_start=True: drop the session
+            for cid in ids:  # clean_start=True: drop the session
+                _create_session(b.port, cid, SHARED_TOPIC if shared else TOPIC)
+        engine = make_engine(db_url)
+        with engine.connect() as conn:
+            distinct = conn.execute(select(func.count(func.distinct(events.c.event_id))))
+            stored = distinct.scalar_one()
+        engine.dispose()
+        if stored != n:
+            raise RuntimeError(f"bench: the database holds {stored}/{n} distinct events")
     result = {
         "events": n,
         "window": "1750 samples at 1000 Hz (0.25 s + 1.5 s)",
@@ -195,6 +307,7 @@ def run(args: argparse.Namespace) -> int:
         "bare_cpu_us_per_msg": round(rates["bare"].cpu_us, 1),
         "intake_cpu_us_per_event": round(rates["intake"].cpu_us, 1),
         "batch_size": args.batch_size,
+        "intake_processes": args.workers,
     }
     print(json.dumps(result, indent=2))
     if args.json:

@@ -48,6 +48,9 @@ class IntakeConfig:
     keepalive_s: int = 30
     publish_errors: bool = True
     max_pair_delay_s: float = 5.0  # pairing yields to a draining backlog at most this long
+    # False for the extra workers of a shared subscription (``$share/GROUP/...``): they only
+    # store and ack, and one process pairs, so two processes never pair the same home at once.
+    pair: bool = True
 
 
 @dataclass
@@ -144,7 +147,8 @@ class MqttIntake:
         )
         self.client.loop_start()  # reconnects by itself, with the backoff set above
         self._worker.start()
-        self._pairing.start()
+        if self.config.pair:
+            self._pairing.start()
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Finish the queued batch, then disconnect (the session keeps anything not acked)."""
@@ -152,7 +156,8 @@ class MqttIntake:
         self._worker.join(timeout_s)
         with self._dirty_cv:
             self._dirty_cv.notify()
-        self._pairing.join(timeout_s)
+        if self._pairing.is_alive():
+            self._pairing.join(timeout_s)
         self.client.disconnect()
         self.client.loop_stop()
 
@@ -203,7 +208,7 @@ class MqttIntake:
             except Exception:  # unacked messages come back after the next reconnect
                 _LOGGER.exception("intake batch of %d messages failed", len(batch))
                 continue
-            if outcome.homes:
+            if outcome.homes and self.config.pair:
                 with self._dirty_cv:
                     self._dirty |= outcome.homes
                     self._dirty_cv.notify()

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from atlas.events import MAX_ABS_KPA, EventError, decode_event, decode_event_counts
-from service.storage.waveform import pack_counts, unpack_counts
+from service.storage.waveform import pack_counts, pack_counts_many, unpack_counts
 
 
 def _payload(counts: np.ndarray, scale: float = 0.01, offset: float = 420.0, **extra) -> bytes:
@@ -131,3 +131,10 @@ def _reference_pack(counts: np.ndarray) -> bytes:
 def test_pack_counts_writes_the_same_bytes(counts):
     assert pack_counts(counts) == _reference_pack(counts)
     np.testing.assert_array_equal(unpack_counts(pack_counts(counts)), counts)
+
+
+@pytest.mark.parametrize("n", [3, 16, 201])
+def test_pack_counts_many_keeps_order_on_two_threads(n):
+    rng = np.random.default_rng(n)
+    arrays = [rng.integers(-500, 500, 1750).astype("<i2") for _ in range(n)]
+    assert pack_counts_many(arrays) == [pack_counts(a) for a in arrays]

@@ -36,7 +36,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -78,6 +78,9 @@ from atlas.timetable import (
 from atlas.transient import TransientFeatures, transient_features
 from atlas.uses import WaterUse
 from codebook import Codebook
+
+if TYPE_CHECKING:  # atlas.fleet imports atlas.engine.featurize
+    from atlas.fleet import FleetPrior
 
 #: The "not sure" choice offered with every request (same text as the simulated homeowner's).
 NOT_SURE = "not sure"
@@ -182,6 +185,10 @@ class CalibrationEngine:
     strategy_factory : callable or None, default=None
         ``seed -> QueryStrategy`` for a strategy outside :data:`atlas.strategies.STRATEGIES`
         (the benchmark's outside reference); None builds ``config.strategy``.
+    fleet : atlas.fleet.FleetPrior or None, default=None
+        What earlier homes taught (issue 8, docs/fleet.md): its codebook from day 1, its
+        category evidence in the feature matrix, its Beta prior in the estimates. None: the
+        home alone, exactly as without the fleet.
     """
 
     def __init__(
@@ -191,6 +198,7 @@ class CalibrationEngine:
         config: EngineConfig | None = None,
         *,
         strategy_factory: StrategyFactory | None = None,
+        fleet: FleetPrior | None = None,
     ) -> None:
         if installed_at.tzinfo is None or installed_at.utcoffset() is None:
             raise ValueError(f"installed_at={installed_at!r} should be timezone-aware.")
@@ -198,12 +206,15 @@ class CalibrationEngine:
         self.installed_at = installed_at
         self.config = config or EngineConfig()
         self.strategy_factory = strategy_factory
+        self.fleet = fleet
         self.tz = ZoneInfo(spec.model.timezone)
         self._uses: dict[str, WaterUse] = {}
         self._features: dict[str, TransientFeatures] = {}
         self._lines: dict[str, str] = {}
         self._codes: dict[str, np.ndarray] = {}
-        self._projection: CodeProjection | None = None
+        self._projection: CodeProjection | None = (
+            None if fleet is None else fleet.initial_projection
+        )
         self._codebook_at: datetime | None = None
         self._labels: dict[str, LabelRecord] = {}
         self._requests: dict[str, LabelRequest] = {}
@@ -445,6 +456,14 @@ class CalibrationEngine:
                 self._codes,
                 self._projection,
             )
+            if self.fleet is not None:
+                X = self.fleet.adjust_features(
+                    self.spec,
+                    self._matrix.X,
+                    projection=self._projection,
+                    n_labels=len(self._labels),
+                )
+                self._matrix = replace(self._matrix, X=X)
             self._row = {uid: i for i, uid in enumerate(self._matrix.use_ids)}
             self._proba = None
         return self._matrix
@@ -705,12 +724,21 @@ class CalibrationEngine:
 
     # ------------------------------------------------------------------ daily update
 
-    def estimates(self) -> dict[str, AccuracyEstimate]:
-        """Accuracy estimate with lower bound per level from the active (sampled) labels."""
+    def estimates(self, day: int | None = None) -> dict[str, AccuracyEstimate]:
+        """Accuracy estimate with lower bound per level from the active (sampled) labels.
+
+        With a fleet and ``day``, the fleet's Beta prior for that level and week is applied.
+        """
         labels = self.scored_labels()
         return {
             lv: estimate_accuracy(
-                labels, lv, method=self.config.estimate_method, confidence=self.config.confidence
+                labels,
+                lv,
+                method=self.config.estimate_method,
+                confidence=self.config.confidence,
+                prior=None
+                if self.fleet is None or day is None
+                else self.fleet.accuracy_prior(lv, day),
             )
             for lv in LEVELS
         }
@@ -721,7 +749,7 @@ class CalibrationEngine:
         if self._stale_model:
             self._fit_model(bump=True)
         day = self.day(now)
-        estimates = self.estimates()
+        estimates = self.estimates(day)
         decision = decide_level(
             estimates, self._level_state, day=day, policy=self.config.level_policy
         )
@@ -794,6 +822,7 @@ class CalibrationEngine:
         config: EngineConfig | None = None,
         *,
         strategy_factory: StrategyFactory | None = None,
+        fleet: FleetPrior | None = None,
     ) -> CalibrationEngine:
         """Rebuild an engine from :meth:`snapshot` (same spec and config as when it was taken)."""
         if state.get("format") != SNAPSHOT_FORMAT:
@@ -805,6 +834,7 @@ class CalibrationEngine:
             datetime.fromisoformat(state["installed_at"]),
             config,
             strategy_factory=strategy_factory,
+            fleet=fleet,
         )
         for d in state["uses"]:
             use = use_from_dict(d)

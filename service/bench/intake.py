@@ -20,6 +20,7 @@ import multiprocessing
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from sqlalchemy import func, select
 
-from atlas.events import EVENT_TOPIC
+from atlas.events import EVENT_TOPIC, decode_event_counts
 from atlas.homespec import parse_home_spec
 from service.broker import PrivateBroker
 from service.intake.mqtt import IntakeConfig, MqttIntake
@@ -55,6 +56,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="intake processes sharing one subscription ($share/...) and the SQLite file",
     )
     parser.add_argument("--json", type=Path, default=None, help="also write the result here")
+    parser.add_argument(
+        "--wall",
+        action="store_true",
+        help="also drain with bare subscribers that only json.loads / only decode each payload "
+        "in the callback: the ceiling of any single-process intake on this machine",
+    )
 
 
 def make_backlog(n_events: int, seed: int) -> tuple[list[dict], list[tuple[str, bytes, float]]]:
@@ -105,8 +112,19 @@ class Drain:
     cpu_us: float
 
 
-def bare_rate(port: int, client_id: str, n: int) -> Drain:
-    """Messages/s a paho subscriber that only counts receives while draining the backlog."""
+#: What a "bare" subscriber does with each payload: nothing (the reference), or the unavoidable
+#: first steps of any intake, to show how much of the budget they alone take.
+BARE_WORK: dict[str, Callable[[bytes], object]] = {
+    "bare": lambda payload: None,
+    "bare+json": json.loads,
+    "bare+decode": decode_event_counts,
+}
+
+
+def bare_rate(port: int, client_id: str, n: int, work: str = "bare") -> Drain:
+    """Messages/s a paho subscriber receives while draining the backlog, doing ``work`` on each
+    payload in its callback (only counting, by default)."""
+    handle = BARE_WORK[work]
     received = [0]
     first = [0.0]
     cpu0 = [0.0]
@@ -116,6 +134,7 @@ def bare_rate(port: int, client_id: str, n: int) -> Drain:
         if received[0] == 0:
             first[0] = time.perf_counter()
             cpu0[0] = time.process_time()
+        handle(msg.payload)
         received[0] += 1
         if received[0] >= n:
             done.set()
@@ -274,8 +293,9 @@ def run(args: argparse.Namespace) -> int:
                 upsert_home(conn, parse_home_spec(spec))
         engine.dispose()
         rates = {}
-        for name in ("bare", "intake"):
-            client_id = f"bench-{name}"
+        names = ["bare", "bare+json", "bare+decode"] if args.wall else ["bare"]
+        for name in [*names, "intake"]:
+            client_id = f"bench-{name.replace('+', '-')}"
             shared = name == "intake" and args.workers > 1
             ids = [f"bench-shared-{i}" for i in range(args.workers)] if shared else [client_id]
             for cid in ids:
@@ -283,8 +303,8 @@ def run(args: argparse.Namespace) -> int:
             report = stream_events(messages, b.url, speed=0, progress=False)
             if report.acknowledged != n:
                 raise RuntimeError(f"bench: only {report.acknowledged}/{n} publishes acknowledged")
-            if name == "bare":
-                rates[name] = bare_rate(b.port, client_id, n)
+            if name in BARE_WORK:
+                rates[name] = bare_rate(b.port, client_id, n, name)
             elif shared:
                 rates[name] = shared_intake_rate(b.port, n, db_url, args.batch_size, args.workers)
             else:
@@ -309,6 +329,10 @@ def run(args: argparse.Namespace) -> int:
         "batch_size": args.batch_size,
         "intake_processes": args.workers,
     }
+    for name in names[1:]:
+        key = name.replace("+", "_")
+        result[f"{key}_msgs_per_s"] = round(rates[name].rate, 1)
+        result[f"{key}_ratio"] = round(rates[name].rate / rates["bare"].rate, 3)
     print(json.dumps(result, indent=2))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2), "utf-8")

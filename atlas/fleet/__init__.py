@@ -1,0 +1,30 @@
+"""Fleet transfer (issue 8): what calibrated homes teach a new home, as parameters only.
+
+* :func:`build_fleet` reads aggregates from :class:`LocalHome` objects (opted-out homes are
+  skipped) and returns a :class:`FleetPrior`;
+* ``CalibrationEngine(spec, installed_at, config, fleet=prior)`` uses it: the fleet codebook
+  from day 1, the fleet category model as virtual evidence, and the Beta prior per level and
+  week for the accuracy estimates. See ``docs/fleet.md``.
+"""
+
+from atlas.fleet.accuracy import AccuracyCount, FleetAccuracyPrior, fit_beta_binomial
+from atlas.fleet.category import CategoryStats, FleetCategoryModel, transfer_features
+from atlas.fleet.codebook import CodeMoments, fleet_atoms, fleet_projection
+from atlas.fleet.home import LocalHome
+from atlas.fleet.prior import FleetConfig, FleetPrior, build_fleet
+
+__all__ = [
+    "AccuracyCount",
+    "CategoryStats",
+    "CodeMoments",
+    "FleetAccuracyPrior",
+    "FleetCategoryModel",
+    "FleetConfig",
+    "FleetPrior",
+    "LocalHome",
+    "build_fleet",
+    "fit_beta_binomial",
+    "fleet_atoms",
+    "fleet_projection",
+    "transfer_features",
+]

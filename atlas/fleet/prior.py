@@ -1,0 +1,198 @@
+"""The fleet as a new home receives it (:class:`FleetPrior`), and how it is built from homes.
+
+WHY one frozen object: the engine takes it as one optional argument
+(``CalibrationEngine(..., fleet=prior)``) and uses it at three explicit points, so the per-home
+pipeline stays exactly as it is without a fleet:
+
+1. ``projection``: the fleet codebook + PCA, so codes exist from day 1;
+2. :meth:`FleetPrior.adjust_features`: the fleet category model's posterior multiplies the
+   rule-evidence columns of the home's feature matrix (virtual evidence at category level),
+   tempered by ``tau / (tau + n_labels)`` so the home's own labels take over as they arrive;
+3. :meth:`FleetPrior.accuracy_prior`: a Beta prior per level and week for the estimates.
+
+It holds only parameters and aggregates (tested: no event, use, label or id of a use).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from atlas.domain import Category
+from atlas.engine.featurize import CodeProjection
+from atlas.estimate import BetaPrior
+from atlas.features import EVIDENCE_COLUMNS
+from atlas.fleet.accuracy import FleetAccuracyPrior
+from atlas.fleet.category import FleetCategoryModel, transfer_features
+from atlas.fleet.codebook import codebook_from_atoms, fleet_atoms, fleet_projection
+from atlas.fleet.home import LocalHome
+from atlas.homespec import HomeSpec
+
+#: Settings of the engine's own codebook (CalibrationEngine.fit_codebook).
+CODEBOOK_PARAMS: Mapping = {"n_atoms": 16, "physical_features": False}
+
+
+@dataclass(frozen=True)
+class FleetConfig:
+    """How the fleet is built and how strongly a new home leans on it.
+
+    Parameters
+    ----------
+    use_codebook, use_category, use_accuracy : bool, default=True
+        Switch each of the three transfers (for ablations and the benchmark).
+    n_atoms : int, default=16
+    n_code_dims : int, default=12
+        As the engine's own codebook and projection (EngineConfig).
+    tau : float, default=30
+        Labels at which the fleet evidence's exponent has halved: ``w = tau / (tau + n)``.
+    floor : float, default=0.05
+        Smallest likelihood the fleet gives a category (as the rules' floor).
+    unseen : float, default=0.5
+        Likelihood of a home category no contributing home had (no information, mild).
+    min_count : int, default=3
+        A home shares a category's statistics only with this many labels of it.
+    min_homes : int, default=3
+        Homes needed before an accuracy prior is given at a (level, week).
+    random_state : int, default=0
+    """
+
+    use_codebook: bool = True
+    use_category: bool = True
+    use_accuracy: bool = True
+    n_atoms: int = 16
+    n_code_dims: int = 12
+    tau: float = 30.0
+    floor: float = 0.05
+    unseen: float = 0.5
+    min_count: int = 3
+    min_homes: int = 3
+    random_state: int = 0
+
+    def __post_init__(self) -> None:
+        if self.tau <= 0:
+            raise ValueError(f"tau={self.tau!r} should be > 0.")
+        if not 0 < self.floor <= 1 or not 0 < self.unseen <= 1:
+            raise ValueError(
+                f"floor={self.floor!r} and unseen={self.unseen!r} should be in (0, 1]."
+            )
+
+
+@dataclass(frozen=True)
+class FleetPrior:
+    """What a new home gets from the fleet (see the module docstring).
+
+    Attributes
+    ----------
+    n_homes : int
+        Homes that contributed (opted-out homes are never counted).
+    projection : CodeProjection or None
+    category_model : FleetCategoryModel or None
+    accuracy : FleetAccuracyPrior or None
+    config : FleetConfig
+    """
+
+    n_homes: int
+    projection: CodeProjection | None
+    category_model: FleetCategoryModel | None
+    accuracy: FleetAccuracyPrior | None
+    config: FleetConfig
+
+    def _codes_comparable(self, projection: CodeProjection | None) -> bool:
+        if projection is None or self.projection is None:
+            return False
+        return projection.codebook.version_ == self.projection.codebook.version_ and np.array_equal(
+            projection.components, self.projection.components
+        )
+
+    def category_likelihood(
+        self, spec: HomeSpec, X: np.ndarray, projection: CodeProjection | None
+    ) -> np.ndarray | None:
+        """Fleet likelihood per use and :class:`Category` (enum order), in [floor, 1]; None: none.
+
+        Code columns enter only when the home encodes with the fleet's projection; otherwise
+        the model is marginalised to the other columns.
+        """
+        if self.category_model is None:
+            return None
+        T, names = transfer_features(X)
+        if not self._codes_comparable(projection):
+            keep = [i for i, n in enumerate(names) if not n.startswith("code_")]
+            T, names = T[:, keep], tuple(names[i] for i in keep)
+        keep = [i for i, n in enumerate(names) if n in self.category_model.names_]
+        T, names = T[:, keep], tuple(names[i] for i in keep)
+        home_cats = sorted({str(c) for c in spec.hierarchy.category_of_fixture.values()})
+        known = np.array([c in self.category_model.categories_ for c in home_cats])
+        like = np.ones((X.shape[0], len(Category)))
+        if X.shape[0] == 0:
+            return like
+        post = self.category_model.posterior(T, names, home_cats)
+        top = np.nanmax(post, axis=1, keepdims=True) if known.any() else np.ones((len(T), 1))
+        rel = np.maximum(self.config.floor, post / np.where(top > 0, top, 1.0))
+        order = [str(c) for c in Category]
+        for j, cat in enumerate(home_cats):
+            like[:, order.index(cat)] = rel[:, j] if known[j] else self.config.unseen
+        return like
+
+    def adjust_features(
+        self,
+        spec: HomeSpec,
+        X: np.ndarray,
+        *,
+        projection: CodeProjection | None,
+        n_labels: int,
+    ) -> np.ndarray:
+        """``X`` with the fleet's category likelihood, tempered by the home's label count,
+        multiplied into the rule-evidence columns (a new array; ``X`` is not changed)."""
+        if not self.config.use_category:
+            return X
+        like = self.category_likelihood(spec, X, projection)
+        if like is None:
+            return X
+        w = self.config.tau / (self.config.tau + max(0, n_labels))
+        out = np.array(X, dtype=float, copy=True)
+        start, stop = EVIDENCE_COLUMNS
+        out[:, start:stop] *= like**w
+        return out
+
+    def accuracy_prior(self, level: str, day: int) -> BetaPrior | None:
+        """The fleet's Beta prior for a home on local ``day`` (None: not enough fleet)."""
+        if not self.config.use_accuracy or self.accuracy is None:
+            return None
+        return self.accuracy.prior(level, (day - 1) // 7 + 1)
+
+    @property
+    def initial_projection(self) -> CodeProjection | None:
+        """The projection a new home starts with (None: the engine's own codebook at day 7)."""
+        return self.projection if self.config.use_codebook else None
+
+
+def build_fleet(homes: Sequence[LocalHome], config: FleetConfig | None = None) -> FleetPrior:
+    """Build the fleet from the homes that did not opt out (only their aggregates are read).
+
+    Phases (each a call *into* the homes): atoms -> fleet codebook; code moments -> PCA;
+    category statistics under that projection -> category model; accuracy counts -> priors.
+    """
+    config = config or FleetConfig()
+    shared = [h for h in homes if not h.opt_out]
+    if not shared:
+        return FleetPrior(0, None, None, None, config)
+    params = {**CODEBOOK_PARAMS, "n_atoms": config.n_atoms}
+    atoms = fleet_atoms(
+        [h.atoms(params, config.random_state) for h in shared], config.n_atoms, config.random_state
+    )
+    codebook = codebook_from_atoms(atoms, params)
+    projection = fleet_projection(
+        codebook, [h.code_moments(codebook) for h in shared], config.n_code_dims
+    )
+    stats = [h.category_stats(projection, min_count=config.min_count) for h in shared]
+    stats = [s for s in stats if s.categories]
+    try:
+        category_model = FleetCategoryModel(stats) if stats else None
+    except ValueError:
+        category_model = None  # too few labeled uses across the fleet yet
+    accuracy = FleetAccuracyPrior(
+        {h.home_id: h.accuracy_counts() for h in shared}, min_homes=config.min_homes
+    )
+    return FleetPrior(len(shared), projection, category_model, accuracy, config)

@@ -1,0 +1,435 @@
+"""Fleet transfer: K homes calibrated one after another, each from the fleet of the earlier ones.
+
+For every held-out preset (leave-one-preset-out: the new home's layout was never seen), a fleet
+of ``--fleet-size`` homes of the *other* presets (seeds from ``--fleet-seed``, plumbing
+variation cycling 1.0 / 0.7 / 1.3) is calibrated in sequence through
+:class:`atlas.engine.CalibrationEngine`, home i with ``fleet=build_fleet(homes < i)``. Then the
+new homes (held-out preset, ``--seeds``) are calibrated three ways: ``none`` (no fleet, today's
+pipeline), ``fleet`` (fleet codebook kept, category evidence, accuracy prior) and
+``fleet_refit`` (the same, but the home refits its own codebook at day 7 and weekly, as without
+a fleet). The protocol and homeowner are those of ``atlas bench calibration``.
+
+    atlas bench fleet-transfer --quick --json /tmp/fleet.json
+    atlas bench fleet-transfer --held-out apartment --fleet-size 10 --seeds 1 2 3 4 5 \
+        --out bench-out/fleet/apartment
+    atlas bench fleet-transfer --merge a/fleet_details.json b/fleet_details.json --out merged
+
+Reported (docs/fleet.md): labels needed until the trailing-7-day true accuracy first reaches
+each goal, week-by-week true accuracy, false-promotion rate, for home 1 vs home K and for the
+same new homes with vs without the fleet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import json
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from atlas.domain import LEVELS
+from atlas.engine import CalibrationEngine, EngineConfig
+from atlas.events import decode_event, encode_event
+from atlas.fleet import FleetConfig, FleetPrior, LocalHome, build_fleet
+from atlas.pairing import pair_events
+from atlas.strategies import STRATEGIES
+from service.bench.calibration import (
+    ReplayHome,
+    _guided_announcements,
+    _measure,
+    _pop_until,
+    _truth_at,
+    false_promotions,
+    weekly_rows,
+)
+from simulator.generate import generate_run
+from simulator.homeowner import Homeowner
+from simulator.presets import PRESETS, load_preset
+
+VARIANTS = ("none", "fleet", "fleet_refit")
+VARIATIONS = (1.0, 0.7, 1.3)
+#: Goals whose labels-to-reach are reported: the week-4 targets and the first display goal.
+GOALS: tuple[tuple[str, float], ...] = (
+    ("category", 0.85),
+    ("category", 0.93),
+    ("fixture", 0.89),
+    ("valve", 0.81),
+)
+
+
+def prepare_varied(preset: str, seed: int, days: int, variation: float) -> ReplayHome:
+    """As :func:`service.bench.calibration.prepare_home`, with the simulator's plumbing spread."""
+    spec = load_preset(preset)
+    sim = generate_run(spec, days=days, seed=seed, variation=variation)
+    events = [decode_event(encode_event(s.event)) for s in sim]
+    truth = {s.event.event_id: dict(s.truth) for s in sim}
+    pairing = pair_events(events)
+    tz = ZoneInfo(spec.model.timezone)
+    installed_at = datetime.combine(min(e.t for e in events).astimezone(tz).date(), time(0), tz)
+    done = [u.t_close or u.t for u in pairing.uses]
+    order = sorted(range(len(pairing.uses)), key=lambda i: (done[i], pairing.uses[i].use_id))
+    uses = [pairing.uses[i] for i in order]
+    use_truth = {
+        u.use_id: Counter(sorted(truth[e]["valve"] for e in u.event_ids)).most_common(1)[0][0]
+        for u in uses
+    }
+    return ReplayHome(
+        preset,
+        seed,
+        spec,
+        installed_at,
+        events,
+        uses,
+        [done[i] for i in order],
+        pairing.features,
+        use_truth,
+        _guided_announcements(spec, truth, events, installed_at),
+    )
+
+
+def run_home(
+    home: ReplayHome,
+    *,
+    strategy: str,
+    days: int,
+    homeowner: Homeowner,
+    fleet: FleetPrior | None,
+    refit_codebook: bool,
+) -> tuple[dict, CalibrationEngine]:
+    """The calibration protocol of ``atlas bench calibration`` with an optional fleet."""
+    spec = home.spec
+    engine = CalibrationEngine(
+        spec,
+        home.installed_at,
+        EngineConfig(strategy=strategy, random_state=home.seed),
+        fleet=fleet,
+    )
+    by_event = {e.event_id: e for e in home.events}
+    truth_lv = {lv: _truth_at(spec, home, lv) for lv in LEVELS}
+    categories = {f: str(c) for f, c in spec.hierarchy.category_of_fixture.items()}
+    for a in home.announcements:
+        engine.announce(a, home.installed_at)
+    state = {"next": 0}
+    answers: list = []
+    daily = []
+
+    def ingest_until(t: datetime) -> None:
+        batch = []
+        while state["next"] < len(home.uses) and home.done_at[state["next"]] <= t:
+            batch.append(home.uses[state["next"]])
+            state["next"] += 1
+        if batch:
+            evs = [by_event[eid] for u in batch for eid in u.event_ids]
+            engine.ingest(batch, evs, t, features=home.features)
+
+    for day in range(1, days + 1):
+        day_start = home.installed_at + timedelta(days=day - 1)
+        day_end = home.installed_at + timedelta(days=day)
+        slot = engine.round_time(day_start + timedelta(hours=12))
+        if slot is not None and day_start <= slot < day_end:
+            ingest_until(slot)
+            for t, rid, choice in _pop_until(answers, slot):
+                engine.record_answer(rid, choice, t)
+            for req in engine.plan_round(slot).requests:
+                use_truth = {"use_id": req.use_id, "valve": home.truth[req.use_id]}
+                use_truth |= {lv: truth_lv[lv][req.use_id] for lv in ("fixture", "category")}
+                ans = homeowner.answer(use_truth, req.choices, categories)
+                if ans.answered:
+                    arrival = slot + timedelta(seconds=ans.delay_s)
+                    heapq.heappush(answers, (arrival, req.request_id, ans.choice))
+        for t, rid, choice in _pop_until(answers, day_end):
+            ingest_until(t)
+            engine.record_answer(rid, choice, t)
+        ingest_until(day_end)
+        own_codebook_allowed = fleet is None or fleet.initial_projection is None or refit_codebook
+        if own_codebook_allowed and engine.codebook_due(day_end):
+            seen = {eid for u in home.uses[: state["next"]] for eid in u.event_ids}
+            engine.fit_codebook(
+                [e for e in home.events if e.event_id in seen and e.t < day_end], day_end
+            )
+        report = engine.daily_update(day_end - timedelta(seconds=1))
+        daily.append(_measure(engine, home, truth_lv, report, day, day_start, day_end))
+    return {"preset": home.preset, "seed": home.seed, "days": daily}, engine
+
+
+def labels_to_goals(days: list[dict]) -> dict[str, dict]:
+    """Per goal: labels at the first day the trailing-7-day true accuracy reached it (from
+    day 8, when the model has had a week of data), or None with the final label count."""
+    out = {}
+    rows = [d for d in days if d["day"] >= 8]
+    for level, goal in GOALS:
+        hit = next((d for d in rows if d["window"][level] >= goal), None)
+        out[f"{level}>={goal:.2f}"] = {
+            "labels": None if hit is None else hit["labels"],
+            "day": None if hit is None else hit["day"],
+            "final_labels": days[-1]["labels"],
+        }
+    return out
+
+
+def home_record(run: dict, *, role: str, variant: str, fleet_homes: int, held_out: str) -> dict:
+    return {
+        **{k: run[k] for k in ("preset", "seed")},
+        "role": role,
+        "variant": variant,
+        "fleet_homes": fleet_homes,
+        "held_out": held_out,
+        "weeks": weekly_rows(run["days"]),
+        "false_promotion": false_promotions(run["days"]),
+        "to_goal": labels_to_goals(run["days"]),
+        "days": run["days"],
+    }
+
+
+def run_held_out(args: argparse.Namespace, held_out: str, bar: object) -> list[dict]:
+    """Fleet sequence of the other presets, then the held-out preset's new homes."""
+    homeowner = Homeowner(seed=args.homeowner_seed)
+    others = [p for p in PRESETS if p != held_out]
+    config = FleetConfig(random_state=args.fleet_seed)
+    local: list[LocalHome] = []
+    records = []
+    for i in range(args.fleet_size):
+        preset, seed = others[i % len(others)], args.fleet_seed + i
+        home = prepare_varied(preset, seed, args.days, VARIATIONS[i % len(VARIATIONS)])
+        fleet = build_fleet(local, config) if local else None
+        bar.set_postfix_str(f"held out {held_out}: fleet home {i + 1} ({preset} s{seed})")
+        run, engine = run_home(
+            home,
+            strategy=args.strategy,
+            days=args.days,
+            homeowner=homeowner,
+            fleet=fleet,
+            refit_codebook=False,
+        )
+        records.append(
+            home_record(
+                run,
+                role=f"fleet_home_{i + 1}",
+                variant="none" if fleet is None else "fleet",
+                fleet_homes=len(local),
+                held_out=held_out,
+            )
+        )
+        local.append(
+            LocalHome(
+                f"{preset}-s{seed}",
+                home.spec,
+                home.installed_at,
+                home.uses,
+                home.events,
+                engine.labels,
+                home.features,
+            )
+        )
+        bar.update()
+    fleet = build_fleet(local, config)
+    for seed in args.seeds:
+        home = prepare_varied(held_out, seed, args.days, 1.0)
+        for variant in args.variants:
+            bar.set_postfix_str(f"held out {held_out}: new home s{seed} {variant}")
+            run, _ = run_home(
+                home,
+                strategy=args.strategy,
+                days=args.days,
+                homeowner=homeowner,
+                fleet=None if variant == "none" else fleet,
+                refit_codebook=variant == "fleet_refit",
+            )
+            records.append(
+                home_record(
+                    run,
+                    role="new_home",
+                    variant=variant,
+                    fleet_homes=0 if variant == "none" else fleet.n_homes,
+                    held_out=held_out,
+                )
+            )
+            bar.update()
+    return records
+
+
+def _mean(values: Sequence[float]) -> float:
+    vals = [v for v in values if v is not None and not np.isnan(v)]
+    return float(np.mean(vals)) if vals else float("nan")
+
+
+def summarize(records: list[dict]) -> dict:
+    """Means per group: new homes per variant, fleet home 1 and the last fleet home."""
+    groups: dict[str, list[dict]] = {}
+    for r in records:
+        if r["role"] == "new_home":
+            groups.setdefault(f"new_home/{r['variant']}", []).append(r)
+        elif r["role"] == "fleet_home_1":
+            groups.setdefault("home_1 (no fleet)", []).append(r)
+    last = max(
+        (int(r["role"].rsplit("_", 1)[1]) for r in records if r["role"] != "new_home"), default=0
+    )
+    groups[f"fleet_home_{last} (fleet of {last - 1})"] = [
+        r for r in records if r["role"] == f"fleet_home_{last}"
+    ]
+    out = {}
+    for name, rs in groups.items():
+        if not rs:
+            continue
+        n_weeks = min(len(r["weeks"]) for r in rs)
+        weeks = [
+            {
+                "week": rs[0]["weeks"][i]["week"],
+                "labels": _mean([r["weeks"][i]["labels"] for r in rs]),
+                "true": {lv: _mean([r["weeks"][i]["true"][lv] for r in rs]) for lv in LEVELS},
+                "lower": {lv: _mean([r["weeks"][i]["lower"][lv] for r in rs]) for lv in LEVELS},
+            }
+            for i in range(n_weeks)
+        ]
+        goals = {}
+        for key in rs[0]["to_goal"]:
+            hits = [r["to_goal"][key] for r in rs]
+            goals[key] = {
+                "reached": sum(h["labels"] is not None for h in hits),
+                "homes": len(hits),
+                # censored at the final count when never reached: a lower bound on the need
+                "labels_censored_mean": _mean(
+                    [h["labels"] if h["labels"] is not None else h["final_labels"] for h in hits]
+                ),
+            }
+        out[name] = {
+            "homes": len(rs),
+            "weeks": weeks,
+            "to_goal": goals,
+            "false_promotion": {lv: _mean([r["false_promotion"][lv] for r in rs]) for lv in LEVELS},
+        }
+    out["paired_savings"] = paired_savings(records)
+    return out
+
+
+def paired_savings(records: list[dict]) -> dict:
+    """Per goal and fleet variant: label savings on the same new homes vs no fleet.
+
+    Over the homes where at least one of the two reached the goal (the other censored at its
+    final count): ``1 - sum(labels with fleet) / sum(labels without)``.
+    """
+    new = {(r["held_out"], r["seed"], r["variant"]): r for r in records if r["role"] == "new_home"}
+    out: dict = {}
+    variants = sorted({v for _, _, v in new} - {"none"})
+    for variant in variants:
+        for level, goal in GOALS:
+            key = f"{level}>={goal:.2f}"
+            with_f, without = [], []
+            for (held, seed, v), r in new.items():
+                if v != variant or (held, seed, "none") not in new:
+                    continue
+                a, b = r["to_goal"][key], new[(held, seed, "none")]["to_goal"][key]
+                if a["labels"] is None and b["labels"] is None:
+                    continue
+                with_f.append(a["labels"] if a["labels"] is not None else a["final_labels"])
+                without.append(b["labels"] if b["labels"] is not None else b["final_labels"])
+            out.setdefault(variant, {})[key] = {
+                "homes": len(with_f),
+                "labels_with": float(np.sum(with_f)) if with_f else None,
+                "labels_without": float(np.sum(without)) if without else None,
+                "saving": 1 - np.sum(with_f) / np.sum(without) if without else None,
+            }
+    return out
+
+
+def markdown(summary: dict) -> str:
+    lines = [
+        "| group | homes | week | labels | true valve | true fixture | true category "
+        "| lower category |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, s in summary.items():
+        if name == "paired_savings":
+            continue
+        for w in s["weeks"]:
+            t = w["true"]
+            lines.append(
+                f"| {name} | {s['homes']} | {w['week']} | {w['labels']:.1f} | {t['valve']:.1%} | "
+                f"{t['fixture']:.1%} | {t['category']:.1%} | {w['lower']['category']:.1%} |"
+            )
+    lines += ["", "| group | goal | reached | mean labels (censored) |", "|---|---|---|---|"]
+    for name, s in summary.items():
+        if name == "paired_savings":
+            continue
+        for key, g in s["to_goal"].items():
+            lines.append(
+                f"| {name} | {key} | {g['reached']}/{g['homes']} | "
+                f"{g['labels_censored_mean']:.1f} |"
+            )
+    lines += ["", "| group | false promotion category / fixture / valve |", "|---|---|"]
+    for name, s in summary.items():
+        if name != "paired_savings":
+            fp = s["false_promotion"]
+            lines.append(f"| {name} | " + " / ".join(f"{fp[lv]:.1%}" for lv in LEVELS) + " |")
+    lines += [
+        "",
+        "| variant | goal | homes | labels with / without | saving |",
+        "|---|---|---|---|---|",
+    ]
+    for variant, goals in summary["paired_savings"].items():
+        for key, g in goals.items():
+            if g["homes"]:
+                lines.append(
+                    f"| {variant} | {key} | {g['homes']} | {g['labels_with']:.0f} / "
+                    f"{g['labels_without']:.0f} | {g['saving']:.1%} |"
+                )
+    return "\n".join(lines) + "\n"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--held-out", nargs="+", default=list(PRESETS), choices=list(PRESETS))
+    parser.add_argument("--fleet-size", type=int, default=10, help="earlier homes (K - 1)")
+    parser.add_argument("--fleet-seed", type=int, default=101, help="seed of the first fleet home")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3, 4, 5])
+    parser.add_argument("--days", type=int, default=28)
+    parser.add_argument("--strategy", default="margin", choices=list(STRATEGIES))
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--homeowner-seed", type=int, default=0)
+    parser.add_argument(
+        "--quick", action="store_true", help="apartment held out, 2 fleet homes, 1 seed, 14 days"
+    )
+    parser.add_argument("--out", type=Path, default=Path("bench-out/fleet"))
+    parser.add_argument("--json", type=Path, default=None, help="write the summary JSON here")
+    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--merge", nargs="+", type=Path, default=None, metavar="DETAILS_JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    if args.quick:
+        args.held_out, args.fleet_size, args.seeds, args.days = ["apartment"], 2, [1], 14
+        args.variants = ["none", "fleet"]
+    if args.fleet_size < 1:
+        print(f"--fleet-size={args.fleet_size} should be >= 1", file=sys.stderr)
+        return 2
+    if args.merge:
+        records = [r for p in args.merge for r in json.loads(p.read_text())["records"]]
+    else:
+        total = len(args.held_out) * (args.fleet_size + len(args.seeds) * len(args.variants))
+        bar = tqdm(total=total, file=sys.stderr, disable=args.no_progress, desc="fleet")
+        records = [r for held in args.held_out for r in run_held_out(args, held, bar)]
+        bar.close()
+    summary = summarize(records)
+    args.out.mkdir(parents=True, exist_ok=True)
+    text = markdown(summary)
+    (args.out / "fleet.md").write_text(text, encoding="utf-8")
+    (args.out / "fleet_details.json").write_text(
+        json.dumps({"records": records}, indent=1), encoding="utf-8"
+    )
+    if args.json:
+        args.json.write_text(json.dumps(summary, indent=1), encoding="utf-8")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    sys.exit(run(parser.parse_args()))

@@ -7,13 +7,15 @@ The one place the service calls :func:`atlas.pairing.pair_events`, so the live i
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, select
 
 from atlas.pairing import compute_features, pair_events
 from atlas.transient import TransientFeatures
+from service.runtime.homelock import PAIRING, HomeLocks
 from service.storage.events import load_unpaired_events, utc
 from service.storage.schema import events
 from service.storage.uses import insert_uses
@@ -21,6 +23,10 @@ from service.storage.uses import insert_uses
 #: A use whose last event is this close to the home's newest event is not stored yet: the other
 #: line of a mixing valve, or a slightly late message, may still arrive and change the pairing.
 SETTLE = timedelta(seconds=5)
+
+#: With several workers, events that arrived less than this long ago (wall clock, ``received_at``)
+#: are not paired yet: an older event of the same home may still be committing on another worker.
+ARRIVAL_SETTLE_S = 1.0
 
 
 class Pairer:
@@ -30,11 +36,19 @@ class Pairer:
     every re-pairing is what keeps pairing cheaper than storing (features are the costly part).
     """
 
-    def __init__(self, engine: Engine, max_cached: int = 200_000) -> None:
+    def __init__(
+        self, engine: Engine, max_cached: int = 200_000, arrival_settle_s: float | None = None
+    ) -> None:
         self.engine = engine
         self.max_cached = max_cached
+        # Several workers (PostgreSQL) commit one home's events out of order; one process does
+        # not. None: ARRIVAL_SETTLE_S on PostgreSQL, 0 on SQLite.
+        if arrival_settle_s is None:
+            arrival_settle_s = ARRIVAL_SETTLE_S if engine.dialect.name == "postgresql" else 0.0
+        self.arrival_settle_s = arrival_settle_s
         self._features: dict[str, TransientFeatures] = {}
         self._lock = threading.Lock()
+        self._homes = HomeLocks(PAIRING)
 
     def pair_home(self, home_id: str, *, final: bool = False) -> int:
         """Pair the unpaired events of ``home_id``; returns the number of uses stored.
@@ -43,14 +57,18 @@ class Pairer:
         an accelerated simulation times out opens exactly as live data would. ``final`` treats
         the data as complete (end of a file): still-running opens become open-ended uses.
         """
-        with self.engine.begin() as conn:
+        # serialised per home across workers (issue 7): reads below see the last pairing's uses
+        with self._homes.transaction(self.engine, home_id) as conn:
             unpaired = load_unpaired_events(conn, home_id)
             if not unpaired:
                 return 0
-            newest = conn.execute(select(func.max(events.c.t)).where(events.c.home_id == home_id))
-            now = max(unpaired[-1].t, utc(newest.scalar_one()))
+            now = None if final else self._horizon(conn, home_id)
+            if now is not None:  # what arrived too recently waits: an older event may be late
+                unpaired = [e for e in unpaired if e.t <= now]
+            if not unpaired or (now is None and not final):
+                return 0
             features = self._known_features(unpaired)
-            result = pair_events(unpaired, now=None if final else now, features=features)
+            result = pair_events(unpaired, now=now, features=features)
             by_id = {e.event_id: e for e in unpaired}
             done = [
                 use
@@ -61,7 +79,24 @@ class Pairer:
         self._forget(i for use in done for i in use.event_ids)
         return len(created)
 
+    def _horizon(self, conn: Connection, home_id: str) -> datetime | None:
+        """The event time up to which the home's events are all stored (None: none yet).
+
+        One process: the newest event (a gateway publishes in time order). Several workers
+        behind a shared subscription: round-robin delivery and independent commits store an
+        older event after a newer one, so only events that arrived ``arrival_settle_s`` ago
+        count (:meth:`pair_homes` waits that long first, so what triggered it is included).
+        """
+        query = select(events.c.t).where(events.c.home_id == home_id)
+        if self.arrival_settle_s > 0:
+            cutoff = datetime.now(UTC) - timedelta(seconds=self.arrival_settle_s)
+            query = query.where(events.c.received_at <= cutoff)
+        found = conn.execute(query.order_by(events.c.t.desc()).limit(1)).scalar()
+        return None if found is None else utc(found)
+
     def pair_homes(self, homes: Iterable[str], *, final: bool = False) -> int:
+        if not final and self.arrival_settle_s > 0:
+            time.sleep(self.arrival_settle_s)  # the events that made these homes dirty settle
         return sum(self.pair_home(home, final=final) for home in sorted(homes))
 
     def _known_features(self, unpaired: list) -> dict[str, TransientFeatures]:

@@ -25,6 +25,7 @@ from atlas.timetable import TimetablePolicy
 from atlas.uses import UseStatus, WaterUse
 from service import metrics
 from service.push.text import describe_use
+from service.runtime.homelock import ENGINE, lock_home_in_transaction
 from service.storage.classifications import insert_classifications, model_version_name
 from service.storage.enginestate import (
     latest_engine_version,
@@ -143,6 +144,7 @@ class HomePipeline:
         """Ingest the stored uses the engine has not seen and store their classifications."""
         started = time.perf_counter()
         with self.lock(home_id), self.db.begin() as conn:
+            lock_home_in_transaction(conn, home_id, ENGINE)  # other workers: issue 7
             home = self._load(conn, home_id)
             self._apply_answers(conn, home_id, home)
             new = _load_uses(conn, home_id, exclude=home.known)
@@ -165,6 +167,7 @@ class HomePipeline:
     def run_round(self, home_id: str, due: datetime) -> RoundOutcome:
         """Draw the round due at ``due`` and store its requests as ``planned`` (idempotent)."""
         with self.lock(home_id), self.db.begin() as conn:
+            lock_home_in_transaction(conn, home_id, ENGINE)  # other workers: issue 7
             home = self._load(conn, home_id)
             self._apply_answers(conn, home_id, home)
             plan = home.engine.plan_round(due)
@@ -200,6 +203,7 @@ class HomePipeline:
     def retrain(self, home_id: str) -> int:
         """Apply new answers, refit, re-classify recent uses; returns the model version."""
         with self.lock(home_id), self.db.begin() as conn:
+            lock_home_in_transaction(conn, home_id, ENGINE)  # other workers: issue 7
             home = self._load(conn, home_id)
             applied = self._apply_answers(conn, home_id, home)
             now = self.clock()
@@ -222,6 +226,7 @@ class HomePipeline:
     def refit_codebook(self, home_id: str, due: datetime) -> str | None:
         """Fit the codebook on every event of the home when due; returns its version."""
         with self.lock(home_id), self.db.begin() as conn:
+            lock_home_in_transaction(conn, home_id, ENGINE)  # other workers: issue 7
             home = self._load(conn, home_id)
             if not home.engine.codebook_due(due):
                 return None
@@ -242,6 +247,7 @@ class HomePipeline:
     def daily_update(self, home_id: str, due: datetime) -> dict:
         """Estimates -> display level; writes home_status and accuracy_history."""
         with self.lock(home_id), self.db.begin() as conn:
+            lock_home_in_transaction(conn, home_id, ENGINE)  # other workers: issue 7
             home = self._load(conn, home_id)
             self._apply_answers(conn, home_id, home)
             report = home.engine.daily_update(due)

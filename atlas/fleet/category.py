@@ -50,17 +50,19 @@ def transfer_names(n_codes: int) -> tuple[str, ...]:
     return _AS_IS + evidence + tuple(n for n in names if _is_normalised(n))
 
 
-def transfer_features(X: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
+def transfer_features(X: np.ndarray, n_codes: int) -> tuple[np.ndarray, tuple[str, ...]]:
     """Transferable features of a home's feature matrix (:func:`atlas.features.use_features`).
 
-    Per-home normalisation uses every row (labeled or not), so a new home can compute it from
-    its own unlabeled uses. Returns the matrix and its column names.
+    Only the first ``len(feature_names(n_codes))`` columns are read (the engine may append
+    per-valve columns after them, which do not transfer). Per-home normalisation uses every row
+    (labeled or not), so a new home can compute it from its own unlabeled uses. Returns the
+    matrix and its column names.
     """
     X = np.asarray(X, dtype=float)
-    n_base = len(feature_names(0))
-    if X.ndim != 2 or X.shape[1] < n_base:
-        raise ValueError(f"X has shape {X.shape}; expected (n_uses, >= {n_base}) columns.")
-    names = feature_names(X.shape[1] - n_base)
+    names = feature_names(n_codes)
+    if X.ndim != 2 or X.shape[1] < len(names):
+        raise ValueError(f"X has shape {X.shape}; expected (n_uses, >= {len(names)}) columns.")
+    X = X[:, : len(names)]
     col = {n: i for i, n in enumerate(names)}
     parts = [X[:, [col[n] for n in _AS_IS]]]
     ev = [i for i, n in enumerate(names) if n.startswith("evidence_")]
@@ -74,7 +76,7 @@ def transfer_features(X: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
             sd = vals.std()
             block[present[:, j], j] = (vals - vals.mean()) / (sd if sd > 1e-12 else 1.0)
     parts.append(block)
-    return np.hstack(parts), transfer_names(X.shape[1] - n_base)
+    return np.hstack(parts), transfer_names(n_codes)
 
 
 @dataclass(frozen=True)

@@ -100,7 +100,7 @@ class LocalHome:
         matrix = build_matrix(
             self.spec, uses, tfs, lines, self._event_codes(projection.codebook), projection
         )
-        T, names = transfer_features(matrix.X)
+        T, names = transfer_features(matrix.X, projection.components.shape[0])
         cats = self._label_categories()
         return category_stats(T, [cats.get(u) for u in matrix.use_ids], names, min_count=min_count)
 

@@ -116,7 +116,8 @@ class FleetPrior:
         """
         if self.category_model is None:
             return None
-        T, names = transfer_features(X)
+        n_codes = 0 if projection is None else projection.components.shape[0]
+        T, names = transfer_features(X, n_codes)
         if not self._codes_comparable(projection):
             keep = [i for i, n in enumerate(names) if not n.startswith("code_")]
             T, names = T[:, keep], tuple(names[i] for i in keep)

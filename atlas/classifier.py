@@ -142,6 +142,13 @@ class HierarchicalClassifier(ClassifierMixin, BaseEstimator):
     evidence_columns : tuple of (int, int) or None, default=None
         ``(start, stop)`` of the rule-evidence columns of ``X``: one likelihood per category in
         :data:`EVIDENCE_CATEGORIES` order. None: no evidence.
+    physics_columns : tuple of (int, int) or None, default=None
+        ``(start, stop)`` of the spec-physics log-likelihood columns of ``X``: one per valve of
+        the hierarchy (:func:`atlas.physics_prior.ring_log_likelihood`). They multiply the
+        probabilities (like the line mask) and are kept out of the standardized features the
+        linear head and the kNN graph see. None: no physics prior.
+    physics_power : float, default=1.0
+        Exponent tempering the physics likelihood (0 ignores it).
     evidence_power : float, default=0.3
         Exponent tempering the rule evidence (0 ignores it). Tempered because the rules'
         precisions are not calibrated yet: on two_bath_house seed 1 they were right on 59% of
@@ -167,7 +174,9 @@ class HierarchicalClassifier(ClassifierMixin, BaseEstimator):
     classes_ : ndarray of shape (n_classes,)
         Valve ids (the hierarchy order) or the sorted labels of ``y``.
     scaler_ : StandardScaler
-        Fitted on all rows, labeled and unlabeled.
+        Fitted on all rows, labeled and unlabeled (the columns of ``feature_mask_``).
+    feature_mask_ : ndarray of bool
+        Columns of ``X`` the scaler, the graph and the head see (all but the physics columns).
     head_ : LogisticRegression or None
         The linear head; None when fewer than two classes were (pseudo-)labeled.
     head_columns_ : ndarray of int
@@ -191,6 +200,8 @@ class HierarchicalClassifier(ClassifierMixin, BaseEstimator):
         "paired_valves": [tuple],
         "line_columns": [tuple, None],
         "evidence_columns": [tuple, None],
+        "physics_columns": [tuple, None],
+        "physics_power": [Interval(Real, 0, None, closed="left")],
         "evidence_power": [Interval(Real, 0, None, closed="left")],
         "smoothing": [Interval(Real, 0, 1, closed="neither")],
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
@@ -208,6 +219,8 @@ class HierarchicalClassifier(ClassifierMixin, BaseEstimator):
         paired_valves: tuple[str, ...] = (),
         line_columns: tuple[int, int] | None = None,
         evidence_columns: tuple[int, int] | None = None,
+        physics_columns: tuple[int, int] | None = None,
+        physics_power: float = 1.0,
         evidence_power: float = 0.3,
         smoothing: float = 0.02,
         n_neighbors: int = 10,
@@ -222,6 +235,8 @@ class HierarchicalClassifier(ClassifierMixin, BaseEstimator):
         self.paired_valves = paired_valves
         self.line_columns = line_columns
         self.evidence_columns = evidence_columns
+        self.physics_columns = physics_columns
+        self.physics_power = physics_power
         self.evidence_power = evidence_power
         self.smoothing = smoothing
         self.n_neighbors = n_neighbors
@@ -283,8 +298,11 @@ class HierarchicalClassifier(ClassifierMixin, BaseEstimator):
         y_idx = np.full(X.shape[0], -1)
         y_idx[labeled] = [index[v] for v in y[labeled].tolist()]
 
-        self.scaler_ = StandardScaler().fit(X)
-        Z = self.scaler_.transform(X)
+        self.feature_mask_ = np.ones(X.shape[1], dtype=bool)
+        if self.physics_columns is not None:
+            self.feature_mask_[slice(*self.physics_columns)] = False
+        self.scaler_ = StandardScaler().fit(X[:, self.feature_mask_])
+        Z = self.scaler_.transform(X[:, self.feature_mask_])
         prior = self._prior(X)  # (n_samples, n_classes): line mask x rule evidence
         pseudo_idx, pseudo_conf = self._spread(Z, y_idx, prior)
         self.n_pseudo_labels_ = len(pseudo_idx)
@@ -312,7 +330,7 @@ class HierarchicalClassifier(ClassifierMixin, BaseEstimator):
         return np.array(self.hierarchy.valve_ids, dtype=object)
 
     def _check_structure(self, n_features: int) -> None:
-        for name in ("line_columns", "evidence_columns"):
+        for name in ("line_columns", "evidence_columns", "physics_columns"):
             cols = getattr(self, name)
             if cols is not None and (len(cols) != 2 or max(cols) > n_features or min(cols) < 0):
                 raise ValueError(f"{name}={cols!r} does not fit X with {n_features} features.")
@@ -322,6 +340,13 @@ class HierarchicalClassifier(ClassifierMixin, BaseEstimator):
             missing = [v for v in self.hierarchy.valve_ids if v not in self.valve_lines]
             if missing:
                 raise ValueError(f"valve_lines has no entry for valves {missing}.")
+        if self.physics_columns is not None:
+            start, stop = self.physics_columns
+            if self.hierarchy is None or stop - start != len(self.hierarchy.valve_ids):
+                raise ValueError(
+                    f"physics_columns={self.physics_columns!r} needs a hierarchy and one column "
+                    "per valve."
+                )
         if self.evidence_columns is not None:
             start, stop = self.evidence_columns
             if self.hierarchy is None or stop - start != len(EVIDENCE_CATEGORIES):
@@ -350,6 +375,13 @@ class HierarchicalClassifier(ClassifierMixin, BaseEstimator):
                 for v in self.hierarchy.valve_ids
             ]
             prior *= evidence[:, cat_col] ** self.evidence_power
+        if self.physics_columns is not None and self.physics_power > 0:
+            # normalized among the valves still possible, so a masked-out valve with the best
+            # ring cannot push every possible one to an underflowing 0
+            loglik = np.where(prior > 0, X[:, slice(*self.physics_columns)], -np.inf)
+            best = loglik.max(axis=1, keepdims=True)
+            loglik = np.where(np.isfinite(best), loglik - best, 0.0)
+            prior *= np.exp(self.physics_power * np.maximum(loglik, -200.0))
         return prior
 
     def _spread(
@@ -387,7 +419,7 @@ class HierarchicalClassifier(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64)
-        return self.scaler_.transform(X)
+        return self.scaler_.transform(X[:, self.feature_mask_])
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Probability of every class (valve) per row; rows sum to 1."""
@@ -402,7 +434,8 @@ class HierarchicalClassifier(ClassifierMixin, BaseEstimator):
         if self.head_ is None:
             head[:, self.head_columns_] = 1.0 / len(self.head_columns_)
         else:
-            head[:, self.head_columns_] = self.head_.predict_proba(self.scaler_.transform(X))
+            Z = self.scaler_.transform(X[:, self.feature_mask_])
+            head[:, self.head_columns_] = self.head_.predict_proba(Z)
         proba = (1 - self.smoothing) * head + self.smoothing / n_classes
         masked = proba * self._prior(X)
         total = masked.sum(axis=1, keepdims=True)

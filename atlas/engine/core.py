@@ -427,7 +427,11 @@ class CalibrationEngine:
         if not any(v is not None for v in y):
             self._clf, self._proba, self._level_pred = None, None, {}
             return
-        clf = HierarchicalClassifier.for_home(self.spec, random_state=self.config.random_state)
+        clf = HierarchicalClassifier.for_home(
+            self.spec,
+            random_state=self.config.random_state,
+            physics_columns=matrix.physics_columns,
+        )
         self._clf = clf.fit(matrix.X, y)
         if bump:
             self._model_version += 1

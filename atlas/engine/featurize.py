@@ -17,6 +17,7 @@ from sklearn.decomposition import PCA
 
 from atlas.features import rule_evidence, use_codes, use_features
 from atlas.homespec import HomeSpec
+from atlas.physics_prior import ring_log_likelihood
 from atlas.transient import TransientFeatures
 from atlas.uses import WaterUse
 from codebook import Codebook, content_version
@@ -75,11 +76,31 @@ def fit_projection(
 
 @dataclass(frozen=True)
 class Matrix:
-    """Feature rows of all uses (in ``use_ids`` order) and the rules' category per use."""
+    """Feature rows of all uses (in ``use_ids`` order) and the rules' category per use.
+
+    ``physics_columns`` is the ``(start, stop)`` range of the spec-physics log-likelihoods (one
+    column per valve, :func:`atlas.physics_prior.ring_log_likelihood`), the last columns of X.
+    """
 
     use_ids: tuple[str, ...]
     X: np.ndarray
     rule_category: tuple[str | None, ...]
+    physics_columns: tuple[int, int]
+
+
+def use_rings(
+    uses: Sequence[WaterUse],
+    features: Mapping[str, TransientFeatures],
+    lines: Mapping[str, str],
+) -> np.ndarray:
+    """Observed ``ring_hz`` per use, line (hot, cold) and action (open, close); 0 when absent."""
+    rings = np.zeros((len(uses), 2, 2))
+    for row, use in enumerate(uses):
+        for a, ids in enumerate((use.open_event_ids, use.close_event_ids)):
+            for eid in ids:
+                if eid in features and lines.get(eid) in ("hot", "cold"):
+                    rings[row, 0 if lines[eid] == "hot" else 1, a] = features[eid].ring_hz
+    return rings
 
 
 def build_matrix(
@@ -90,7 +111,7 @@ def build_matrix(
     event_codes: Mapping[str, np.ndarray],
     projection: CodeProjection | None,
 ) -> Matrix:
-    """Rules, codes and :func:`atlas.features.use_features` over every use of the home."""
+    """Rules, codes, :func:`atlas.features.use_features` and the physics prior of every use."""
     # Event lines are left out of the rule views on purpose: with them the line-aware ring
     # rules fire, and their uncalibrated decisions cost 11 points of valve accuracy at the end
     # of week 2 (two_bath_house seed 1, perfect homeowner: 56% with lines, 67% without;
@@ -109,8 +130,12 @@ def build_matrix(
         evidence=rule_evidence(decisions),
         timezone=spec.model.timezone,
     )
+    valves = [spec.valve(v) for v in spec.hierarchy.valve_ids]
+    physics = ring_log_likelihood(use_rings(uses, features, lines), valves)
+    start = X.shape[1]
     return Matrix(
         tuple(u.use_id for u in uses),
-        X,
+        np.hstack([X, physics]),
         tuple(None if d.category is None else str(d.category) for d in decisions),
+        (start, start + physics.shape[1]),
     )

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.decomposition import PCA
 
+from atlas.context_prior import handwash_log_likelihood
 from atlas.features import rule_evidence, use_codes, use_features
 from atlas.homespec import HomeSpec
 from atlas.physics_prior import ring_log_likelihood
@@ -78,8 +79,9 @@ def fit_projection(
 class Matrix:
     """Feature rows of all uses (in ``use_ids`` order) and the rules' category per use.
 
-    ``physics_columns`` is the ``(start, stop)`` range of the spec-physics log-likelihoods (one
-    column per valve, :func:`atlas.physics_prior.ring_log_likelihood`), the last columns of X.
+    ``physics_columns`` is the ``(start, stop)`` range of the prior log-likelihoods (one column
+    per valve: :func:`atlas.physics_prior.ring_log_likelihood` plus
+    :func:`atlas.context_prior.handwash_log_likelihood`), the last columns of X.
     """
 
     use_ids: tuple[str, ...]
@@ -132,6 +134,7 @@ def build_matrix(
     )
     valves = [spec.valve(v) for v in spec.hierarchy.valve_ids]
     physics = ring_log_likelihood(use_rings(uses, features, lines), valves)
+    physics = physics + handwash_log_likelihood(spec, uses, physics)
     start = X.shape[1]
     return Matrix(
         tuple(u.use_id for u in uses),

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import numpy as np
 import pytest
 
 from atlas.classifier import HierarchicalClassifier
+from atlas.context_prior import handwash_log_likelihood
+from atlas.domain import Category
 from atlas.homespec import parse_home_spec
 from atlas.physics_prior import expected_ring_hz, ring_log_likelihood, rings_visibly
+from atlas.uses import UseStatus, WaterUse
 
 
 def two_bath_spec():
@@ -86,6 +91,38 @@ def test_ring_parameters_are_checked(bad):
     spec = two_bath_spec()
     with pytest.raises(ValueError):
         ring_log_likelihood(rings([50.0]), list(spec.valves), **bad)
+
+
+def use(i: int, t: datetime) -> WaterUse:
+    return WaterUse(
+        f"u{i}",
+        "h",
+        ("cold",),
+        t,
+        t + timedelta(seconds=20),
+        UseStatus.PAIRED,
+        (f"o{i}",),
+        (f"c{i}",),
+        {"cold": 3.0},
+    )
+
+
+def test_handwash_after_flush_points_at_that_bathroom():
+    spec = two_bath_spec()
+    ids = spec.hierarchy.valve_ids
+    valves = [spec.valve(v) for v in ids]
+    t0 = datetime(2026, 3, 2, 8, tzinfo=UTC)
+    uses = [use(0, t0), use(1, t0 + timedelta(seconds=10)), use(2, t0 + timedelta(hours=1))]
+    b2_sink_ring = expected_ring_hz(spec.valve("b2-sink/cold"), "cold")
+    physics = ring_log_likelihood(rings([0.0, b2_sink_ring, 0.0]), valves)
+    ctx = handwash_log_likelihood(spec, uses, physics)
+    b1, b2 = ids.index("b1-toilet/fill"), ids.index("b2-toilet/fill")
+    assert ctx[0, b2] > ctx[0, b1]
+    assert np.all(ctx[2] == 0.0)  # nothing followed: no information
+    others = [
+        i for i, v in enumerate(ids) if spec.hierarchy.category_of_valve(v) != Category.TOILET
+    ]
+    assert np.all(ctx[:, others] == 0.0)
 
 
 def test_classifier_uses_physics_columns_as_a_prior():

@@ -4,20 +4,35 @@ Two APScheduler instances on one job store double-run jobs (FACTS.md), so exactl
 schedules. On PostgreSQL the leader holds ``pg_try_advisory_lock(KEY)`` on a dedicated
 connection: if the process dies the connection closes and the lock is free; a standby retries
 every ``retry_s`` seconds and takes over. A leader that loses its connection steps down at once.
+
+The lock key is derived from the database and the schema the connection works in (its
+``search_path``): the job store table lives in that schema, so one deployment = one schema = one
+leader, and two deployments (or two test runs, each in its own schema) sharing a PostgreSQL
+server never wait for each other's leader.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from collections.abc import Callable
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 _LOGGER = logging.getLogger(__name__)
 
-#: Advisory-lock key of the scheduler leader ("atlas-sc" as a 63-bit number).
-LEADER_LOCK_KEY = 0x61746C61732D7363
+
+def leader_lock_key(database: str, schema: str) -> int:
+    """The advisory-lock key (a signed 64-bit number) of the scheduler of ``database.schema``."""
+    digest = hashlib.blake2b(f"atlas-scheduler:{database}.{schema}".encode(), digest_size=8)
+    return int.from_bytes(digest.digest(), "big", signed=True)
+
+
+def connection_lock_key(conn: Connection) -> int:
+    """:func:`leader_lock_key` of the database and schema ``conn`` works in."""
+    database, schema = conn.execute(text("SELECT current_database(), current_schema()")).one()
+    return leader_lock_key(database, schema)
 
 
 class LeaderElection:
@@ -30,8 +45,9 @@ class LeaderElection:
         on_deposed: Callable[[], None],
         *,
         retry_s: float = 3.0,
-        key: int = LEADER_LOCK_KEY,
+        key: int | None = None,
     ) -> None:
+        """``key`` None: derived from the connection's database and schema (module docstring)."""
         self.db = db
         self.on_elected = on_elected
         self.on_deposed = on_deposed
@@ -64,8 +80,9 @@ class LeaderElection:
 
     def _hold_lock(self) -> None:
         with self.db.connect() as conn:
-            got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key}).scalar()
-            conn.commit()
+            key = self.key if self.key is not None else connection_lock_key(conn)
+            got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
+            conn.commit()  # the lock is session-level: no transaction stays open holding it
             if not got:
                 return
             self._become_leader()
@@ -76,7 +93,7 @@ class LeaderElection:
             finally:
                 self._step_down()
                 try:
-                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
                     conn.commit()
                 except Exception:  # the connection is gone; so is the lock
                     pass

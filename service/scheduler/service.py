@@ -7,6 +7,12 @@ schedulers on one store double-run jobs, so only the leader (:mod:`service.sched
 runs one. Job ids carry the service-time instant (``round:<home>:<iso>``): a date job is removed
 by APScheduler right after it is submitted, so a successor with its own id can never collide
 with it, and a restart finds exactly the jobs still due.
+
+Shutdown is ours, not APScheduler's: ``BackgroundScheduler.shutdown(wait=True)`` waits for running
+jobs while it holds the job-store lock, and a running job that schedules its successor
+(``get_job``/``add_job`` take that same lock) then waits forever (seen as a hung round job in the
+PostgreSQL catch-up test, where the round is slower). :class:`_DrainingScheduler` first stops job
+submission, then waits for the running jobs with no lock held, then shuts down.
 """
 
 from __future__ import annotations
@@ -33,6 +39,39 @@ from service.storage.requestplans import closed_answers
 _LOGGER = logging.getLogger(__name__)
 
 JOB_TABLE = "apscheduler_jobs"
+
+
+class _SharedEngineJobStore(SQLAlchemyJobStore):
+    """The job store on the service's engine, which it must not dispose when it stops."""
+
+    def shutdown(self) -> None:
+        """APScheduler's version disposes the engine; the pipeline still uses it."""
+
+
+class _DrainingScheduler(BackgroundScheduler):
+    """A ``BackgroundScheduler`` whose shutdown cannot deadlock with a job adding a job."""
+
+    def __init__(self, executor: ThreadPoolExecutor, **options) -> None:
+        super().__init__(executors={"default": executor}, **options)
+        self._executor = executor
+        self._gate = threading.Lock()
+        self._draining = False
+
+    def _process_jobs(self):
+        # the gate makes "no submission after drain starts" exact: a pass that already checked
+        # the state finishes before shutdown continues, and no later pass submits anything
+        # (a date job submitted to a stopped executor would be removed from the store unrun)
+        with self._gate:
+            if self._draining:
+                return None
+            return super()._process_jobs()
+
+    def shutdown(self, wait: bool = True) -> None:
+        with self._gate:
+            self._draining = True
+        # running jobs may still read and add jobs (their successors are stored): no lock held
+        self._executor.shutdown(wait)
+        super().shutdown(wait=False)
 
 
 class AtlasScheduler:
@@ -76,9 +115,9 @@ class AtlasScheduler:
         with self._lock:
             if self.running:
                 return
-            self._scheduler = BackgroundScheduler(
-                jobstores={"default": SQLAlchemyJobStore(engine=self.db, tablename=JOB_TABLE)},
-                executors={"default": ThreadPoolExecutor(2)},
+            self._scheduler = _DrainingScheduler(
+                ThreadPoolExecutor(2),
+                jobstores={"default": _SharedEngineJobStore(engine=self.db, tablename=JOB_TABLE)},
                 job_defaults={
                     "coalesce": True,
                     "misfire_grace_time": int(self.misfire_grace_s),

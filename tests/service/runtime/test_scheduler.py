@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from rt_helpers import clock_at, day_time, pipeline_at, store_days
@@ -31,6 +33,10 @@ def _scheduler(db, clock, published):
     return pipe, AtlasScheduler(db, pipe, disp, clock, sweep_s=3600, retrain_debounce_s=0.1)
 
 
+def _round_jobs(sched, home_id):
+    return [j for j, _ in sched.jobs() if j.startswith(f"round:{home_id}:")]
+
+
 def _wait(predicate, timeout_s=30.0):
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and not predicate():
@@ -54,10 +60,20 @@ def test_missed_round_runs_once_after_downtime_and_rerun_sends_nothing(
     pipe.process_home(home_spec.home_id)
     sched.start()
     try:
-        assert _wait(lambda: _count(engine, home_spec.home_id, "sent") > 0)
+
+        def round_done():
+            # the caught-up job left the store when it was submitted; its successor is stored
+            # after every request was marked sent (one commit each: "some sent" would race)
+            return (
+                _round_jobs(sched, home_spec.home_id)
+                and _count(engine, home_spec.home_id, "sent") > 0
+                and _count(engine, home_spec.home_id, "planned") == 0
+            )
+
+        assert _wait(round_done)
         n_sent = _count(engine, home_spec.home_id, "sent")
         assert n_sent == _count(engine, home_spec.home_id) >= 2
-        rounds = [j for j, _ in sched.jobs() if j.startswith(f"round:{home_spec.home_id}:")]
+        rounds = _round_jobs(sched, home_spec.home_id)
         assert len(rounds) == 1 and "T" in rounds[0]  # the successor (day 10) is scheduled
         due = stored_home.__class__.fromisoformat(rounds[0].split(":", 2)[2])
         assert due > clock.now()
@@ -95,3 +111,48 @@ def test_round_caught_up_in_quiet_hours_waits_for_morning(engine, home_spec, sto
         assert published == []  # nothing pushed in quiet hours
     finally:
         sched.shutdown()
+
+
+# a job runs in a pool thread and is pickled by reference: its state lives in this module
+_BLOCKER: dict = {}
+
+
+def _blocking_job(successor_id: str) -> None:
+    _BLOCKER["started"].set()
+    _BLOCKER["release"].wait(20)
+    run = datetime.now(UTC) + timedelta(days=1)
+    _BLOCKER["sched"].add_once(successor_id, _noop_job, run_date=run)
+
+
+def _noop_job() -> None:
+    pass
+
+
+def test_shutdown_waits_for_a_running_job_that_adds_its_successor(engine):
+    """APScheduler's own shutdown holds its job-store lock while it waits for running jobs, so a
+    job adding its successor (as every Atlas job does) deadlocked it; ours drains first."""
+    clock = clock_at(datetime.now(UTC))
+    _, sched = _scheduler(engine, clock, [])
+    _BLOCKER.update(started=threading.Event(), release=threading.Event(), sched=sched)
+    sched.start()
+    stopper = threading.Thread(target=sched.shutdown, daemon=True)
+    try:
+        sched.add_once("blocker", _blocking_job, run_date=datetime.now(UTC), args=["successor"])
+        assert _BLOCKER["started"].wait(10)
+        stopper.start()
+        time.sleep(0.3)  # shutdown is now waiting for the running job
+        _BLOCKER["release"].set()
+        stopper.join(15)
+        assert not stopper.is_alive(), "shutdown deadlocked with the running job"
+    finally:
+        _BLOCKER["release"].set()
+        if stopper.ident is None:  # failed before the shutdown was started
+            sched.shutdown()
+    # the successor the job added during shutdown was stored, not dropped
+    _, again = _scheduler(engine, clock, [])
+    again.start()
+    try:
+        assert "successor" in {j for j, _ in again.jobs()}
+        assert "blocker" not in {j for j, _ in again.jobs()}
+    finally:
+        again.shutdown()

@@ -8,6 +8,8 @@ idempotent: a redelivered MQTT message or a re-run job hits the same key and cha
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -24,6 +26,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TypeDecorator,
     UniqueConstraint,
     false,
 )
@@ -48,8 +51,36 @@ DISPLAY_LEVELS = ("rules", "category", "fixture", "valve")
 PHASES = ("week1", "calibrating", "calibrated")
 
 
+class UTCDateTime(TypeDecorator):
+    """``DateTime(timezone=True)`` that stores UTC and always reads back an aware UTC datetime.
+
+    Why: SQLite has no time-zone type. SQLAlchemy writes an aware datetime there as its *local*
+    wall time without the offset and reads it back naive, so a time given in Chicago time came
+    back 6 h off once treated as UTC. Converting to UTC on the way in makes the stored text UTC
+    on SQLite (PostgreSQL's timestamptz was right already), and attaching/normalising UTC on the
+    way out gives every reader the same aware value on both dialects. Comparisons in WHERE
+    clauses bind through this type too, so they compare UTC with UTC. A naive datetime is taken
+    as UTC (the service's convention). The column type in the database is unchanged.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"a timestamp column needs a datetime, got {value!r}")
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def _ts(name: str, nullable: bool = False) -> Column:
-    return Column(name, DateTime(timezone=True), nullable=nullable)
+    return Column(name, UTCDateTime(), nullable=nullable)
 
 
 homes = Table(

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import func, select
 from svc_factories import make_event, payload
 
 from atlas.events import decode_event
 from atlas.uses import UseStatus, WaterUse
 from service.storage.deadletters import DEAD_LETTER_KEEP_BYTES, DeadLetter, insert_dead_letters
-from service.storage.engine import current_revision, upgrade
+from service.storage.engine import alembic_config, current_revision, upgrade
 from service.storage.events import EventRow, insert_events, load_events, load_unpaired_events
 from service.storage.homes import load_sensors, upsert_home
 from service.storage.labelrequests import TransitionError, plan_request, transition
-from service.storage.schema import dead_letters, fixtures
+from service.storage.schema import dead_letters, fixtures, homes
 from service.storage.snapshots import load_snapshot, save_snapshot
 from service.storage.stats import db_stats
 from service.storage.uses import insert_uses
@@ -32,8 +34,26 @@ def home(engine, home_spec):
 
 
 def test_upgrade_is_idempotent(engine):
+    head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+    assert current_revision(engine) == head  # the fixture upgraded once
     upgrade(engine)
-    assert current_revision(engine) == "0001"
+    assert current_revision(engine) == head
+
+
+def test_timestamps_are_utc_whatever_zone_they_were_given_in(engine, home_spec):
+    """SQLite has no time-zone type: without UTCDateTime a Chicago time came back 6 h off."""
+    chicago = datetime(2026, 3, 2, 9, 30, tzinfo=ZoneInfo("America/Chicago"))  # 15:30 UTC
+    with engine.begin() as conn:
+        upsert_home(conn, home_spec, now=chicago)
+    with engine.connect() as conn:
+        created = conn.execute(select(homes.c.created_at)).scalar_one()
+        # WHERE binds go through the same type, so a comparison in another zone is exact too
+        same = select(func.count()).where(homes.c.created_at == chicago)
+        before = select(func.count()).where(homes.c.created_at < chicago + timedelta(seconds=1))
+        n_same, n_before = conn.execute(same).scalar(), conn.execute(before).scalar()
+    assert created == chicago and created.tzinfo == UTC
+    assert created.hour == 15
+    assert (n_same, n_before) == (1, 1)
 
 
 def test_home_registration_replaces_inventory(engine, home_spec, home):

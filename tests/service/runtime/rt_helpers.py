@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
@@ -29,7 +29,7 @@ def store_days(db: Engine, spec: HomeSpec, days: int, seed: int = 3) -> tuple[da
     sim = generate_run(spec, days=days, seed=seed)
     installed = local_midnight(spec, sim[0].event.t)
     with db.begin() as conn:
-        upsert_home(conn, spec, now=installed.astimezone(UTC))  # SQLite keeps no offset
+        upsert_home(conn, spec, now=installed)  # any zone: timestamps are stored as UTC
     intake = IngestPipeline(db, clock=None)
     msgs = [
         InboundMessage(s.event.topic(), json.dumps(s.payload()).encode(), s.event.t, 0, 0, 0)

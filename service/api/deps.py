@@ -9,6 +9,7 @@ about another home gets 403 whether or not it exists, so ids cannot be probed).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, Security
@@ -18,6 +19,7 @@ from sqlalchemy import Connection, Engine
 from service.api.auth import Principal, TokenAuthenticator
 from service.api.hooks import ApiHooks, EventHub
 from service.api.schemas.common import HomeIdPath
+from service.runtime.clock import clock_from_settings
 from service.settings import Settings
 from service.storage.dashboard import home_exists
 
@@ -54,11 +56,20 @@ def get_hub(request: Request) -> EventHub:
     return request.app.state.hub
 
 
+def service_now(request: Request) -> datetime:
+    """The service's time: the simulated clock of the demo and tests (``sim_*`` settings), else
+    real time. Answers and announcements are compared with request expiry and use times, which
+    are service time; the wall clock would call every simulated request expired."""
+    s: Settings = request.app.state.settings
+    return clock_from_settings(s.sim_start, s.sim_wall_start, s.sim_speed).now()
+
+
 EngineDep = Annotated[Engine, Depends(get_engine)]
 ConnDep = Annotated[Connection, Depends(get_conn)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 HooksDep = Annotated[ApiHooks, Depends(get_hooks)]
 HubDep = Annotated[EventHub, Depends(get_hub)]
+NowDep = Annotated[datetime, Depends(service_now)]
 
 
 def _unauthorized(detail: str) -> HTTPException:

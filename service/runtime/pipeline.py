@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, select
 
+from atlas.checklist import Announcement
 from atlas.engine import CalibrationEngine, EngineConfig, UseClassification
 from atlas.engine.records import RoundPlan
 from atlas.homespec import HomeSpec, parse_home_spec
@@ -26,6 +27,7 @@ from atlas.uses import UseStatus, WaterUse
 from service import metrics
 from service.push.text import describe_use
 from service.runtime.homelock import ENGINE, lock_home_in_transaction
+from service.storage.announcements import record_guided_label, unmatched_announcements
 from service.storage.classifications import insert_classifications, model_version_name
 from service.storage.enginestate import (
     latest_engine_version,
@@ -49,6 +51,7 @@ class _Home:
     version: int  # snapshot version loaded or saved (0: never saved)
     known: set[str] = field(default_factory=set)  # use ids ingested
     applied: set[str] = field(default_factory=set)  # request ids whose answer was applied
+    announced: set[int] = field(default_factory=set)  # announcement ids given to the engine
 
 
 @dataclass(frozen=True)
@@ -110,16 +113,18 @@ class HomePipeline:
         if found is None:
             home = _Home(CalibrationEngine(spec, installed_at, self.config_for(spec)), 0)
         else:
-            version, _meta, state = found
+            version, meta, state = found
             engine = CalibrationEngine.restore(spec, state, self.config_for(spec))
             home = _Home(engine, version, {u["use_id"] for u in state["uses"]})
             home.applied = {r.request_id for r in engine.requests if r.state != "open"}
+            home.announced = set(meta.get("announced", []))
         self._homes[home_id] = home
         return home
 
     def _save(self, conn: Connection, home_id: str, home: _Home, now: datetime) -> None:
         eng = home.engine
-        meta = {"model_version": eng.model_version, "level": eng.level, "n_uses": len(home.known)}
+        meta = {"model_version": eng.model_version, "level": eng.level, "n_uses": len(home.known),
+                "announced": sorted(home.announced)}  # fmt: skip
         home.version = save_engine_state(conn, home_id, eng.snapshot(), meta, now.astimezone(UTC))
 
     def forget(self, home_id: str) -> None:
@@ -138,6 +143,25 @@ class HomePipeline:
             n += 1
         return n
 
+    def _apply_announcements(self, conn: Connection, home_id: str, home: _Home) -> None:
+        """Give the engine the week-1 announcements stored since (ids kept in the snapshot meta,
+        so a restart neither loses nor repeats one); the engine matches them at ingest."""
+        for ann_id, valve_id, t in unmatched_announcements(conn, home_id):
+            if ann_id in home.announced:
+                continue
+            fixture_id, _, valve_name = valve_id.partition("/")
+            try:
+                home.engine.announce(Announcement(fixture_id, valve_name or None, t), self.clock())
+            except (KeyError, ValueError) as exc:  # the API validated it; the spec changed since
+                _LOGGER.warning("announcement %s of %s ignored: %s", ann_id, home_id, exc)
+            home.announced.add(ann_id)
+
+    def _store_guided(self, conn: Connection, home_id: str, home: _Home) -> None:
+        """Store the labels matched announcements gave (the checklist's progress reads them)."""
+        for rec in home.engine.labels:
+            if rec.source == "guided":
+                record_guided_label(conn, home_id, rec.use_id, rec.label, rec.at)
+
     # ------------------------------------------------------------------ new uses
 
     def process_home(self, home_id: str) -> int:
@@ -147,6 +171,7 @@ class HomePipeline:
             lock_home_in_transaction(conn, home_id, ENGINE)  # other workers: issue 7
             home = self._load(conn, home_id)
             self._apply_answers(conn, home_id, home)
+            self._apply_announcements(conn, home_id, home)
             new = _load_uses(conn, home_id, exclude=home.known)
             if not new:
                 return 0
@@ -156,6 +181,7 @@ class HomePipeline:
             home.known.update(u.use_id for u in new)
             rows = _classification_rows(result)
             insert_classifications(conn, home_id, rows, now)
+            self._store_guided(conn, home_id, home)
             self._save(conn, home_id, home, now)
         metrics.CLASSIFICATION_SECONDS.observe(time.perf_counter() - started)
         metrics.USES_CLASSIFIED.inc(len(new))

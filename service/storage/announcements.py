@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from service.storage.schema import announcements
+from service.storage.schema import announcements, labels
 
 
 def insert_announcement(conn: Connection, home_id: str, valve_id: str, t: datetime) -> bool:
@@ -29,7 +29,8 @@ def unmatched_announcements(conn: Connection, home_id: str) -> list[tuple[int, s
         .where(announcements.c.home_id == home_id, announcements.c.matched_use_id.is_(None))
         .order_by(announcements.c.t)
     )
-    return [(r.id, r.valve_id, r.t) for r in rows]
+    # not ``r.t``: that is the Row's own tuple accessor, not the column
+    return [(r.id, r.valve_id, r._mapping["t"]) for r in rows]
 
 
 def mark_matched(conn: Connection, announcement_id: int, use_id: str) -> None:
@@ -38,3 +39,31 @@ def mark_matched(conn: Connection, announcement_id: int, use_id: str) -> None:
         .where(announcements.c.id == announcement_id)
         .values(matched_use_id=use_id)
     )
+
+
+def record_guided_label(
+    conn: Connection, home_id: str, use_id: str, valve_id: str, at: datetime
+) -> bool:
+    """Store the label an announcement gave ``use_id`` (source ``guided``) and mark the
+    announcement that produced it matched; False when that use already has its guided label.
+
+    The announcement is the unmatched one at ``at`` naming ``valve_id`` or its fixture (the
+    homeowner may announce "the shower" and the engine picks the valve).
+    """
+    exists = conn.execute(
+        select(labels.c.id).where(labels.c.use_id == use_id, labels.c.source == "guided")
+    ).first()
+    if exists is not None:
+        return False
+    conn.execute(
+        insert(labels).values(
+            home_id=home_id, use_id=use_id, level="valve", label=valve_id, source="guided",
+            answered_by="checklist", request_id=None, answered_at=at,
+        )
+    )  # fmt: skip
+    fixture_id = valve_id.split("/", 1)[0]
+    for ann_id, named, t in unmatched_announcements(conn, home_id):
+        if t == at and named in (valve_id, fixture_id):
+            mark_matched(conn, ann_id, use_id)
+            break
+    return True

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 
 from fastapi import APIRouter, Response
 
 from atlas.checklist import build_checklist, checklist_progress
 from atlas.homespec import parse_home_spec
-from service.api.deps import AnswerableHome, ConnDep, EngineDep, HooksDep, ReadableHome
+from service.api.deps import (
+    AnswerableHome,
+    ConnDep,
+    EngineDep,
+    HooksDep,
+    NowDep,
+    ReadableHome,
+)
 from service.api.errors import HOME_READ, HOME_WRITE, unprocessable
 from service.api.schemas.checklist import (
     AnnouncementCreate,
@@ -74,6 +81,7 @@ def announce(
     body: AnnouncementCreate,
     engine: EngineDep,
     hooks: HooksDep,
+    now: NowDep,
     response: Response,
 ) -> AnnouncementPublic:
     """Announce that a valve (``fixture/valve``) or any valve of a fixture is about to run.
@@ -81,7 +89,6 @@ def announce(
     The runtime labels the next matching use with it (week-1 checklist). ``t`` defaults to
     now and must lie within an hour of the server's clock.
     """
-    now = datetime.now(UTC)
     t = now if body.t is None else (body.t if body.t.tzinfo else body.t.replace(tzinfo=UTC))
     if abs(t - now) > ANNOUNCE_SKEW:
         raise unprocessable(

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response
 
-from service.api.deps import AnswerableHome, ConnDep, EngineDep, HooksDep, HubDep, ReadableHome
+from service.api.deps import (
+    AnswerableHome,
+    ConnDep,
+    EngineDep,
+    HooksDep,
+    HubDep,
+    NowDep,
+    ReadableHome,
+)
 from service.api.errors import CONFLICT, HOME_READ, HOME_WRITE, Problem, unprocessable
 from service.api.schemas.common import RequestIdPath
 from service.api.schemas.label_requests import (
@@ -87,6 +94,7 @@ def answer_label_request(
     engine: EngineDep,
     hooks: HooksDep,
     hub: HubDep,
+    now: NowDep,
     response: Response,
 ) -> AnswerPublic:
     """Answer a label request with one of its choices (or "not sure").
@@ -95,7 +103,6 @@ def answer_label_request(
     returns 200 with the recorded answer; a different answer to an answered request is 409;
     a choice not offered is 422; an expired request is 410.
     """
-    now = datetime.now(UTC)
     try:
         with engine.begin() as conn:
             result = record_answer(conn, home_id, request_id, body.choice, body.answered_by, now)

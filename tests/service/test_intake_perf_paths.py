@@ -138,3 +138,15 @@ def test_pack_counts_many_keeps_order_on_two_threads(n):
     rng = np.random.default_rng(n)
     arrays = [rng.integers(-500, 500, 1750).astype("<i2") for _ in range(n)]
     assert pack_counts_many(arrays) == [pack_counts(a) for a in arrays]
+
+
+def test_pack_counts_many_works_in_a_forked_child():
+    """A child forked after the helper thread started gets a helper of its own (no hang)."""
+    import multiprocessing
+
+    arrays = [np.arange(1750, dtype="<i2") * k for k in range(20)]
+    pack_counts_many(arrays)  # the parent's helper thread exists now
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        result = pool.apply_async(pack_counts_many, (arrays,)).get(timeout=20)
+    assert result == [pack_counts(a) for a in arrays]

@@ -146,18 +146,9 @@ def build_parser(with_benches: bool = True) -> argparse.ArgumentParser:
     )
     p = token.add_parser("hash", help="print the SHA-256 digest to put in the settings")
     p.add_argument("token")
-    p = sub.add_parser("demo", help="stream a simulated home through a broker into the intake")
-    p.add_argument("--days", type=int, default=28)
-    p.add_argument(
-        "--stream-seconds",
-        type=float,
-        default=30.0,
-        help="play the simulated days in about this many seconds (0: at once)",
-    )
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--broker", default=None, help="use this broker instead of a private one")
-    p.add_argument("--workdir", type=Path, default=None, help="keep the database here")
-    p.add_argument("--json", type=Path, default=None, help="also write the summary here")
+    from service import demo
+
+    demo.add_arguments(sub.add_parser("demo", help=demo.__doc__.splitlines()[0]))
 
     benches = sub.add_parser("bench", help="benchmarks").add_subparsers(
         dest="bench_cmd", required=True
@@ -202,18 +193,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(hash_token(args.token))
         return 0
     if args.command == "demo":
-        from service.demo import run_demo
+        from service.demo import run as run_demo
 
-        summary = run_demo(
-            days=args.days,
-            stream_s=args.stream_seconds,
-            seed=args.seed,
-            broker_url=args.broker,
-            workdir=args.workdir,
-        )
-        if args.json:
-            args.json.write_text(json.dumps(summary, indent=2), "utf-8")
-        return 0 if summary["stored"] == summary["events_simulated"] else 1
+        return run_demo(args)
     engine = make_engine(args.db or default_db_url())
     try:
         if args.command == "db" and args.db_cmd == "upgrade":

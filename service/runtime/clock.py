@@ -56,6 +56,10 @@ class ScaledClock:
             raise ValueError(f"sim_start={self.sim_start!r} should be timezone-aware.")
         if not self.speed > 0:
             raise ValueError(f"speed={self.speed} should be > 0.")
+        # in UTC: aware arithmetic with a ZoneInfo is wall-clock arithmetic, so a start in
+        # America/Chicago put "now" an hour behind once the simulation crossed the DST change
+        # (every event after it was refused as being from the future)
+        object.__setattr__(self, "sim_start", self.sim_start.astimezone(UTC))
 
     def now(self) -> datetime:
         return self.sim_start + timedelta(seconds=(time.time() - self.wall_start) * self.speed)

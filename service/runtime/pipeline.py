@@ -151,7 +151,7 @@ class HomePipeline:
                 continue
             fixture_id, _, valve_name = valve_id.partition("/")
             try:
-                home.engine.announce(Announcement(fixture_id, valve_name or None, t), self.clock())
+                home.engine.announce(Announcement(fixture_id, valve_name or None, t), t)
             except (KeyError, ValueError) as exc:  # the API validated it; the spec changed since
                 _LOGGER.warning("announcement %s of %s ignored: %s", ann_id, home_id, exc)
             home.announced.add(ann_id)
@@ -177,7 +177,10 @@ class HomePipeline:
                 return 0
             evs = load_events(conn, [e for u in new for e in u.event_ids])
             now = self.clock()
-            result = home.engine.ingest(new, evs, now)
+            # as of the newest use, not the clock: the engine drops announcements older than its
+            # window as of this instant, and processing lag (minutes of simulated time at the
+            # demo's speed) must not drop one before the use it announced is ingested
+            result = home.engine.ingest(new, evs, max(u.t for u in new))
             home.known.update(u.use_id for u in new)
             rows = _classification_rows(result)
             insert_classifications(conn, home_id, rows, now)

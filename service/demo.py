@@ -26,6 +26,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import defaultdict
 from collections.abc import Callable
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
@@ -44,7 +45,14 @@ from service.runtime.clock import ScaledClock
 from service.settings import Settings
 from service.storage.engine import make_engine, upgrade
 from service.storage.homes import upsert_home
-from service.storage.schema import classifications, events, label_requests, labels, uses
+from service.storage.schema import (
+    classifications,
+    events,
+    label_requests,
+    labels,
+    use_events,
+    uses,
+)
 from service.storage.stats import db_stats
 from simulator.generate import SimEvent, generate_run
 from simulator.homeowner import Homeowner
@@ -96,6 +104,19 @@ class SimulatedHome:
             offset = (s.event.t - self.installed).total_seconds()
             out.append((topic, json.dumps(s.payload()).encode(), offset))
         return out
+
+
+def pairing_accuracy(engine: Engine, sim: list[SimEvent]) -> tuple[int, int]:
+    """(simulated uses stored with exactly their events, simulated uses): truth is ``use_id``."""
+    truth: dict[str, set[str]] = defaultdict(set)
+    for s in sim:
+        truth[s.truth["use_id"]].add(s.event.event_id)
+    stored: dict[str, set[str]] = defaultdict(set)
+    with engine.connect() as conn:
+        for use_id, event_id in conn.execute(select(use_events.c.use_id, use_events.c.event_id)):
+            stored[use_id].add(event_id)
+    found = {frozenset(ids) for ids in stored.values()}
+    return sum(frozenset(ids) in found for ids in truth.values()), len(truth)
 
 
 def register(db: Engine, home: SimulatedHome) -> None:

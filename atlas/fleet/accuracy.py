@@ -112,30 +112,53 @@ def fit_beta_binomial(
     return BetaPrior(float(a), float(b))
 
 
+def layout_key(category_of_fixture: Mapping[str, object]) -> str:
+    """A home's layout class: how many fixtures it has in each category.
+
+    WHY: homes of different layouts are not draws from one accuracy population. Measured in
+    ``atlas bench fleet-transfer`` (docs/fleet.md): an apartment (one fixture per category)
+    given a prior from two- and three-bath houses had its category level shown on 18% of
+    home-days while below goal; pooling only homes of the same layout class avoids that.
+    """
+    counts: dict[str, int] = {}
+    for cat in category_of_fixture.values():
+        counts[str(cat)] = counts.get(str(cat), 0) + 1
+    return ";".join(f"{c}:{n}" for c, n in sorted(counts.items()))
+
+
 class FleetAccuracyPrior:
-    """Beta priors per (level, week), fitted from the homes' :class:`AccuracyCount` lists.
+    """Beta priors per (layout, level, week), fitted from the homes' :class:`AccuracyCount` lists.
 
     Parameters
     ----------
     counts : mapping of home id to sequence of AccuracyCount
     min_homes : int, default=3
         Fewer homes with evidence at a (level, week): no prior there (``prior`` returns None).
+    layouts : mapping of home id to layout key, or None
+        :func:`layout_key` of each home; priors are also fitted per layout class.
 
     A week later than any fitted one uses the latest fitted week of that level (accuracy grows
     with labels, so an earlier week's prior is the conservative choice); an earlier week than
     any fitted one gets None.
     """
 
-    def __init__(self, counts: Mapping[str, Sequence[AccuracyCount]], min_homes: int = 3) -> None:
+    def __init__(
+        self,
+        counts: Mapping[str, Sequence[AccuracyCount]],
+        min_homes: int = 3,
+        layouts: Mapping[str, str] | None = None,
+    ) -> None:
         if min_homes < 2:
             raise ValueError(f"min_homes={min_homes!r} should be >= 2.")
         self.min_homes = min_homes
-        grouped: dict[tuple[str, int], list[AccuracyCount]] = {}
-        for home_counts in counts.values():
+        grouped: dict[tuple[str | None, str, int], list[AccuracyCount]] = {}
+        for home, home_counts in counts.items():
+            scopes = [None] if layouts is None else [None, layouts[home]]
             for c in home_counts:
-                grouped.setdefault((c.level, c.week), []).append(c)
-        self.priors_: dict[tuple[str, int], BetaPrior] = {}
-        self.n_homes_: dict[tuple[str, int], int] = {}
+                for scope in scopes:
+                    grouped.setdefault((scope, c.level, c.week), []).append(c)
+        self.priors_: dict[tuple[str | None, str, int], BetaPrior] = {}
+        self.n_homes_: dict[tuple[str | None, str, int], int] = {}
         for key, cs in grouped.items():
             with_data = [c for c in cs if c.trials > 0]
             if len(with_data) < min_homes:
@@ -145,9 +168,12 @@ class FleetAccuracyPrior:
             )
             self.n_homes_[key] = len(with_data)
 
-    def prior(self, level: str, week: int) -> BetaPrior | None:
-        """The prior for a home in ``week`` at ``level`` (None: the fleet cannot support one)."""
+    def prior(self, level: str, week: int, layout: str | None = None) -> BetaPrior | None:
+        """The prior for a home in ``week`` at ``level`` (None: the fleet cannot support one).
+
+        ``layout``: only homes of that layout class; None: all homes.
+        """
         if level not in LEVELS:
             raise ValueError(f"level={level!r} should be one of {LEVELS}.")
-        weeks = sorted(w for lv, w in self.priors_ if lv == level and w <= week)
-        return self.priors_[(level, weeks[-1])] if weeks else None
+        weeks = sorted(w for s, lv, w in self.priors_ if s == layout and lv == level and w <= week)
+        return self.priors_[(layout, level, weeks[-1])] if weeks else None

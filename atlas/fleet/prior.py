@@ -16,7 +16,7 @@ It holds only parameters and aggregates (tested: no event, use, label or id of a
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -24,7 +24,7 @@ from atlas.domain import Category
 from atlas.engine.featurize import CodeProjection
 from atlas.estimate import BetaPrior
 from atlas.features import EVIDENCE_COLUMNS
-from atlas.fleet.accuracy import FleetAccuracyPrior
+from atlas.fleet.accuracy import FleetAccuracyPrior, layout_key
 from atlas.fleet.category import FleetCategoryModel, transfer_features
 from atlas.fleet.codebook import codebook_from_atoms, fleet_atoms, fleet_projection
 from atlas.fleet.home import LocalHome
@@ -55,6 +55,11 @@ class FleetConfig:
         A home shares a category's statistics only with this many labels of it.
     min_homes : int, default=3
         Homes needed before an accuracy prior is given at a (level, week).
+    accuracy_scope : {"layout", "all"}, default="layout"
+        "layout": the accuracy prior pools only homes of the new home's layout class
+        (:func:`atlas.fleet.accuracy.layout_key`; the prior is given only after
+        :meth:`FleetPrior.for_home`); "all": every home (measured to over-promote across
+        layouts, docs/fleet.md).
     random_state : int, default=0
     """
 
@@ -68,11 +73,14 @@ class FleetConfig:
     unseen: float = 0.5
     min_count: int = 3
     min_homes: int = 3
+    accuracy_scope: str = "layout"
     random_state: int = 0
 
     def __post_init__(self) -> None:
         if self.tau <= 0:
             raise ValueError(f"tau={self.tau!r} should be > 0.")
+        if self.accuracy_scope not in ("layout", "all"):
+            raise ValueError(f"accuracy_scope={self.accuracy_scope!r} should be 'layout' or 'all'.")
         if not 0 < self.floor <= 1 or not 0 < self.unseen <= 1:
             raise ValueError(
                 f"floor={self.floor!r} and unseen={self.unseen!r} should be in (0, 1]."
@@ -91,6 +99,8 @@ class FleetPrior:
     category_model : FleetCategoryModel or None
     accuracy : FleetAccuracyPrior or None
     config : FleetConfig
+    layout : str or None
+        The receiving home's layout class (set by :meth:`for_home`).
     """
 
     n_homes: int
@@ -98,6 +108,11 @@ class FleetPrior:
     category_model: FleetCategoryModel | None
     accuracy: FleetAccuracyPrior | None
     config: FleetConfig
+    layout: str | None = None
+
+    def for_home(self, spec: HomeSpec) -> FleetPrior:
+        """This prior, addressed to ``spec``'s home (its layout class picks the accuracy prior)."""
+        return replace(self, layout=layout_key(spec.hierarchy.category_of_fixture))
 
     def _codes_comparable(self, projection: CodeProjection | None) -> bool:
         if projection is None or self.projection is None:
@@ -161,7 +176,10 @@ class FleetPrior:
         """The fleet's Beta prior for a home on local ``day`` (None: not enough fleet)."""
         if not self.config.use_accuracy or self.accuracy is None:
             return None
-        return self.accuracy.prior(level, (day - 1) // 7 + 1)
+        week = (day - 1) // 7 + 1
+        if self.config.accuracy_scope == "all":
+            return self.accuracy.prior(level, week)
+        return None if self.layout is None else self.accuracy.prior(level, week, self.layout)
 
     @property
     def initial_projection(self) -> CodeProjection | None:
@@ -194,6 +212,8 @@ def build_fleet(homes: Sequence[LocalHome], config: FleetConfig | None = None) -
     except ValueError:
         category_model = None  # too few labeled uses across the fleet yet
     accuracy = FleetAccuracyPrior(
-        {h.home_id: h.accuracy_counts() for h in shared}, min_homes=config.min_homes
+        {h.home_id: h.accuracy_counts() for h in shared},
+        min_homes=config.min_homes,
+        layouts={h.home_id: layout_key(h.spec.hierarchy.category_of_fixture) for h in shared},
     )
     return FleetPrior(len(shared), projection, category_model, accuracy, config)

@@ -108,7 +108,7 @@ def run_home(
         spec,
         home.installed_at,
         EngineConfig(strategy=strategy, random_state=home.seed),
-        fleet=fleet,
+        fleet=None if fleet is None else fleet.for_home(spec),
     )
     by_event = {e.event_id: e for e in home.events}
     truth_lv = {lv: _truth_at(spec, home, lv) for lv in LEVELS}

@@ -142,3 +142,15 @@ def test_opted_out_home_is_never_read(homes):
     assert with_opt_out.n_homes == 2
     np.testing.assert_array_equal(with_opt_out.projection.components, without.projection.components)
     np.testing.assert_array_equal(with_opt_out.category_model.means_, without.category_model.means_)
+
+
+def test_accuracy_prior_pools_only_homes_of_the_same_layout():
+    from atlas.fleet import AccuracyCount, FleetAccuracyPrior
+
+    counts = {f"h{i}": [AccuracyCount("category", 2, 18.0 - i % 2, 20.0)] for i in range(6)}
+    layouts = {f"h{i}": "house" if i < 4 else "flat" for i in range(6)}
+    prior = FleetAccuracyPrior(counts, min_homes=3, layouts=layouts)
+    assert prior.prior("category", 3, "house") is not None  # week 3 falls back to week 2
+    assert prior.prior("category", 2, "flat") is None  # only 2 flats: not enough support
+    assert prior.prior("category", 1, "house") is None  # no evidence that early
+    assert prior.prior("category", 2) is not None  # all homes

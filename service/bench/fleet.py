@@ -400,3 +400,212 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2), "utf-8")
     return 0
+
+
+# ---------------------------------------------------------------------- the acceptance run
+
+
+class WebhookSink:
+    """A local HTTP receiver counting webhook deliveries per ``Idempotency-Key`` (request id)."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        self.deliveries: dict[str, int] = {}
+        sink = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                key = self.headers.get("Idempotency-Key", "")
+                sink.deliveries[key] = sink.deliveries.get(key, 0) + 1
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                return
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> WebhookSink:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def acceptance(
+    workdir: Path,
+    *,
+    n_homes: int,
+    events_per_home: int,
+    days: int = 3,
+    stream_s: float = 60.0,
+    n_workers: int = 3,
+    seed: int = 1,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Issue 7's acceptance run; returns the figures the caller asserts on.
+
+    ``n_workers`` ``atlas serve`` processes on a simulated clock (``days`` days played in about
+    ``stream_s`` s) receive the homes' events through one shared subscription. At 40 % of the
+    stream a non-leader worker is SIGKILLed and restarted 2 s later with the same id; just
+    before the last round day's rounds are due the scheduler leader is SIGKILLed (and
+    restarted as a standby). At the end of the data the test process pairs with "end of data"
+    (as ``atlas demo`` does) and waits for the workers to classify every use.
+    """
+    from zoneinfo import ZoneInfo
+
+    from service.intake.pipeline import IngestPipeline
+    from service.storage.schema import label_requests
+    from simulator.stream import stream_events
+
+    specs, sim = make_homes(n_homes, days, seed, max_events=events_per_home)
+    sim_start = sim[0].event.t - timedelta(minutes=5)
+    speed = days * 86400 / stream_s
+    messages = messages_of(sim, sim_start)
+    expected_ids = {s.event.event_id for s in sim}
+    tz = ZoneInfo(specs[0].model.timezone)
+    last_round_day = 8 + 2 * ((days - 1) // 2)  # rounds on days 8, 10, ... (every 2 days)
+    # a round runs at the day's last slot before quiet hours (21:00): kill the leader at 20:00
+    leader_kill_at = datetime.combine(
+        (DATA_START + timedelta(days=last_round_day - 8)).date(), datetime.min.time(), tz
+    ) + timedelta(hours=20)
+    with WebhookSink() as sink, ExitStack() as stack:
+        wall_start = time.time() + 20.0 + 4.0 * n_workers  # after the workers are up
+        settings = {
+            "sim_start": sim_start.isoformat(),
+            "sim_wall_start": wall_start,
+            "sim_speed": speed,
+            "scheduler_sweep_s": 2.0,
+            "retrain_debounce_s": 1.0,
+        }
+        push = {s.home_id: {"webhook_url": sink.url, "webhook_secret": "fleet-test-secret-0123"}
+                for s in specs}  # fmt: skip
+        fleet = stack.enter_context(Fleet(workdir, n_workers, settings=settings, push=push))
+        register(fleet.db, specs)
+        fleet.start_workers()
+        log(f"{n_workers} workers ready; {len(messages)} events of {n_homes} homes, "
+            f"{days} days at {speed:,.0f}x")  # fmt: skip
+        time.sleep(max(0.0, wall_start - time.time()))
+        chaos: dict = {}
+
+        def wall_of(t: datetime) -> float:
+            return wall_start + (t - sim_start).total_seconds() / speed
+
+        def run_chaos() -> None:
+            time.sleep(max(0.0, wall_start + 0.4 * stream_s - time.time()))
+            leader = fleet.leader()
+            victim = next(w for w in fleet.workers if w is not leader)
+            victim.kill()
+            chaos["worker_killed"] = victim.worker_id
+            log(f"worker {victim.worker_id} SIGKILLed")
+            time.sleep(2.0)
+            victim.start()
+            time.sleep(max(0.0, wall_of(leader_kill_at) - time.time()))
+            leader = fleet.leader()
+            leader.kill()
+            killed_at = time.monotonic()
+            log(f"scheduler leader (worker {leader.worker_id}) SIGKILLed")
+            deadline = time.monotonic() + 30
+            while not any(w.is_leader() for w in fleet.workers if w is not leader):
+                if time.monotonic() > deadline:
+                    chaos["failover_s"] = None
+                    break
+                time.sleep(0.05)
+            else:
+                chaos["failover_s"] = round(time.monotonic() - killed_at, 2)
+            chaos["leader_killed"] = leader.worker_id
+            log(f"new leader after {chaos['failover_s']} s")
+            leader.start()
+
+        import threading
+
+        chaos_thread = threading.Thread(target=run_chaos, daemon=True)
+        chaos_thread.start()
+        report = stream_events(messages, fleet.broker.url, speed=speed,
+                               outbox_dir=workdir / "outbox", progress=False)  # fmt: skip
+        chaos_thread.join(120)
+        log(f"stream done: {report}")
+        fleet.wait_stored(len(expected_ids), timeout_s=120)
+        IngestPipeline(fleet.db, clock=None).pair({s.home_id for s in specs}, final=True)
+        n_uses = fleet.count(select(func.count()).select_from(uses))
+        in_engines = wait_count(lambda: engine_uses(fleet.db), n_uses, timeout_s=120)
+        # every due round: the last round day's slots are past once service time is past 21:00
+        end_of_rounds = wall_of(leader_kill_at + timedelta(hours=1, minutes=30))
+        time.sleep(max(0.0, end_of_rounds - time.time()))
+        planned = select(func.count()).select_from(label_requests).where(
+            label_requests.c.state == "planned")  # fmt: skip
+        deadline = time.monotonic() + 60
+        while fleet.count(planned) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        with fleet.db.connect() as conn:
+            ids = conn.execute(select(events.c.event_id)).scalars().all()
+            rounds = conn.execute(
+                select(label_requests.c.home_id, label_requests.c.round, label_requests.c.state,
+                       label_requests.c.request_id)
+            ).all()  # fmt: skip
+        paired_exactly, truth_uses = _pairing_exact(fleet.db, sim)
+        fleet.stop_all()
+    rounds_by_home: dict[str, set[int]] = {}
+    for home_id, round_day, _, _ in rounds:
+        rounds_by_home.setdefault(home_id, set()).add(round_day)
+    sent_ids = {r.request_id for r in rounds if r.state != "planned"}
+    states: dict[str, int] = {}
+    for r in rounds:
+        states[r.state] = states.get(r.state, 0) + 1
+    return {
+        "homes": n_homes,
+        "events": len(expected_ids),
+        "published": report.sent,
+        "stored_rows": len(ids),
+        "stored_distinct": len(set(ids)),
+        "missing": len(expected_ids - set(ids)),
+        "uses": n_uses,
+        "uses_in_engines": in_engines,
+        "due_rounds": [d for d in range(8, last_round_day + 1, 2)],
+        "homes_with_every_due_round": sum(
+            rounds_by_home.get(s.home_id, set()) >= set(range(8, last_round_day + 1, 2))
+            for s in specs
+        ),
+        "requests": len(rounds),
+        "requests_planned_not_sent": len(rounds) - len(sent_ids),
+        "requests_by_state": states,
+        "webhook_keys": len(sink.deliveries),
+        "webhook_keys_not_sent_requests": len(set(sink.deliveries) - sent_ids),
+        "sent_requests_without_webhook": len(sent_ids - set(sink.deliveries)),
+        "webhook_duplicate_deliveries": sum(n - 1 for n in sink.deliveries.values()),
+        # the dispatcher never pushes a request already expired (6 h answer margin = a few
+        # wall seconds at this acceleration): which rounds lost pushes that way
+        "unpushed_by_round": _count_by(
+            r.round for r in rounds if r.request_id not in sink.deliveries
+        ),
+        "pairing_exact": f"{paired_exactly}/{truth_uses}",
+        **chaos,
+    }
+
+
+def _pairing_exact(db: Engine, sim: Sequence[SimEvent]) -> tuple[int, int]:
+    """(simulated uses stored with exactly their events, simulated uses); truth use ids are
+    per home, so they are keyed by (home, use id)."""
+    truth: dict[tuple[str, str], set[str]] = {}
+    for s in sim:
+        truth.setdefault((s.event.home_id, s.truth["use_id"]), set()).add(s.event.event_id)
+    stored: dict[str, set[str]] = {}
+    with db.connect() as conn:
+        for use_id, event_id in conn.execute(select(use_events.c.use_id, use_events.c.event_id)):
+            stored.setdefault(use_id, set()).add(event_id)
+    found = {frozenset(ids) for ids in stored.values()}
+    return sum(frozenset(ids) in found for ids in truth.values()), len(truth)
+
+
+def _count_by(keys) -> dict:
+    out: dict = {}
+    for k in keys:
+        out[k] = out.get(k, 0) + 1
+    return dict(sorted(out.items()))

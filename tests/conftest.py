@@ -11,15 +11,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from shared_services import PG_URL
 from sqlalchemy import Engine, text
 
 from atlas.homespec import HomeSpec, parse_home_spec
 from service.broker import PrivateBroker
 from service.storage.engine import make_engine, upgrade
 from simulator.presets import load_preset
-
-SHARED_BROKER_URL = "mqtt://127.0.0.1:1883"
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 @pytest.fixture

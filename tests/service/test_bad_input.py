@@ -65,16 +65,15 @@ def bad_payloads(home: str, prefix: str) -> list[tuple[str, str, bytes]]:
         ("wrong_sample_rate", t_hot, edit(sample_rate_hz=2000, n_samples=1750)),
         ("wrong_line", t_hot, edit(line="cold")),
         ("topic_mismatch", topic(prefix, home, "cold"), payload(ev)),
-        # 100 kB of nested brackets: json.loads raises RecursionError, which decode_event does
-        # not map to a reason; the intake's per-message guard dead-letters it.
-        ("internal_error", t_hot, b"[" * 100_000),
+        # 100 kB of nested brackets: json.loads raises RecursionError, reported as bad JSON
+        ("bad_json", t_hot, b"[" * 100_000),
     ]
 
 
 def test_bad_payloads_are_dead_lettered_and_good_ones_stored(
     sqlite_engine, home_spec, topic_prefix, uid
 ):
-    from conftest import SHARED_BROKER_URL
+    from shared_services import SHARED_BROKER_URL
 
     home = home_spec.home_id
     with sqlite_engine.begin() as conn:

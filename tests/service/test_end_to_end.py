@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.mqtt, pytest.mark.slow]
 
 
 def test_simulated_day_arrives_intact(sqlite_engine, home_spec, topic_prefix, uid, tmp_path):
-    from conftest import SHARED_BROKER_URL
+    from shared_services import SHARED_BROKER_URL
 
     with sqlite_engine.begin() as conn:
         upsert_home(conn, home_spec)

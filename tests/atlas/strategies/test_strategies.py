@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import SyntheticHome
 from sklearn.base import BaseEstimator, ClassifierMixin
+from synthetic_home import SyntheticHome
 
 from atlas.strategies import AtlasSampling, DiversitySampling, MarginSampling, RandomSampling
 from atlas.strategies.atlas import correctness_scores

@@ -8,7 +8,7 @@ import pkgutil
 
 import numpy as np
 import pytest
-from conftest import SyntheticHome
+from synthetic_home import SyntheticHome
 
 import atlas.strategies as strategies_pkg
 from atlas.strategies import STRATEGIES, QueryStrategy, make_strategy

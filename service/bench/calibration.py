@@ -145,7 +145,7 @@ def run_home(home: ReplayHome, strategy: str, days: int, homeowner: Homeowner) -
     spec = home.spec
     factory = None
     if strategy == OUTSIDE_REFERENCE:  # scikit-activeml, imported only when asked for
-        from service.bench.skactiveml_reference import make_reference as factory
+        from service.bench._skactiveml import make_reference as factory
     engine = CalibrationEngine(
         spec,
         home.installed_at,

@@ -8,7 +8,7 @@ import pytest
 from atlas.classifier import HierarchicalClassifier
 
 pytest.importorskip("skactiveml")
-from service.bench.skactiveml_reference import SkactivemlUncertainty
+from service.bench._skactiveml import SkactivemlUncertainty
 
 
 @pytest.mark.parametrize("method", ["least_confident", "margin_sampling", "entropy"])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from service.broker import render_config
 from service.cli import main
 from simulator.generate import generate_run
@@ -72,3 +74,13 @@ def test_deploy_config_keeps_data_like_the_test_broker():
     deployed = settings(deploy.read_text())
     assert deployed == settings(render_config(1883, Path("/tmp")))
     assert deployed["persistence"] == "true" and deployed["max_queued_messages"] == "0"
+
+
+def test_every_bench_is_listed_with_its_help(capsys):
+    """`atlas bench --help` imports every bench module: one broken module breaks them all."""
+    with pytest.raises(SystemExit) as done:
+        main(["bench", "--help"])
+    assert done.value.code == 0
+    listing = capsys.readouterr().out
+    for name in ("calibration", "codebook", "estimator", "intake", "pairing", "rules"):
+        assert name in listing

@@ -255,7 +255,7 @@ def _ipw(
             return 0.0, 0.0, 0.0
         return prior.a / (prior.a + prior.b), _beta_lower(prior.a, prior.b, confidence), 0.0
     w = weights / weights.sum()
-    p = float(np.dot(w, correct))
+    p = min(1.0, max(0.0, float(np.dot(w, correct))))  # rounding can give 1.0000000000000002
     kish = 1.0 / float(np.dot(w, w))
     if 0.0 < p < 1.0 and n > 1:
         # Linearised variance of the ratio estimator, with-replacement form, n/(n-1) corrected.

@@ -127,3 +127,22 @@ def test_label_validates_its_fields():
         _label(True, p=0.0)
     with pytest.raises(ValueError, match="lacks level"):
         ScoredLabel("u", "valve", {}, {"valve": "a/b"}, 1, 1.0, True)
+
+
+def test_all_correct_ipw_point_is_exactly_at_most_one():
+    """Normalised weights sum to 1 only up to rounding; an accuracy must never exceed 1."""
+    probs = np.array([0.585, 0.306, 0.675, 0.208, 0.943, 0.371, 0.114])  # sums to 1 + 2e-16
+    labels = [
+        ScoredLabel(
+            use_id=f"u{i}",
+            level="category",
+            predicted={"category": "toilet"},
+            true={"category": "toilet"},
+            model_version=1,
+            inclusion_prob=float(q),
+            is_audit=False,
+        )
+        for i, q in enumerate(probs)
+    ]
+    est = estimate_accuracy(labels, "category")
+    assert est.point <= 1.0 and est.lower <= 1.0

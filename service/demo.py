@@ -39,7 +39,7 @@ import uvicorn
 from sqlalchemy import Engine, func, select
 
 from atlas.events import EVENT_TOPIC
-from atlas.homespec import HomeSpec
+from atlas.homespec import HomeSpec, parse_home_spec
 from service.broker import PrivateBroker, free_port
 from service.runtime.clock import ScaledClock
 from service.settings import Settings
@@ -81,7 +81,7 @@ class SimulatedHome:
     def generate(cls, preset: str, days: int, seed: int, home_id: str | None = None):
         spec = load_preset(preset)
         if home_id is not None:
-            spec = type(spec).from_dict(spec.to_dict() | {"home_id": home_id})
+            spec = parse_home_spec(spec.to_dict() | {"home_id": home_id})
         sim = generate_run(spec, days=days, seed=seed)
         tz = ZoneInfo(spec.model.timezone)
         d = sim[0].event.t.astimezone(tz).date()
@@ -307,16 +307,15 @@ class HttpHomeowner:
         while not self._stop.is_set():
             try:
                 self.step()
-            except httpx.HTTPError as exc:  # the service restarting: try again shortly
-                _LOGGER.info("homeowner: %s", exc)
-                time.sleep(0.2)
+            except Exception as exc:  # the service restarting (refused, 503): try again shortly
+                _LOGGER.info("homeowner: %r", exc)
+                self._stop.wait(0.2)
             self._stop.wait(0.05)
 
     def step(self) -> None:
         now = self.clock.now()
-        for req in self.http.get(f"{self.base}/label-requests", params={"state": "open"}).json()[
-            "data"
-        ]:
+        r = self.http.get(f"{self.base}/label-requests", params={"state": "open"})
+        for req in r.raise_for_status().json()["data"]:
             if req["request_id"] not in self._seen:
                 self._seen.add(req["request_id"])
                 self._schedule_answer(req)

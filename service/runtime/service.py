@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import datetime
 
 from sqlalchemy import Engine, select, text
@@ -129,10 +130,32 @@ class AtlasRuntime:
         self.link.start()
         self._worker.start()
         self.intake.start()
+        self._await_backlog()
         self.leader.start()
         if self.link.connected.wait(10):
             self.publish_all()
         _LOGGER.info("runtime started (worker %d)", self.settings.worker_id)
+
+    def _await_backlog(self, quiet_s: float = 1.0, max_s: float = 15.0) -> None:
+        """Catch up with the data before catching up with the schedule.
+
+        After downtime the broker delivers the events published meanwhile right after the
+        intake connects; a round caught up before they are stored and paired finds no uses (the
+        restart test's day-8 round drew nothing). So the scheduler starts once the intake has
+        received and paired nothing new for ``quiet_s`` (at most ``max_s`` after connecting).
+        """
+        if not self.intake.connected.wait(10):
+            return
+        c = self.intake.counters
+        deadline = time.monotonic() + max_s
+        seen, since = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            now_seen = c.received + c.uses
+            if now_seen != seen:
+                seen, since = now_seen, time.monotonic()
+            elif time.monotonic() - since >= quiet_s:
+                return
+            time.sleep(0.1)
 
     def stop(self) -> None:
         self.intake.stop()

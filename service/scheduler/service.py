@@ -216,6 +216,9 @@ class AtlasScheduler:
     # ------------------------------------------------------------------ job bodies
 
     def do_round(self, home_id: str, due: datetime) -> None:
+        # every stored use first: a notification may still be queued (or lost in a crash), and
+        # a round drawn without the day's uses would ask nothing
+        self.pipeline.process_home(home_id)
         self.pipeline.run_round(home_id, due)
         self.do_send(home_id)
         self.schedule_round(home_id, due)

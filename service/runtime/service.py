@@ -15,6 +15,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine, select, text
 
+from atlas.engine import EngineConfig
 from atlas.timetable import TimetablePolicy
 from service import metrics
 from service.answers_mqtt import handle_answer
@@ -93,7 +94,12 @@ class AtlasRuntime:
             quiet_end=datetime.strptime(tt.quiet_end, "%H:%M").time(),
             memory_h=tt.memory_hours,
         )
-        self.pipeline = HomePipeline(db, clock=self.clock.now, listener=_Publish(self))
+        # the engine plans rounds and expiry with the same timetable the dispatcher enforces
+        engine_config = EngineConfig(strategy=settings.calibration_strategy, timetable=self.policy)
+        self.pipeline = HomePipeline(
+            db, clock=self.clock.now, listener=_Publish(self),
+            config_for=lambda spec: engine_config,
+        )  # fmt: skip
         self.link = MqttLink(
             settings.broker_url,
             settings.runtime_client_id,

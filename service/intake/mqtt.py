@@ -48,8 +48,9 @@ class IntakeConfig:
     keepalive_s: int = 30
     publish_errors: bool = True
     max_pair_delay_s: float = 5.0  # pairing yields to a draining backlog at most this long
-    # False for the extra workers of a shared subscription (``$share/GROUP/...``): they only
-    # store and ack, and one process pairs, so two processes never pair the same home at once.
+    # False for intake-only workers (store and ack, no pairing): the fastest way to drain a
+    # backlog. With True, several workers may pair the same home: per-home advisory locks
+    # (service/runtime/homelock.py) serialise them.
     pair: bool = True
 
 

@@ -14,7 +14,7 @@ from atlas.events import Event
 from service.storage.schema import events, use_events
 from service.storage.waveform import (
     DEFAULT_SCALE_KPA,
-    pack_counts_many,
+    pack_counts,
     pack_waveform,
     unpack_waveform,
 )
@@ -48,17 +48,15 @@ def insert_events(conn: Connection, rows: Sequence[EventRow], received_at: datet
     """
     if not rows:
         return set()
-    unique: dict[str, EventRow] = {}
-    for row in rows:  # the same message twice in one batch (redelivery) is stored once
-        unique.setdefault(row.event.event_id, row)
-    as_sent = [row for row in unique.values() if row.counts is not None]
-    packed = pack_counts_many([row.counts for row in as_sent])  # the costly step, on 2 threads
-    blobs = {row.event.event_id: blob for row, blob in zip(as_sent, packed, strict=True)}
     values = []
-    for row in unique.values():
+    seen: set[str] = set()
+    for row in rows:
         ev = row.event
+        if ev.event_id in seen:  # the same message twice in one batch (redelivery)
+            continue
+        seen.add(ev.event_id)
         if row.counts is not None:
-            blob, scale, offset = blobs[ev.event_id], row.scale_kpa, row.offset_kpa
+            blob, scale, offset = pack_counts(row.counts), row.scale_kpa, row.offset_kpa
         else:
             blob, scale, offset = pack_waveform(ev.samples, row.scale_kpa)
         values.append(

@@ -9,11 +9,7 @@ high bytes together, which zlib level 1 compresses fast (FACTS.md: 1.5-1.8x at ~
 
 from __future__ import annotations
 
-import os
-import threading
 import zlib
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -47,33 +43,6 @@ def pack_counts(counts: np.ndarray) -> bytes:
     # Low bytes then high bytes; slicing bytes is ~4x faster than a transposed numpy copy for a
     # 1750-sample window. zlib releases the GIL while it compresses, so the paho thread runs.
     return zlib.compress(raw[0::2] + raw[1::2], 1)
-
-
-_SPLIT_FROM = 16  # below this many windows the hand-over costs more than it saves
-_helper: tuple[int, ThreadPoolExecutor] | None = None
-_helper_lock = threading.Lock()
-
-
-def _helper_thread() -> ThreadPoolExecutor:
-    """One helper thread per process: zlib releases the GIL while it deflates, so the helper
-    compresses half of a batch on the other core while the caller does the rest (measured:
-    ~50 -> ~30-40 us per 1750-sample window on 2 cores). Made anew in a forked child, which
-    inherits the executor but not its thread (submitting to it would wait forever)."""
-    global _helper
-    with _helper_lock:
-        if _helper is None or _helper[0] != os.getpid():
-            _helper = (os.getpid(), ThreadPoolExecutor(1, thread_name_prefix="atlas-pack"))
-        return _helper[1]
-
-
-def pack_counts_many(arrays: Sequence[np.ndarray]) -> list[bytes]:
-    """:func:`pack_counts` of each array, in order, on two threads for a large batch."""
-    if len(arrays) < _SPLIT_FROM:
-        return [pack_counts(a) for a in arrays]
-    half = len(arrays) // 2
-    first = _helper_thread().submit(lambda: [pack_counts(a) for a in arrays[:half]])
-    rest = [pack_counts(a) for a in arrays[half:]]
-    return first.result() + rest
 
 
 def unpack_counts(blob: bytes) -> np.ndarray:

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from atlas.events import MAX_ABS_KPA, EventError, decode_event, decode_event_counts
-from service.storage.waveform import pack_counts, pack_counts_many, unpack_counts
+from service.storage.waveform import pack_counts, unpack_counts
 
 
 def _payload(counts: np.ndarray, scale: float = 0.01, offset: float = 420.0, **extra) -> bytes:
@@ -131,22 +131,3 @@ def _reference_pack(counts: np.ndarray) -> bytes:
 def test_pack_counts_writes_the_same_bytes(counts):
     assert pack_counts(counts) == _reference_pack(counts)
     np.testing.assert_array_equal(unpack_counts(pack_counts(counts)), counts)
-
-
-@pytest.mark.parametrize("n", [3, 16, 201])
-def test_pack_counts_many_keeps_order_on_two_threads(n):
-    rng = np.random.default_rng(n)
-    arrays = [rng.integers(-500, 500, 1750).astype("<i2") for _ in range(n)]
-    assert pack_counts_many(arrays) == [pack_counts(a) for a in arrays]
-
-
-def test_pack_counts_many_works_in_a_forked_child():
-    """A child forked after the helper thread started gets a helper of its own (no hang)."""
-    import multiprocessing
-
-    arrays = [np.arange(1750, dtype="<i2") * k for k in range(20)]
-    pack_counts_many(arrays)  # the parent's helper thread exists now
-    ctx = multiprocessing.get_context("fork")
-    with ctx.Pool(1) as pool:
-        result = pool.apply_async(pack_counts_many, (arrays,)).get(timeout=20)
-    assert result == [pack_counts(a) for a in arrays]

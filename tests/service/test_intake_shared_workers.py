@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from shared_services import SHARED_BROKER_URL
 from sqlalchemy import func, select
 from svc_factories import make_event, payload, topic
 from svc_mqtt import publish_all, wait_until
@@ -14,7 +15,6 @@ from service.intake.mqtt import IntakeConfig, MqttIntake
 from service.intake.pipeline import IngestPipeline
 from service.storage.homes import upsert_home
 from service.storage.schema import events
-from tests.conftest import SHARED_BROKER_URL
 
 pytestmark = [pytest.mark.mqtt]
 

@@ -7,17 +7,14 @@ only a database failure does, and then nothing of the batch is committed (so not
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import numpy as np
 from sqlalchemy import Engine
 
-from atlas.events import Event, EventError, check_registered, decode_event
+from atlas.events import EventError, check_registered, decode_event_counts
 from service.intake.messages import InboundMessage
 from service.intake.pairing_step import Pairer
 from service.intake.registry import HomeRegistry
@@ -71,7 +68,7 @@ class IngestPipeline:
 
     def validate(self, msg: InboundMessage) -> EventRow:
         """The event in ``msg``, or :class:`EventError` with the reason it is refused."""
-        event = decode_event(msg.payload, now=self.clock() if self.clock else None)
+        event, counts = decode_event_counts(msg.payload, now=self.clock() if self.clock else None)
         if self.check_topic and topic_ids(msg.topic) != (event.home_id, event.sensor_id):
             raise EventError(
                 "topic_mismatch",
@@ -80,7 +77,10 @@ class IngestPipeline:
                 event.home_id,
             )
         check_registered(event, self.registry.sensors(event.home_id, event.sensor_id))
-        return _row(event, msg.payload)
+        if counts is None:  # json encoding: storage quantises the floats
+            return EventRow(event)
+        # the gateway's own int16 counts, stored exactly as sent (lossless, no re-quantising)
+        return EventRow(event, counts.scale_kpa, counts.counts, counts.offset_kpa)
 
     def _dead_letter(
         self, msg: InboundMessage, reason: str, text: str, home: str | None
@@ -116,15 +116,3 @@ class IngestPipeline:
         """Re-pair ``homes`` after a commit; returns the number of new uses."""
         return self.pairer.pair_homes(homes, final=final)
 
-
-def _row(event: Event, payload: bytes) -> EventRow:
-    """The event with its gateway's int16 counts, so storage keeps them exactly as sent.
-
-    A second ``json.loads`` of a payload that already validated: ``decode_event`` returns
-    float kPa only, and re-reading the counts is cheaper than re-quantising (a median per event).
-    """
-    data = json.loads(payload)
-    if data.get("encoding") != "i16le-b64":
-        return EventRow(event)
-    counts = np.frombuffer(base64.b64decode(data["samples"]), dtype="<i2")
-    return EventRow(event, float(data["scale_kpa"]), counts, float(data["offset_kpa"]))

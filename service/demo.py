@@ -156,6 +156,7 @@ class InProcessService:
             log_config=None,
             access_log=False,
             lifespan="on",
+            timeout_graceful_shutdown=5,  # an open SSE stream (a dashboard) must not hold it up
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="atlas-http", daemon=True)

@@ -80,8 +80,8 @@ def intake(engine: Engine, config: IntakeConfig, stop: threading.Event) -> bool:
 
 def _bench_modules() -> dict[str, object]:
     """Every module in ``service/bench/`` (contracts §4), by name."""
-    return {
-        info.name: importlib.import_module(f"service.bench.{info.name}")
+    return {  # command names use hyphens: module fleet_transfer is `atlas bench fleet-transfer`
+        info.name.replace("_", "-"): importlib.import_module(f"service.bench.{info.name}")
         for info in pkgutil.iter_modules(bench.__path__)
         if not info.name.startswith("_")
     }

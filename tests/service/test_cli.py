@@ -82,5 +82,5 @@ def test_every_bench_is_listed_with_its_help(capsys):
         main(["bench", "--help"])
     assert done.value.code == 0
     listing = capsys.readouterr().out
-    for name in ("calibration", "codebook", "estimator", "intake", "pairing", "rules"):
+    for name in ("calibration", "codebook", "estimator", "fleet-transfer", "intake", "rules"):
         assert name in listing

@@ -38,6 +38,7 @@ from atlas.checklist import Announcement, build_checklist
 from atlas.domain import LEVELS
 from atlas.engine import NOT_SURE, CalibrationEngine, EngineConfig
 from atlas.events import Event
+from atlas.fleet import FleetPrior
 from atlas.homespec import HomeSpec
 from atlas.levels import DEFAULT_GOALS, DISPLAY_LEVELS
 from atlas.pairing import pair_events
@@ -142,6 +143,24 @@ def _truth_at(spec: HomeSpec, home: ReplayHome, level: str) -> dict[str, str]:
 
 def run_home(home: ReplayHome, strategy: str, days: int, homeowner: Homeowner) -> dict:
     """Replay one home through the engine with one strategy; per-day measurements."""
+    daily, _ = replay(home, strategy, days, homeowner)
+    return {"preset": home.preset, "seed": home.seed, "strategy": strategy, "days": daily}
+
+
+def replay(
+    home: ReplayHome,
+    strategy: str,
+    days: int,
+    homeowner: Homeowner,
+    *,
+    fleet: FleetPrior | None = None,
+    refit_codebook: bool = True,
+) -> tuple[list[dict], CalibrationEngine]:
+    """The calibration protocol in simulated time: per-day measurements and the final engine.
+
+    ``fleet`` starts the home from what earlier homes taught (``atlas bench fleet-transfer``);
+    with a fleet codebook, ``refit_codebook=False`` keeps it instead of fitting the home's own.
+    """
     spec = home.spec
     factory = None
     if strategy == OUTSIDE_REFERENCE:  # scikit-activeml, imported only when asked for
@@ -151,6 +170,7 @@ def run_home(home: ReplayHome, strategy: str, days: int, homeowner: Homeowner) -
         home.installed_at,
         EngineConfig(strategy="random" if factory else strategy, random_state=home.seed),
         strategy_factory=factory,
+        fleet=None if fleet is None else fleet.for_home(spec),
     )
     by_event = {e.event_id: e for e in home.events}
     truth_lv = {lv: _truth_at(spec, home, lv) for lv in LEVELS}
@@ -196,14 +216,15 @@ def run_home(home: ReplayHome, strategy: str, days: int, homeowner: Homeowner) -
             ingest_until(t)
             engine.record_answer(rid, choice, t)
         ingest_until(day_end)
-        if engine.codebook_due(day_end):
+        own_codebook_allowed = fleet is None or fleet.initial_projection is None or refit_codebook
+        if own_codebook_allowed and engine.codebook_due(day_end):
             seen = {eid for u in home.uses[:next_use] for eid in u.event_ids}
             engine.fit_codebook(
                 [e for e in home.events if e.event_id in seen and e.t < day_end], day_end
             )
         report = engine.daily_update(day_end - timedelta(seconds=1))
         daily.append(_measure(engine, home, truth_lv, report, day, day_start, day_end))
-    return {"preset": home.preset, "seed": home.seed, "strategy": strategy, "days": daily}
+    return daily, engine
 
 
 def _pop_until(heap: list, t: datetime) -> list:

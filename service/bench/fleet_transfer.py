@@ -22,19 +22,18 @@ same new homes with vs without the fleet.
 from __future__ import annotations
 
 import argparse
-import heapq
 import json
 import sys
 from collections import Counter
 from collections.abc import Sequence
-from datetime import datetime, time, timedelta
+from datetime import datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from atlas.domain import LEVELS
-from atlas.engine import CalibrationEngine, EngineConfig
+from atlas.engine import CalibrationEngine
 from atlas.events import decode_event, encode_event
 from atlas.fleet import FleetConfig, FleetPrior, LocalHome, build_fleet
 from atlas.pairing import pair_events
@@ -42,10 +41,8 @@ from atlas.strategies import STRATEGIES
 from service.bench.calibration import (
     ReplayHome,
     _guided_announcements,
-    _measure,
-    _pop_until,
-    _truth_at,
     false_promotions,
+    replay,
     weekly_rows,
 )
 from simulator.generate import generate_run
@@ -103,58 +100,9 @@ def run_home(
     refit_codebook: bool,
 ) -> tuple[dict, CalibrationEngine]:
     """The calibration protocol of ``atlas bench calibration`` with an optional fleet."""
-    spec = home.spec
-    engine = CalibrationEngine(
-        spec,
-        home.installed_at,
-        EngineConfig(strategy=strategy, random_state=home.seed),
-        fleet=None if fleet is None else fleet.for_home(spec),
+    daily, engine = replay(
+        home, strategy, days, homeowner, fleet=fleet, refit_codebook=refit_codebook
     )
-    by_event = {e.event_id: e for e in home.events}
-    truth_lv = {lv: _truth_at(spec, home, lv) for lv in LEVELS}
-    categories = {f: str(c) for f, c in spec.hierarchy.category_of_fixture.items()}
-    for a in home.announcements:
-        engine.announce(a, home.installed_at)
-    state = {"next": 0}
-    answers: list = []
-    daily = []
-
-    def ingest_until(t: datetime) -> None:
-        batch = []
-        while state["next"] < len(home.uses) and home.done_at[state["next"]] <= t:
-            batch.append(home.uses[state["next"]])
-            state["next"] += 1
-        if batch:
-            evs = [by_event[eid] for u in batch for eid in u.event_ids]
-            engine.ingest(batch, evs, t, features=home.features)
-
-    for day in range(1, days + 1):
-        day_start = home.installed_at + timedelta(days=day - 1)
-        day_end = home.installed_at + timedelta(days=day)
-        slot = engine.round_time(day_start + timedelta(hours=12))
-        if slot is not None and day_start <= slot < day_end:
-            ingest_until(slot)
-            for t, rid, choice in _pop_until(answers, slot):
-                engine.record_answer(rid, choice, t)
-            for req in engine.plan_round(slot).requests:
-                use_truth = {"use_id": req.use_id, "valve": home.truth[req.use_id]}
-                use_truth |= {lv: truth_lv[lv][req.use_id] for lv in ("fixture", "category")}
-                ans = homeowner.answer(use_truth, req.choices, categories)
-                if ans.answered:
-                    arrival = slot + timedelta(seconds=ans.delay_s)
-                    heapq.heappush(answers, (arrival, req.request_id, ans.choice))
-        for t, rid, choice in _pop_until(answers, day_end):
-            ingest_until(t)
-            engine.record_answer(rid, choice, t)
-        ingest_until(day_end)
-        own_codebook_allowed = fleet is None or fleet.initial_projection is None or refit_codebook
-        if own_codebook_allowed and engine.codebook_due(day_end):
-            seen = {eid for u in home.uses[: state["next"]] for eid in u.event_ids}
-            engine.fit_codebook(
-                [e for e in home.events if e.event_id in seen and e.t < day_end], day_end
-            )
-        report = engine.daily_update(day_end - timedelta(seconds=1))
-        daily.append(_measure(engine, home, truth_lv, report, day, day_start, day_end))
     return {"preset": home.preset, "seed": home.seed, "days": daily}, engine
 
 

@@ -244,11 +244,13 @@ class HttpHomeowner:
         clock: ScaledClock,
         *,
         seed: int = 7,
+        model: Homeowner | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
+        """``model`` replaces the default :class:`Homeowner` (e.g. one who always answers)."""
         self.home = home
         self.clock = clock
-        self.model = Homeowner(seed=seed)
+        self.model = model or Homeowner(seed=seed)
         self.http = httpx.Client(base_url=api_url, headers=headers or {}, timeout=10.0)
         self.base = f"/v1/homes/{home.spec.home_id}"
         self.truth = home.truth_of_event()

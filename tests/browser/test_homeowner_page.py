@@ -8,13 +8,11 @@ chromium-driver``) and ``selenium``; skips with that message when they are missi
 from __future__ import annotations
 
 import shutil
-import threading
-import time
 from pathlib import Path
 
 import pytest
-import uvicorn
 from api_factories import TOKENS, api_settings, preset_spec, seed_home
+from live_server import live_server
 from sqlalchemy import select
 
 from service.api.app import create_app
@@ -38,16 +36,8 @@ def server(sqlite_engine, uid: str):
     a = seed_home(sqlite_engine, preset_spec("two_bath_house", f"ha-{uid}"))
     b = seed_home(sqlite_engine, preset_spec("apartment", f"hb-{uid}"))
     app = create_app(api_settings(a["home_id"], b["home_id"]), db=sqlite_engine)
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    port = srv.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}", a
-    srv.should_exit = True
-    thread.join(timeout=5)
+    with live_server(app) as url:
+        yield url, a
 
 
 @pytest.fixture

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 from api_factories import api_settings, bearer, preset_spec
 from fastapi.testclient import TestClient
+from live_server import live_server
 from sqlalchemy import select
 
 from service.api.app import create_app
@@ -162,21 +161,13 @@ def test_pages_render_requests_checklist_and_chart(client: TestClient, homes) ->
 @pytest.mark.timeout(30)
 def test_stream_delivers_published_events(engine, homes) -> None:
     """A real server (uvicorn in a thread) so the SSE response streams as it would live."""
-    import uvicorn
-
     hub = EventHub()
     a = homes["a"]
     app = create_app(
         api_settings(a["home_id"], homes["b"]["home_id"]), db=engine, hooks=ApiHooks(hub=hub)
     )
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        while not server.started:
-            asyncio.run(asyncio.sleep(0.02))
-        port = server.servers[0].sockets[0].getsockname()[1]
-        url = f"http://127.0.0.1:{port}/v1/homes/{a['home_id']}/stream"
+    with live_server(app) as base:
+        url = f"{base}/v1/homes/{a['home_id']}/stream"
         lines: list[str] = []
         with httpx.stream("GET", url, headers=bearer("owner_a"), timeout=10) as r:
             assert r.headers["content-type"].startswith("text/event-stream")
@@ -189,6 +180,3 @@ def test_stream_delivers_published_events(engine, homes) -> None:
                     break
         assert "event: level" in lines and 'data: {"level": "fixture"}' in lines
         assert not any("valve" in line for line in lines)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=5)

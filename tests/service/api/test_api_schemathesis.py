@@ -12,16 +12,14 @@ run on a line, an announcement time an hour off): ``positive_data_acceptance`` a
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
-import uvicorn
 from api_factories import TOKENS, api_settings
+from live_server import live_server
 
 from service.api.app import create_app
 
@@ -44,13 +42,7 @@ def test_schemathesis_all_checks(sqlite_engine, homes_sqlite, role: str, tmp_pat
         pytest.skip("schemathesis is not installed (pip install schemathesis)")
     a, b = homes_sqlite["a"]["home_id"], homes_sqlite["b"]["home_id"]
     app = create_app(api_settings(a, b), db=sqlite_engine)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        while not server.started:
-            asyncio.run(asyncio.sleep(0.02))
-        port = server.servers[0].sockets[0].getsockname()[1]
+    with live_server(app) as base:
         config = tmp_path / "schemathesis.toml"
         config.write_text(CONFIG)
         cmd = [
@@ -58,7 +50,7 @@ def test_schemathesis_all_checks(sqlite_engine, homes_sqlite, role: str, tmp_pat
             "--config-file",
             str(config),
             "run",
-            f"http://127.0.0.1:{port}/openapi.json",
+            f"{base}/openapi.json",
             "--checks",
             "all",
             "--exclude-path-regex",
@@ -74,6 +66,3 @@ def test_schemathesis_all_checks(sqlite_engine, homes_sqlite, role: str, tmp_pat
         ]
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=220, cwd=tmp_path)
         assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
-    finally:
-        server.should_exit = True
-        thread.join(timeout=5)

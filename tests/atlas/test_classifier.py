@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import spec_factory
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from atlas.classifier import (
@@ -15,7 +16,6 @@ from atlas.classifier import (
     line_compatibility,
 )
 from atlas.domain import LEVELS, Category
-from atlas.homespec import parse_home_spec
 
 RUN = {"material": "copper", "length_m": 6.0}
 
@@ -27,19 +27,7 @@ def home_spec():
         ("kitchen", "kitchen_faucet", "single_handle", {"hot": RUN, "cold": RUN}),
         ("washer", "washing_machine", "solenoid_pair", {"hot": RUN, "cold": RUN}),
     ]
-    return parse_home_spec(
-        {
-            "home_id": "h1",
-            "name": "test",
-            "residents": 2,
-            "static_pressure_kpa": 400,
-            "sensors": {"hot": {"sensor_id": "hot"}, "cold": {"sensor_id": "cold"}},
-            "fixtures": [
-                {"id": f, "name": f, "category": c, "handle": h, "runs": r}
-                for f, c, h, r in fixtures
-            ],
-        }
-    )
+    return spec_factory.home_spec([spec_factory.fixture(*f) for f in fixtures])
 
 
 def home_data(seed: int = 0, n_per_valve: int = 30, n_labeled: int = 3):

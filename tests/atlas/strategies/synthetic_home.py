@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from spec_factory import fixture, home_spec
 
 from atlas.domain import Category
-from atlas.homespec import HomeSpec, parse_home_spec
+from atlas.homespec import HomeSpec
 
 N_BASE = 2 + len(Category)  # line columns + evidence columns
 
@@ -25,19 +26,7 @@ def small_home() -> HomeSpec:
         ("shower", "shower", "mixer", {"hot": run, "cold": run}),
         ("dishwasher", "dishwasher", "solenoid_hot", {"hot": run}),
     ]
-    return parse_home_spec(
-        {
-            "home_id": "h1",
-            "name": "synthetic",
-            "residents": 2,
-            "static_pressure_kpa": 400,
-            "sensors": {"hot": {"sensor_id": "hot"}, "cold": {"sensor_id": "cold"}},
-            "fixtures": [
-                {"id": fid, "name": fid, "category": cat, "handle": handle, "runs": runs}
-                for fid, cat, handle, runs in fixtures
-            ],
-        }
-    )
+    return home_spec([fixture(*f) for f in fixtures], name="synthetic")
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,7 @@ from service.storage.schema import (
 )
 from service.storage.stats import db_stats
 from simulator.generate import SimEvent, generate_run
-from simulator.homeowner import Homeowner
+from simulator.homeowner import NOT_SURE, Homeowner
 from simulator.presets import load_preset
 from simulator.stream import StreamReport, stream_events
 
@@ -215,7 +215,8 @@ class HomeownerCounters:
     announcement_refused: int = 0
     requests_seen: int = 0
     ignored: int = 0
-    answered: int = 0
+    answered: int = 0  # answers recorded that name a label
+    not_sure: int = 0  # "not sure" recorded: the request is declined, no label
     late: int = 0  # the request had expired when the answer came (410)
     refused: int = 0  # any other non-2xx answer
 
@@ -357,7 +358,10 @@ class HttpHomeowner:
             json={"choice": choice, "answered_by": "simulated homeowner"},
         )
         if r.status_code in (200, 201):
-            self.counters.answered += 1
+            if choice == NOT_SURE:
+                self.counters.not_sure += 1
+            else:
+                self.counters.answered += 1
             self.answers[request_id] = choice
         elif r.status_code == 410:
             self.counters.late += 1

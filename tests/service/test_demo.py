@@ -25,8 +25,11 @@ def test_short_demo_writes_the_weekly_summary(tmp_path):
     assert [w["week"] for w in summary["weeks"]] == [1, 2]
     # day 8's round was sent and the homeowner answered some of it over HTTP
     assert sum(summary["requests"].values()) >= 2
-    assert summary["homeowner"]["answered"] >= 1
-    assert summary["weeks"][1]["labels"] == summary["homeowner"]["answered"]
+    owner = summary["homeowner"]
+    assert owner["answered"] + owner["not_sure"] >= 1
+    # every answer that names a label became one; "not sure" declines the request instead
+    assert summary["weeks"][1]["labels"] == owner["answered"]
+    assert summary["requests"].get("declined", 0) == owner["not_sure"]
     # week-1 checklist announcements became guided labels
     assert summary["homeowner"]["announced"] > 0 and summary["weeks"][0]["guided_labels"] > 0
     for week in summary["weeks"]:

@@ -296,14 +296,21 @@ class MqttIntake:
 
     def _pair_loop(self) -> None:
         last = time.monotonic()
+        pairer = self.pipeline.pairer
         while True:
             with self._dirty_cv:
                 while not self._dirty and not self._stop.is_set():
-                    self._dirty_cv.wait(0.5)
+                    due = pairer.due_homes()
+                    if due:  # uses that settled by the wall clock: a quiet home's last use
+                        self._dirty |= due
+                        break
+                    wait = pairer.next_due_s()
+                    self._dirty_cv.wait(0.5 if wait is None else min(0.5, wait + 0.001))
             # Storage first: while a backlog drains, pairing (the costlier step, and one that can
             # always be redone from the database) waits, but never longer than max_pair_delay_s.
+            # A backlog is more than a batch waiting; live traffic at any rate leaves less.
             while (
-                not self._queue.empty()
+                self._queue.qsize() > self.config.batch_size
                 and not self._stop.is_set()
                 and time.monotonic() - last < self.config.max_pair_delay_s
             ):

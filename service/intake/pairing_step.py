@@ -13,16 +13,20 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, Engine, select
 
+from atlas.events import Event
 from atlas.pairing import compute_features, pair_events
 from atlas.transient import TransientFeatures
+from atlas.uses import WaterUse
 from service.runtime.homelock import PAIRING, HomeLocks
-from service.storage.events import load_unpaired_events, utc
+from service.storage.events import load_unpaired_events, received_at, utc
 from service.storage.schema import events
 from service.storage.uses import insert_uses
 
-#: A use whose last event is this close to the home's newest event is not stored yet: the other
-#: line of a mixing valve, or a slightly late message, may still arrive and change the pairing.
-SETTLE = timedelta(seconds=5)
+#: How long after the end of an event's own window a later event can still change its use: the
+#: other line of the same mixing-valve action (0.1 s, ``atlas.pairing.DEFAULT_SIMULTANEOUS_S``)
+#: plus a margin for a message published a moment later. Events that start inside the window cut
+#: the level reading (``atlas.pairing._sizes``); they are the window's own length away at most.
+SETTLE_GUARD = timedelta(seconds=0.25)
 
 #: With several workers, events that arrived less than this long ago (wall clock, ``received_at``)
 #: are not paired yet: an older event of the same home may still be committing on another worker.
@@ -49,15 +53,22 @@ class Pairer:
         self._features: dict[str, TransientFeatures] = {}
         self._lock = threading.Lock()
         self._homes = HomeLocks(PAIRING)
+        # home -> monotonic time at which its earliest unsettled use settles by the wall clock
+        self._waiting: dict[str, float] = {}
 
     def pair_home(self, home_id: str, *, final: bool = False) -> int:
         """Pair the unpaired events of ``home_id``; returns the number of uses stored.
 
-        The clock is the home's newest event time, not the wall clock, so a replayed capture or
-        an accelerated simulation times out opens exactly as live data would. ``final`` treats
-        the data as complete (end of a file): still-running opens become open-ended uses.
+        A use is stored once no event still to come can change it (:func:`settled`): a later
+        event of the home is already stored, or the wall clock says every event that could
+        matter has arrived. Event time, not the service clock, is the first test, so a replayed
+        capture or an accelerated simulation pairs exactly as live data would; the wall-clock
+        test is what stores the last use before a quiet hour without waiting for the next
+        event. ``final`` treats the data as complete (end of a file): still-running opens
+        become open-ended uses.
         """
         # serialised per home across workers (issue 7): reads below see the last pairing's uses
+        self._waiting.pop(home_id, None)  # set again below while a use still waits
         with self._homes.transaction(self.engine, home_id) as conn:
             unpaired = load_unpaired_events(conn, home_id)
             if not unpaired:
@@ -70,14 +81,44 @@ class Pairer:
             features = self._known_features(unpaired)
             result = pair_events(unpaired, now=now, features=features)
             by_id = {e.event_id: e for e in unpaired}
-            done = [
-                use
-                for use in result.uses
-                if final or max(by_id[i].t for i in use.event_ids) <= now - SETTLE
-            ]
+            done = result.uses if final else self._settled(conn, home_id, result.uses, by_id, now)
             created = insert_uses(conn, done)
         self._forget(i for use in done for i in use.event_ids)
         return len(created)
+
+    def _settled(
+        self,
+        conn: Connection,
+        home_id: str,
+        found: list[WaterUse],
+        by_id: dict[str, Event],
+        newest: datetime,
+    ) -> list[WaterUse]:
+        """The uses of ``found`` that :func:`settled`; notes when the first other one will."""
+        last = {u.use_id: max((by_id[i] for i in u.event_ids), key=lambda e: e.t) for u in found}
+        arrived = received_at(conn, [e.event_id for e in last.values()])
+        wall = datetime.now(UTC)
+        done, wait = [], []
+        for use in found:
+            event = last[use.use_id]
+            if settled(event, newest, arrived[event.event_id], wall):
+                done.append(use)
+            else:
+                wait.append((arrived[event.event_id] + _reach(event) - wall).total_seconds())
+        if wait:
+            self._waiting[home_id] = time.monotonic() + min(wait)
+        return done
+
+    def due_homes(self) -> set[str]:
+        """Homes whose unsettled uses have settled by the wall clock since their last pairing."""
+        now = time.monotonic()
+        return {home for home, at in list(self._waiting.items()) if at <= now}
+
+    def next_due_s(self) -> float | None:
+        """Seconds until the next home is due (None: none waits)."""
+        if not self._waiting:
+            return None
+        return max(0.0, min(self._waiting.values()) - time.monotonic())
 
     def _horizon(self, conn: Connection, home_id: str) -> datetime | None:
         """The event time up to which the home's events are all stored (None: none yet).
@@ -117,3 +158,19 @@ class Pairer:
         with self._lock:
             for event_id in event_ids:
                 self._features.pop(event_id, None)
+
+
+def _reach(event: Event) -> timedelta:
+    """How long after ``event.t`` a later event can still change the use it ends."""
+    return timedelta(seconds=len(event.samples) / event.sample_rate_hz) + SETTLE_GUARD
+
+
+def settled(last: Event, newest: datetime, arrived: datetime, wall: datetime) -> bool:
+    """Whether no event still to come can change the use whose last event is ``last``.
+
+    A gateway publishes each line's events in time order, each once its window is captured. So
+    either an event later than ``last``'s reach is stored already (``newest``: event time, which
+    holds at any replay speed), or ``last``'s reach has passed in wall time since it arrived:
+    any event that starts within the reach was published no later than that.
+    """
+    return newest >= last.t + _reach(last) or wall >= arrived + _reach(last)

@@ -23,7 +23,7 @@ from atlas.engine import CalibrationEngine, EngineConfig, UseClassification
 from atlas.engine.records import RoundPlan
 from atlas.homespec import HomeSpec, parse_home_spec
 from atlas.timetable import TimetablePolicy
-from atlas.uses import UseStatus, WaterUse
+from atlas.uses import WaterUse
 from service import metrics
 from service.push.text import describe_use
 from service.runtime.homelock import ENGINE, lock_home_in_transaction
@@ -37,7 +37,8 @@ from service.storage.enginestate import (
 from service.storage.events import load_events, utc
 from service.storage.homestatus import LEVEL_NAMES, append_accuracy, upsert_home_status
 from service.storage.requestplans import closed_answers, insert_planned
-from service.storage.schema import events, homes, use_events, uses
+from service.storage.schema import events, homes
+from service.storage.uses import load_uses
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -172,7 +173,7 @@ class HomePipeline:
             home = self._load(conn, home_id)
             self._apply_answers(conn, home_id, home)
             self._apply_announcements(conn, home_id, home)
-            new = _load_uses(conn, home_id, exclude=home.known)
+            new = load_uses(conn, home_id, exclude=home.known)
             if not new:
                 return 0
             evs = load_events(conn, [e for u in new for e in u.event_ids])
@@ -210,7 +211,7 @@ class HomePipeline:
         return RoundOutcome(plan, new_ids)
 
     def _request_row(self, conn: Connection, home: _Home, req, due: datetime) -> dict:
-        use = next(u for u in _load_uses(conn, None, only=[req.use_id]))
+        use = next(u for u in load_uses(conn, None, only=[req.use_id]))
         tz = ZoneInfo(home.engine.spec.model.timezone)
         return {
             "request_id": req.request_id,
@@ -353,52 +354,3 @@ def _sse_rows(result: list[UseClassification], new: list[WaterUse]) -> list[dict
         }
         for c in result
     ]
-
-
-def _load_uses(
-    conn: Connection,
-    home_id: str | None,
-    *,
-    exclude: set[str] | None = None,
-    only: list[str] | None = None,
-) -> list[WaterUse]:
-    """Stored uses (with their event ids by role) as :class:`WaterUse`, by time."""
-    query = select(uses)
-    if home_id is not None:
-        query = query.where(uses.c.home_id == home_id)
-    if only is not None:
-        query = query.where(uses.c.use_id.in_(only))
-    rows = [r for r in conn.execute(query.order_by(uses.c.t, uses.c.use_id))
-            if not exclude or r.use_id not in exclude]  # fmt: skip
-    if not rows:
-        return []
-    links: dict[str, dict[str, list[str]]] = {}
-    ids = [r.use_id for r in rows]
-    for chunk in range(0, len(ids), 500):
-        for link in conn.execute(
-            select(use_events.c.use_id, use_events.c.event_id, use_events.c.role, events.c.t)
-            .join(events, events.c.event_id == use_events.c.event_id)
-            .where(use_events.c.use_id.in_(ids[chunk : chunk + 500]))
-            .order_by(events.c.t)
-        ):
-            links.setdefault(link.use_id, {"open": [], "close": []})[link.role].append(
-                link.event_id
-            )
-    out = []
-    for r in rows:
-        m = r._mapping
-        roles = links.get(m["use_id"], {"open": [], "close": []})
-        out.append(
-            WaterUse(
-                use_id=m["use_id"],
-                home_id=m["home_id"],
-                lines=tuple(m["lines"].split(",")),
-                t_open=None if m["t_open"] is None else utc(m["t_open"]),
-                t_close=None if m["t_close"] is None else utc(m["t_close"]),
-                status=UseStatus(m["status"]),
-                open_event_ids=tuple(roles["open"]),
-                close_event_ids=tuple(roles["close"]),
-                drop_kpa={k: float(v) for k, v in m["drop_kpa"].items()},
-            )
-        )
-    return out

@@ -103,6 +103,16 @@ def load_events(conn: Connection, event_ids: Iterable[str]) -> list[Event]:
     return [_to_event(r) for r in rows]
 
 
+def received_at(conn: Connection, event_ids: Sequence[str]) -> dict[str, datetime]:
+    """When each of ``event_ids`` was received (wall clock, UTC)."""
+    found: dict[str, datetime] = {}
+    for start in range(0, len(event_ids), 500):
+        chunk = list(event_ids[start : start + 500])
+        query = select(events.c.event_id, events.c.received_at).where(events.c.event_id.in_(chunk))
+        found.update((eid, utc(at)) for eid, at in conn.execute(query))
+    return found
+
+
 def load_unpaired_events(conn: Connection, home_id: str) -> list[Event]:
     """Events of ``home_id`` not yet part of a stored use, by time: the input of re-pairing."""
     paired = select(use_events.c.event_id).where(use_events.c.event_id == events.c.event_id)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from atlas.uses import WaterUse
-from service.storage.schema import use_events, uses
+from atlas.uses import UseStatus, WaterUse
+from service.storage.events import utc
+from service.storage.schema import events, use_events, uses
 
 
 def insert_uses(
@@ -55,3 +56,52 @@ def insert_uses(
     if links:
         conn.execute(ins(use_events).on_conflict_do_nothing(index_elements=["event_id"]), links)
     return created
+
+
+def load_uses(
+    conn: Connection,
+    home_id: str | None,
+    *,
+    exclude: set[str] | None = None,
+    only: list[str] | None = None,
+) -> list[WaterUse]:
+    """Stored uses (with their event ids by role) as :class:`WaterUse`, by time."""
+    query = select(uses)
+    if home_id is not None:
+        query = query.where(uses.c.home_id == home_id)
+    if only is not None:
+        query = query.where(uses.c.use_id.in_(only))
+    rows = [r for r in conn.execute(query.order_by(uses.c.t, uses.c.use_id))
+            if not exclude or r.use_id not in exclude]  # fmt: skip
+    if not rows:
+        return []
+    links: dict[str, dict[str, list[str]]] = {}
+    ids = [r.use_id for r in rows]
+    for chunk in range(0, len(ids), 500):
+        for link in conn.execute(
+            select(use_events.c.use_id, use_events.c.event_id, use_events.c.role, events.c.t)
+            .join(events, events.c.event_id == use_events.c.event_id)
+            .where(use_events.c.use_id.in_(ids[chunk : chunk + 500]))
+            .order_by(events.c.t)
+        ):
+            links.setdefault(link.use_id, {"open": [], "close": []})[link.role].append(
+                link.event_id
+            )
+    out = []
+    for r in rows:
+        m = r._mapping
+        roles = links.get(m["use_id"], {"open": [], "close": []})
+        out.append(
+            WaterUse(
+                use_id=m["use_id"],
+                home_id=m["home_id"],
+                lines=tuple(m["lines"].split(",")),
+                t_open=None if m["t_open"] is None else utc(m["t_open"]),
+                t_close=None if m["t_close"] is None else utc(m["t_close"]),
+                status=UseStatus(m["status"]),
+                open_event_ids=tuple(roles["open"]),
+                close_event_ids=tuple(roles["close"]),
+                drop_kpa={k: float(v) for k, v in m["drop_kpa"].items()},
+            )
+        )
+    return out

@@ -279,6 +279,22 @@ def lump_fixtures(
     return [tuple(g) for g in groups.values()]
 
 
+#: Prefix of a lump's label: ``"lump:" + "+".join(fixture ids)``.
+LUMP_PREFIX = "lump:"
+
+
+def lump_id(fixture_ids: Sequence[str]) -> str:
+    """The label of a lump, e.g. ``"lump:wc_down+wc_up"`` (ids in the order given)."""
+    return LUMP_PREFIX + "+".join(fixture_ids)
+
+
+def lump_members(label: str) -> tuple[str, ...] | None:
+    """The fixture ids of a lump label (None: ``label`` is not a lump)."""
+    if not label.startswith(LUMP_PREFIX):
+        return None
+    return tuple(label[len(LUMP_PREFIX) :].split("+"))
+
+
 _NUMBER_WORDS = {2: "two", 3: "three", 4: "four", 5: "five"}
 
 

@@ -62,7 +62,16 @@ from atlas.engine.records import (
 from atlas.estimate import AccuracyEstimate, ScoredLabel, estimate_accuracy, truth_at_levels
 from atlas.events import Event
 from atlas.homespec import HomeSpec
-from atlas.levels import RULE_CONFIDENT, LevelDecision, LevelPolicy, LevelState, decide_level
+from atlas.levels import (
+    RULE_CONFIDENT,
+    LevelDecision,
+    LevelPolicy,
+    LevelState,
+    confusion_from_probabilities,
+    decide_level,
+    lump_fixtures,
+    lump_id,
+)
 from atlas.sampling import draw_batch
 from atlas.strategies import QueryStrategy, answerable, make_strategy
 from atlas.strategies.diversity import DiversitySampling
@@ -168,6 +177,7 @@ class DailyReport:
     decision: LevelDecision
     model_version: int
     n_labels: dict[str, int]
+    lumps: tuple[tuple[str, ...], ...] = ()  # fixture ids shown together at the fixture level
 
 
 StrategyFactory = Callable[[int], QueryStrategy]
@@ -222,6 +232,7 @@ class CalibrationEngine:
         self._announcements: list[Announcement] = []
         self._model_version = 0
         self._level_state = LevelState()
+        self._lumps: tuple[tuple[str, ...], ...] = ()
         self._history: list[dict[str, Any]] = []
         # caches, rebuilt on demand (not part of the snapshot)
         self._matrix: Matrix | None = None
@@ -237,6 +248,11 @@ class CalibrationEngine:
     @property
     def model_version(self) -> int:
         return self._model_version
+
+    @property
+    def lumps(self) -> tuple[tuple[str, ...], ...]:
+        """Fixture ids shown as one at the fixture level (decided at the last daily update)."""
+        return self._lumps
 
     @property
     def level(self) -> str:
@@ -511,6 +527,7 @@ class CalibrationEngine:
         self._ensure_predictions()
         ids = list(matrix.use_ids) if use_ids is None else list(use_ids)
         level = self._level_state.level
+        lump_of = {f: lump_id(lump) for lump in self._lumps for f in lump}
         out = []
         for uid in ids:
             if uid not in self._row:
@@ -527,6 +544,8 @@ class CalibrationEngine:
                 display = rule if rule is not None and rule in RULE_CONFIDENT else None
             else:
                 display = predicted.get(level)
+            if level == "fixture" and display is not None:
+                display = lump_of.get(display, display)
             out.append(
                 UseClassification(
                     uid, self._model_version, predicted, confidence, rule, level, display
@@ -758,6 +777,7 @@ class CalibrationEngine:
             estimates, self._level_state, day=day, policy=self.config.level_policy
         )
         self._level_state = decision.state
+        self._lumps = self._confused_fixtures()
         n_labels = {
             src: sum(r.source == src for r in self._labels.values()) for src in ("guided", "active")
         }
@@ -767,6 +787,7 @@ class CalibrationEngine:
                 "at": now.isoformat(),
                 "level": decision.level,
                 "reason": decision.reason,
+                "lumps": [list(lump) for lump in self._lumps],
                 "model_version": self._model_version,
                 "labels": n_labels,
                 "estimates": {
@@ -775,7 +796,23 @@ class CalibrationEngine:
                 },
             }
         )
-        return DailyReport(day, estimates, decision, self._model_version, n_labels)
+        return DailyReport(day, estimates, decision, self._model_version, n_labels, self._lumps)
+
+    def _confused_fixtures(self) -> tuple[tuple[str, ...], ...]:
+        """Fixtures of one category the current model cannot tell apart (groups of two or more).
+
+        The seed shows a "Lumped Fixture level": rather than guess which of two upstairs
+        toilets ran, say "one of the two upstairs toilets". Decided with the display level from
+        the model's own probabilities over every use (no labels needed), see
+        :func:`atlas.levels.lump_fixtures`.
+        """
+        self._ensure_predictions()
+        if self._clf is None or not self._row:
+            return ()
+        proba, names = self._clf.predict_level_proba(self._ensure_matrix().X, "fixture")
+        fixtures = [self.spec.fixture(name) for name in names]
+        lumps = lump_fixtures(confusion_from_probabilities(proba), fixtures)
+        return tuple(tuple(f.id for f in lump) for lump in lumps if len(lump) > 1)
 
     # ------------------------------------------------------------------ persistence
 
@@ -815,6 +852,7 @@ class CalibrationEngine:
                 "level": self._level_state.level,
                 "failures": self._level_state.failures,
             },
+            "lumps": [list(lump) for lump in self._lumps],
             "history": [dict(h) for h in self._history],
         }
 
@@ -868,5 +906,6 @@ class CalibrationEngine:
         eng._level_state = LevelState(
             state["level_state"]["level"], int(state["level_state"]["failures"])
         )
+        eng._lumps = tuple(tuple(lump) for lump in state.get("lumps", []))  # older: none
         eng._history = [dict(h) for h in state["history"]]
         return eng

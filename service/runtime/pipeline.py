@@ -284,7 +284,8 @@ class HomePipeline:
             level = LEVEL_NAMES[report.decision.level]
             phase = _phase(report.day, level)
             version = model_version_name(report.model_version)
-            reason = {"text": report.decision.reason, "labels": report.n_labels}
+            reason = {"text": report.decision.reason, "labels": report.n_labels,
+                      "lumps": [list(lump) for lump in report.lumps]}  # fmt: skip
             changed = upsert_home_status(
                 conn, home_id, phase=phase, calibration_day=report.day, level=level,
                 reason=reason, model_version=version, now=due.astimezone(UTC),

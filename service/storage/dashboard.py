@@ -289,7 +289,8 @@ def recent_uses(
 
     ``level`` is a display level (``rules`` reads the category classifications). Keyset
     paging on (t, use_id): returns the page and the cursor of the next one (None at the end).
-    The label is what the runtime stored, so a lump of fixtures shows as the lump.
+    The label is the stored classification (a fixture id at the fixture level; the API shows
+    it as its lump when the model cannot tell it from another fixture).
     """
     stmt = select(uses).where(uses.c.home_id == home_id)
     if cursor is not None:

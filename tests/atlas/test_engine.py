@@ -152,3 +152,22 @@ def test_snapshot_round_trip(replay):
     assert restored.model_version == engine.model_version
     with pytest.raises(ValueError, match="format"):
         CalibrationEngine.restore(engine.spec, {**state, "format": "other/1"})
+
+
+def test_fixture_level_shows_confused_fixtures_as_their_lump(replay):
+    engine = _engine(replay, until_day=8)
+    predicted = Counter(c.predicted["fixture"] for c in engine.classify())
+    pair = [f for f, _ in predicted.most_common(2)]
+    state = engine.snapshot() | {"level_state": {"level": "fixture", "failures": 0},
+                                 "lumps": [pair]}  # fmt: skip
+    lumped = CalibrationEngine.restore(engine.spec, state, engine.config)
+    assert lumped.lumps == (tuple(pair),)
+    for c in lumped.classify():
+        fixture = c.predicted["fixture"]
+        expected = f"lump:{pair[0]}+{pair[1]}" if fixture in pair else fixture
+        assert (c.display_level, c.display_label) == ("fixture", expected)
+    at_valve = CalibrationEngine.restore(
+        engine.spec, state | {"level_state": {"level": "valve", "failures": 0}}, engine.config
+    )  # a certified valve is shown as the valve, lumps or not
+    assert all(c.display_label == c.predicted["valve"] for c in at_valve.classify())
+

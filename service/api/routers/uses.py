@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Query
 
+from atlas.levels import lump_id
 from service.api.deps import ConnDep, ReadableHome
 from service.api.errors import BAD_REQUEST, HOME_READ
 from service.api.schemas.uses import ClassificationPublic, UsePublic, UsesPublic
-from service.api.wording import label_texts, text_of
+from service.api.wording import label_texts, lump_texts, text_of
 from service.storage import dashboard
 
 router = APIRouter(prefix="/v1/homes/{home_id}/uses", tags=["uses"])
@@ -27,19 +28,25 @@ def list_uses(
 ) -> UsesPublic:
     """Uses newest first, each with its newest classification at the display level.
 
-    The display level is the home's current one ('rules' shows the rule categories); fixtures
-    the runtime lumped together show as the lump.
+    The display level is the home's current one ('rules' shows the rule categories). At the
+    fixture level, fixtures the model cannot yet tell apart show as their lump ("One of the two
+    upstairs toilets", label ``lump:<fixture ids joined by +>``), decided with the level.
     """
     status = dashboard.home_status_row(conn, home_id) or {}
     level = status.get("level", "rules")
+    lumps = (status.get("reason") or {}).get("lumps", []) if level == "fixture" else []
+    lump_of = {f: lump_id(lump) for lump in lumps for f in lump}
     try:
         items, next_cursor = dashboard.recent_uses(conn, home_id, level, cursor=cursor, limit=limit)
     except dashboard.CursorError as exc:
         raise HTTPException(400, str(exc)) from None
-    texts = label_texts(dashboard.fixture_inventory(conn, home_id))
+    inventory = dashboard.fixture_inventory(conn, home_id)
+    texts = label_texts(inventory) | lump_texts(inventory, lumps)
     data = []
     for item in items:
         found = item.pop("classification")
+        if found is not None and found["label"] in lump_of:
+            found["label"] = lump_of[found["label"]]
         cls = (
             None
             if found is None

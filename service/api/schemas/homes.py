@@ -65,7 +65,10 @@ class HomePublic(BaseModel):
     phase: Phase | None
     calibration_day: int | None
     display_level: DisplayLevel = Field(description="'rules' until a level is certified.")
-    level_reason: dict[str, Any] = Field(description="Why this level is shown (from the runtime).")
+    level_reason: dict[str, Any] = Field(
+        description="Why this level is shown (from the runtime): ``text``, labels by source "
+        "and ``lumps``, the groups of fixture ids shown as one at the fixture level."
+    )
     level_changed_at: datetime | None
     model_version: str | None
     accuracy: list[AccuracyEstimatePublic]

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from api_factories import api_settings, bearer, preset_spec
+from api_factories import T0, api_settings, bearer, preset_spec
 from fastapi.testclient import TestClient
 from live_server import live_server
 from sqlalchemy import select
@@ -14,6 +14,8 @@ from sqlalchemy import select
 from service.api.app import create_app
 from service.api.hooks import ApiHooks, EventHub
 from service.settings import Settings
+from service.storage.classifications import insert_classifications
+from service.storage.homestatus import upsert_home_status
 from service.storage.schema import announcements
 
 
@@ -89,6 +91,27 @@ def test_uses_paged_at_display_level(client: TestClient, homes) -> None:
     assert ids == sorted(a["use_ids"], reverse=True)
     bad = client.get(url, params={"cursor": "garbage!"}, headers=bearer("owner_a"))
     assert bad.status_code == 422
+
+
+def test_fixtures_the_model_confuses_show_as_their_lump(client: TestClient, engine, homes) -> None:
+    a = homes["a"]
+    newest = a["use_ids"][-1]
+    with engine.begin() as conn:
+        insert_classifications(conn, a["home_id"], [{"use_id": newest, "level": "fixture",
+                               "label": "bath1-toilet", "probability": 0.5,
+                               "model_version": "m2"}], now=T0 + timedelta(days=15))  # fmt: skip
+        upsert_home_status(
+            conn, a["home_id"], phase="calibrating", calibration_day=15, level="fixture",
+            reason={"text": "fixture certified", "lumps": [["bath1-toilet", "bath2-toilet"]]},
+            model_version="m2", now=T0 + timedelta(days=15),
+        )  # fmt: skip
+    page = client.get(f"/v1/homes/{a['home_id']}/uses", headers=bearer("owner_a")).json()
+    shown = {u["use_id"]: u["classification"] for u in page["data"]}
+    assert page["display_level"] == "fixture"
+    assert shown[newest]["label"] == "lump:bath1-toilet+bath2-toilet"
+    assert shown[newest]["text"] == "One of: main bath toilet, upstairs toilet"
+    other = a["use_ids"][0]  # a kitchen sink, which nothing is confused with: shown as itself
+    assert (shown[other]["label"], shown[other]["text"]) == ("kitchen-sink", "Kitchen sink")
 
 
 def test_label_requests_filter(client: TestClient, homes) -> None:

@@ -64,7 +64,7 @@ def segment_slices(
     in seconds from the window's first sample; patches are time-ordered, so each is a slice
     (empty when the window is too short to reach the segment).
     """
-    centres = (np.arange(n_patches(n_samples, atom_length, hop)) * hop + atom_length / 2)
+    centres = np.arange(n_patches(n_samples, atom_length, hop)) * hop + atom_length / 2
     segment = np.searchsorted(np.asarray(edges_s) * sample_rate_hz, centres, side="right")
     bounds = np.searchsorted(segment, np.arange(len(edges_s) + 2), side="left")
     return [slice(int(bounds[s]), int(bounds[s + 1])) for s in range(len(edges_s) + 1)]

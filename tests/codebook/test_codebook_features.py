@@ -7,7 +7,7 @@ from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from atlas.transient import FEATURE_NAMES
+from atlas.transient import FEATURE_NAMES, transient_features
 from codebook import Codebook, content_version
 
 RATE = 1000
@@ -153,6 +153,18 @@ def test_mixed_window_lengths(fitted, make_chirp):
     # a 0.6 s window never reaches the last segment (>= 1.0 s): its codes there are zero
     last = slice(10 * N_ATOMS, 12 * N_ATOMS)
     assert np.all(features[2, last] == 0) and np.any(features[0, last] != 0)
+
+
+def test_physical_columns_are_the_per_window_transient_features(fitted, make_chirp):
+    """The batched physical features equal atlas.transient's per-window ones, bit for bit,
+    whatever the mix of lengths and their order in X."""
+    rng = np.random.default_rng(5)
+    lengths = [N_SAMPLES] * 12 + [1000] * 9 + [600, 800]
+    rng.shuffle(lengths)
+    waves = [make_chirp(rng.uniform(5, 20), rng.uniform(60, 120), rng, n) for n in lengths]
+    physical = fitted.transform(waves)[:, -len(FEATURE_NAMES) :]
+    expected = np.stack([transient_features(w, RATE, fitted.pre_s).as_vector() for w in waves])
+    assert np.array_equal(physical.view(np.uint64), expected.view(np.uint64))
 
 
 def test_codes_separate_two_chirp_families(chirp_families):

@@ -45,6 +45,8 @@ from atlas.checklist import Announcement, match_announcement
 from atlas.classifier import HierarchicalClassifier
 from atlas.domain import LEVELS
 from atlas.engine.featurize import CodeProjection, Matrix, build_matrix, fit_projection
+from atlas.engine.preview import CONTEXT as PREVIEW_CONTEXT
+from atlas.engine.preview import PreviewModel, display_label, level_predictions
 from atlas.engine.records import (
     LabelRecord,
     LabelRequest,
@@ -63,14 +65,12 @@ from atlas.estimate import AccuracyEstimate, ScoredLabel, estimate_accuracy, tru
 from atlas.events import Event
 from atlas.homespec import HomeSpec
 from atlas.levels import (
-    RULE_CONFIDENT,
     LevelDecision,
     LevelPolicy,
     LevelState,
     confusion_from_probabilities,
     decide_level,
     lump_fixtures,
-    lump_id,
 )
 from atlas.sampling import draw_batch
 from atlas.strategies import QueryStrategy, answerable, make_strategy
@@ -504,14 +504,7 @@ class CalibrationEngine:
         matrix = self._ensure_matrix()
         assert self._clf is not None
         self._proba = self._clf.predict_proba(matrix.X)
-        self._level_pred = {}
-        for level in LEVELS:
-            proba, names = self._clf.predict_level_proba(matrix.X, level)
-            best = proba.argmax(axis=1)
-            self._level_pred[level] = (
-                np.asarray(names, dtype=object)[best],
-                proba[np.arange(len(best)), best],
-            )
+        self._level_pred = level_predictions(self._clf, matrix.X)
 
     def _predicted(self, use_id: str) -> dict[str, str]:
         if not self._level_pred or use_id not in self._row:
@@ -527,7 +520,6 @@ class CalibrationEngine:
         self._ensure_predictions()
         ids = list(matrix.use_ids) if use_ids is None else list(use_ids)
         level = self._level_state.level
-        lump_of = {f: lump_id(lump) for lump in self._lumps for f in lump}
         out = []
         for uid in ids:
             if uid not in self._row:
@@ -540,18 +532,35 @@ class CalibrationEngine:
                 if self._level_pred
                 else {}
             )
-            if level == "rule_categories":
-                display = rule if rule is not None and rule in RULE_CONFIDENT else None
-            else:
-                display = predicted.get(level)
-            if level == "fixture" and display is not None:
-                display = lump_of.get(display, display)
+            display = display_label(level, rule, predicted, self._lumps)
             out.append(
                 UseClassification(
                     uid, self._model_version, predicted, confidence, rule, level, display
                 )
             )
         return out
+
+    def preview_model(self) -> PreviewModel:
+        """A frozen copy for classifying uses before they are ingested (:mod:`.preview`)."""
+        self._ensure_predictions()
+        ordered = self._sorted_uses()
+        since = ordered[-1].t - PREVIEW_CONTEXT if ordered else None
+        context = tuple(u for u in ordered if since is not None and u.t >= since)
+        ids = {eid for u in context for eid in u.event_ids}
+        return PreviewModel(
+            spec=self.spec,
+            level=self._level_state.level,
+            lumps=self._lumps,
+            model_version=self._model_version,
+            clf=self._clf,
+            projection=self._projection,
+            fleet=self.fleet,
+            n_labels=len(self._labels),
+            context=context,
+            features={e: self._features[e] for e in ids},
+            lines={e: self._lines[e] for e in ids},
+            codes={e: self._codes[e] for e in ids if e in self._codes},
+        )
 
     def predictions(self, level: str) -> dict[str, str]:
         """``use_id -> predicted label`` at ``level`` for every use (empty without a model)."""

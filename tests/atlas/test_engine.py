@@ -171,3 +171,26 @@ def test_fixture_level_shows_confused_fixtures_as_their_lump(replay):
     )  # a certified valve is shown as the valve, lumps or not
     assert all(c.display_label == c.predicted["valve"] for c in at_valve.classify())
 
+
+
+def test_preview_classifies_a_new_use_as_ingesting_it_would(replay):
+    """The provisional classification (before the use is stored) matches the stored one."""
+    _, events, pairing, _, installed = replay
+    engine = _engine(replay, until_day=8)
+    end = installed + timedelta(days=8)
+    later = [u for u in pairing.uses if end <= (u.t_close or u.t) < end + timedelta(days=1)]
+    by_id = {e.event_id: e for e in events}
+    assert len(later) >= 10
+    for use in later[:10]:
+        evs = [by_id[e] for e in use.event_ids]
+        before = engine.snapshot()["uses"]
+        (preview,) = engine.preview_model().classify([use], evs)  # features computed here
+        assert engine.snapshot()["uses"] == before  # the engine is not changed
+        (stored,) = engine.ingest([use], evs, use.t_close or use.t, features=pairing.features)
+        assert preview.predicted == stored.predicted and preview.predicted
+        assert (preview.rule_category, preview.display_label) == (
+            stored.rule_category,
+            stored.display_label,
+        )
+        for level, p in stored.confidence.items():
+            assert preview.confidence[level] == pytest.approx(p, abs=1e-9)

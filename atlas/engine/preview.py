@@ -1,0 +1,147 @@
+"""Provisional classification of a use the moment it is paired, before it is stored.
+
+WHY: a use is stored only once no later event can change it (its last event's window plus a
+guard, ~2 s after the close arrives, ``service.intake.pairing_step``), and storing it re-runs the
+engine over the home's history (hundreds of ms on a month of data). A homeowner watching the
+dashboard, or an automation reacting to "the washing machine finished", should not wait for
+either. A :class:`PreviewModel` is a frozen copy of what the engine needs to classify one more
+use (model, codebook, the last day of uses for the sequence context): it classifies new uses in
+milliseconds, without the engine's lock and without changing the engine. The stored
+classification follows; ``atlas bench latency`` measures how often the two agree.
+
+What the preview cannot know, and so may change in the final classification: events that had
+not arrived yet (a sink following a toilet within 30 s), and home-wide references computed over
+more than the context window (the median toilet refill drop of the rules).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from atlas.classifier import HierarchicalClassifier
+from atlas.domain import LEVELS
+from atlas.engine.featurize import CodeProjection, build_matrix
+from atlas.engine.records import UseClassification
+from atlas.events import Event
+from atlas.homespec import HomeSpec
+from atlas.levels import RULE_CONFIDENT, lump_id
+from atlas.transient import TransientFeatures, transient_features
+from atlas.uses import WaterUse
+
+if TYPE_CHECKING:
+    from atlas.fleet import FleetPrior
+
+#: Uses this far before a new use are its context: the sequence features look back up to a day
+#: (``atlas.features.MAX_GAP_S``), the appliance rules three hours.
+CONTEXT = timedelta(days=1)
+
+
+def display_label(
+    level: str,
+    rule: str | None,
+    predicted: Mapping[str, str],
+    lumps: Sequence[Sequence[str]],
+) -> str | None:
+    """What the homeowner is shown at display ``level`` (None: "water use", nothing certified).
+
+    Week 1 shows only the rule categories the rules recognise reliably; the fixture level shows
+    a fixture the model cannot tell from another as their lump.
+    """
+    if level == "rule_categories":
+        return rule if rule is not None and rule in RULE_CONFIDENT else None
+    shown = predicted.get(level)
+    if level == "fixture" and shown is not None:
+        for lump in lumps:
+            if shown in lump:
+                return lump_id(lump)
+    return shown
+
+
+def level_predictions(
+    clf: HierarchicalClassifier, X: np.ndarray
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per level: the argmax label of each row and its probability."""
+    out = {}
+    for level in LEVELS:
+        proba, names = clf.predict_level_proba(X, level)
+        best = proba.argmax(axis=1)
+        out[level] = (np.asarray(names, dtype=object)[best], proba[np.arange(len(best)), best])
+    return out
+
+
+@dataclass(frozen=True)
+class PreviewModel:
+    """What classifying one more use needs, frozen at the engine's last change (module doc)."""
+
+    spec: HomeSpec
+    level: str
+    lumps: tuple[tuple[str, ...], ...]
+    model_version: int
+    clf: HierarchicalClassifier | None
+    projection: CodeProjection | None
+    fleet: FleetPrior | None
+    n_labels: int
+    context: tuple[WaterUse, ...]  # the last CONTEXT of ingested uses, by time
+    features: Mapping[str, TransientFeatures]  # of the context's events
+    lines: Mapping[str, str]
+    codes: Mapping[str, np.ndarray]
+
+    def classify(
+        self,
+        uses: Sequence[WaterUse],
+        events: Sequence[Event],
+        features: Mapping[str, TransientFeatures] | None = None,
+    ) -> list[UseClassification]:
+        """Classify ``uses`` (not ingested; ``events`` hold their events) as the engine would
+        if they were ingested now; ``features`` avoids recomputing the transient features."""
+        if not uses:
+            return []
+        known = features or {}
+        feats = dict(self.features)
+        lines = dict(self.lines)
+        for e in events:
+            feats[e.event_id] = known.get(e.event_id) or transient_features(
+                e.samples, e.sample_rate_hz
+            )
+            lines[e.event_id] = e.line
+        codes = dict(self.codes)
+        if self.projection is not None and events:
+            encoded = self.projection.codebook.transform([e.samples for e in events])
+            for e, c in zip(events, encoded, strict=True):
+                codes[e.event_id] = c.astype(np.float32)
+        new_ids = {u.use_id for u in uses}
+        ordered = sorted(
+            [u for u in self.context if u.use_id not in new_ids] + list(uses),
+            key=lambda u: (u.t, u.use_id),
+        )
+        matrix = build_matrix(self.spec, ordered, feats, lines, codes, self.projection)
+        X = matrix.X
+        if self.fleet is not None:
+            X = self.fleet.adjust_features(
+                self.spec, X, projection=self.projection, n_labels=self.n_labels
+            )
+        row = {uid: i for i, uid in enumerate(matrix.use_ids)}
+        rows = [row[u.use_id] for u in uses]
+        preds = {} if self.clf is None else level_predictions(self.clf, X[rows])
+        out = []
+        for i, use in enumerate(uses):
+            rule = matrix.rule_category[rows[i]]
+            predicted = {lv: str(preds[lv][0][i]) for lv in preds}
+            confidence = {lv: float(preds[lv][1][i]) for lv in preds}
+            out.append(
+                UseClassification(
+                    use.use_id,
+                    self.model_version,
+                    predicted,
+                    confidence,
+                    rule,
+                    self.level,
+                    display_label(self.level, rule, predicted, self.lumps),
+                )
+            )
+        return out

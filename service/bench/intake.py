@@ -91,15 +91,29 @@ def _session_props(expiry_s: int = 3600) -> Properties:
 
 
 def _create_session(url_port: int, client_id: str, topic: str = TOPIC) -> None:
-    """Connect once and subscribe, so the broker queues the backlog for ``client_id``."""
+    """Connect once and subscribe, so the broker queues the backlog for ``client_id``.
+
+    ``clean_start=False`` although the session is new: mosquitto 2.0.11 does not keep a session
+    begun with ``clean_start=True`` across its own restart (measured: "session present" False
+    after a SIGTERM restart; True with ``clean_start=False``), and the crash test restarts it.
+    """
     done = threading.Event()
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
     client.on_subscribe = lambda *a: done.set()
     client.on_connect = lambda c, *a: c.subscribe(topic, qos=1)
-    client.connect("127.0.0.1", url_port, clean_start=True, properties=_session_props())
+    client.connect("127.0.0.1", url_port, clean_start=False, properties=_session_props())
     client.loop_start()
     if not done.wait(10):
         raise TimeoutError("bench: subscription was not acknowledged")
+    client.disconnect()
+    client.loop_stop()
+
+
+def _drop_session(port: int, client_id: str) -> None:
+    """End ``client_id``'s session: a clean start with no expiry ends it at the disconnect."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    client.connect("127.0.0.1", port, clean_start=True, properties=_session_props(0))
+    client.loop_start()
     client.disconnect()
     client.loop_stop()
 
@@ -309,8 +323,8 @@ def run(args: argparse.Namespace) -> int:
                 rates[name] = shared_intake_rate(b.port, n, db_url, args.batch_size, args.workers)
             else:
                 rates[name] = intake_rate(b.port, client_id, n, db_url, args.batch_size)
-            for cid in ids:  # clean_start=True: drop the session
-                _create_session(b.port, cid, SHARED_TOPIC if shared else TOPIC)
+            for cid in ids:  # the next consumer's backlog must not queue here too
+                _drop_session(b.port, cid)
         engine = make_engine(db_url)
         with engine.connect() as conn:
             distinct = conn.execute(select(func.count(func.distinct(events.c.event_id))))

@@ -1,13 +1,17 @@
 """Classification latency: MQTT publish of a use's last event -> its classification over HTTP.
 
-The full service runs in this process (intake, pipeline, scheduler, API under uvicorn, real time)
-against a private mosquitto (or ``--broker``) and SQLite in a temporary folder (or ``--db``). A
-simulated ``two_bath_house``'s events are re-timed to arrive at ``--rate`` events/s (order on
-each line kept, so pairing pairs the same events; times are "now", so the intake's
-future-timestamp check sees real times) and published at QoS 1. The classification of each use
-is read from the API's Server-Sent Events stream (``GET /v1/homes/{id}/stream``), pushed right
-after the classification is committed, so it is readable over HTTP at that instant. Latency of a
-use = SSE arrival - publish of the use's last event. Uses whose stored id does not match the
+``atlas serve`` runs in its own process, as deployed (intake, pipeline, scheduler, API, real
+time), against a private mosquitto (or ``--broker``) and SQLite in a temporary folder (or
+``--db``). ``--homes`` simulated ``two_bath_house`` homes' events are merged and re-timed to
+arrive at ``--rate`` events/s in all (each home's order kept, so pairing pairs the same events;
+times are "now", so the intake's future-timestamp check sees real times) and published at QoS 1
+from this process. The classification of each use
+is read from the API's Server-Sent Events stream (``GET /v1/homes/{id}/stream``). Each use gets
+two ``classification`` events: a provisional one as soon as it is paired (``provisional: true``,
+from :mod:`atlas.engine.preview`) and the stored one once the use has settled (its last event's
+window plus a guard, service/intake/pairing_step.py) and the engine has ingested it. Latency of
+a use = SSE arrival - publish of the use's last event, reported for the first classification
+and for the stored one, with how often the two agree. Uses whose stored id does not match the
 simulator's use (pairing differed) are left out and counted. Issue 6 target: p99 < 100 ms at
 200 events/s.
 """
@@ -16,11 +20,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
+import sys
 import tempfile
 import threading
 import time
 import uuid
-from contextlib import ExitStack, suppress
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -30,11 +39,11 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import select
 
-from service.broker import PrivateBroker
-from service.demo import InProcessService, SimulatedHome, demo_settings
+from service.broker import PrivateBroker, free_port
+from service.demo import SimulatedHome
 from service.mqttutil import parse_broker_url
-from service.runtime.clock import ScaledClock
 from service.storage.engine import make_engine, upgrade
+from service.storage.events import utc
 from service.storage.homes import upsert_home
 from service.storage.schema import uses
 
@@ -42,11 +51,12 @@ from service.storage.schema import uses
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", type=float, default=200.0, help="events per second")
     parser.add_argument("--events", type=int, default=3000, help="events to publish")
+    parser.add_argument("--homes", type=int, default=20, help="simulated homes sharing the rate")
     parser.add_argument(
         "--warmup-s", type=float, default=2.0, help="uses before this are not scored"
     )
     parser.add_argument(
-        "--day", type=int, default=10, help="the home's calibration day (1: week-1 rules only)"
+        "--day", type=int, default=10, help="the homes' calibration day (1: week-1 rules only)"
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--broker", default=None, help="mqtt://HOST:PORT (default: private)")
@@ -54,10 +64,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write the result here")
 
 
-def _retimed(home: SimulatedHome, n: int, rate: float, t0: datetime):
-    """``(event_id, topic, payload, offset_s, sim_use_id)`` at ``rate``/s from ``t0``, in order."""
+def _retimed(homes: list[SimulatedHome], n: int, rate: float, t0: datetime):
+    """``(event_id, topic, payload, offset_s, sim_use_id)`` at ``rate``/s from ``t0``.
+
+    The homes' events are merged by their time since installation (each home's own order, and
+    so its pairing, is kept) and the first ``n`` are re-timed to ``rate`` per second."""
+    merged = sorted(
+        (s.event.t - home.installed, k, s) for k, home in enumerate(homes) for s in home.sim
+    )
     out = []
-    for i, s in enumerate(home.sim[:n]):
+    for i, (_, _, s) in enumerate(merged[:n]):
         payload = s.payload() | {"t": (t0 + timedelta(seconds=i / rate)).isoformat()}
         payload["t"] = payload["t"].replace("+00:00", "Z")
         out.append((s.event.event_id, s.event.topic(), json.dumps(payload).encode(), i / rate,
@@ -66,13 +82,15 @@ def _retimed(home: SimulatedHome, n: int, rate: float, t0: datetime):
 
 
 class _SseReader(threading.Thread):
-    """Records the arrival time of each ``classification`` event by use id."""
+    """Records the arrival time and labels of each ``classification`` event by use id."""
 
     def __init__(self, url: str) -> None:
         super().__init__(name="sse", daemon=True)
         self.url = url
-        self.arrived: dict[str, float] = {}  # perf_counter
-        self.arrived_wall: dict[str, float] = {}  # Unix time, to compare with stored times
+        self.arrived: dict[str, float] = {}  # first classification, perf_counter
+        self.final: dict[str, float] = {}  # the stored classification, perf_counter
+        self.final_wall: dict[str, float] = {}  # Unix time, to compare with stored times
+        self.labels: dict[tuple[str, bool], tuple] = {}  # (use, provisional) -> what was shown
         self.ready = threading.Event()
         self.client = httpx.Client(timeout=None)
 
@@ -95,76 +113,149 @@ class _SseReader(threading.Thread):
                     if kind == "hello":
                         self.ready.set()
                     elif kind == "classification":
-                        use_id = json.loads(line.split(":", 1)[1])["use_id"]
+                        row = json.loads(line.split(":", 1)[1])
+                        use_id, provisional = row["use_id"], row.get("provisional", False)
                         self.arrived.setdefault(use_id, now)
-                        self.arrived_wall.setdefault(use_id, time.time())
+                        shown = (row["display_label"], tuple(sorted(row["predicted"].items())))
+                        self.labels.setdefault((use_id, provisional), shown)
+                        if not provisional:
+                            self.final.setdefault(use_id, now)
+                            self.final_wall.setdefault(use_id, time.time())
 
 
 def run(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="atlas-lat-")))
         broker_url = args.broker or stack.enter_context(PrivateBroker(workdir / "broker")).url
-        home = SimulatedHome.generate("two_bath_house", max(2, args.events // 90), args.seed,
-                                      home_id=f"lat-{uuid.uuid4().hex[:8]}")  # fmt: skip
-        db = make_engine(args.db or f"sqlite:///{workdir}/atlas.db")
+        tag = uuid.uuid4().hex[:8]
+        per_home = max(2, args.events // (90 * args.homes) + 1)
+        homes = [SimulatedHome.generate("two_bath_house", per_home, args.seed + k,
+                                        home_id=f"lat-{tag}-{k}")
+                 for k in range(args.homes)]  # fmt: skip
+        db_url = args.db or f"sqlite:///{workdir}/atlas.db"
+        db = make_engine(db_url)
         stack.callback(db.dispose)
         upgrade(db)
         now = datetime.now(UTC)
         with db.begin() as conn:  # installed (day - 1) days ago: the engine is on day ``day``
-            upsert_home(conn, home.spec, now=now - timedelta(days=args.day - 1))
-        clock = ScaledClock(now, time.time(), 1.0)
-        service = InProcessService(demo_settings(workdir, broker_url, clock), db, clock)
-        service.start()
-        stack.callback(service.stop)
-        sse = _SseReader(f"{service.url}/v1/homes/{home.spec.home_id}/stream")
-        sse.start()
-        stack.callback(sse.close)  # before the service stops (callbacks run last-in first-out)
-        sse.ready.wait(10)
-        events = _retimed(home, args.events, args.rate, datetime.now(UTC) + timedelta(seconds=1))
+            for home in homes:
+                upsert_home(conn, home.spec, now=now - timedelta(days=args.day - 1))
+        url = stack.enter_context(_served(workdir, db_url, broker_url, tag))
+        readers = [_SseReader(f"{url}/v1/homes/{h.spec.home_id}/stream") for h in homes]
+        for reader in readers:
+            reader.start()
+            stack.callback(reader.close)
+            reader.ready.wait(10)
+        events = _retimed(homes, args.events, args.rate, datetime.now(UTC) + timedelta(seconds=1))
+        print(f"publishing {len(events)} events of {len(homes)} homes at {args.rate:g}/s to the "
+              f"service at {url} ...", file=sys.stderr)  # fmt: skip
         published = _publish(broker_url, events, args.rate)
-        time.sleep(10.0)  # the last uses: pairing (deferred up to 5 s under load), classification
+        time.sleep(10.0)  # the last uses settle (~2 s) and are classified
+        sse = _merge(readers)
         last_pub: dict[str, float] = {}
         first_event: dict[str, str] = {}
         for (event_id, _, _, _, sim_use), t_pub in zip(events, published, strict=True):
             last_pub[sim_use] = max(last_pub.get(sim_use, 0.0), t_pub)
             first_event.setdefault(sim_use, event_id)
         start = published[0] + args.warmup_s
-        lat = [
-            sse.arrived[f"u-{first_event[u]}"] - t
-            for u, t in last_pub.items()
-            if t >= start and f"u-{first_event[u]}" in sse.arrived
-        ]
+        scored = {f"u-{first_event[u]}": t for u, t in last_pub.items() if t >= start}
+        lat = [sse.arrived[u] - t for u, t in scored.items() if u in sse.arrived]
+        lat_final = [sse.final[u] - t for u, t in scored.items() if u in sse.final]
         unmatched = sum(1 for u in last_pub if f"u-{first_event[u]}" not in sse.arrived)
+        both = [u for u in scored if (u, True) in sse.labels and (u, False) in sse.labels]
+        agree = sum(sse.labels[(u, True)] == sse.labels[(u, False)] for u in both)
         # the service's own part: the use stored by pairing -> its classification over HTTP
         with db.connect() as conn:
-            stored = dict(conn.execute(
-                select(uses.c.use_id, uses.c.created_at).where(uses.c.home_id == home.spec.home_id)
-            ).all())  # fmt: skip
-        own = [sse.arrived_wall[u] - stored[u].timestamp() for u in sse.arrived_wall if u in stored]
+            stored = dict(conn.execute(select(uses.c.use_id, uses.c.created_at)).all())
+        own = [sse.final_wall[u] - utc(stored[u]).timestamp()
+               for u in sse.final_wall if u in stored]  # fmt: skip
     ms = np.asarray(lat) * 1000.0
+    final_ms = np.asarray(lat_final) * 1000.0
     own_ms = np.asarray(own) * 1000.0
     elapsed = published[-1] - published[0]
     result = {
         "rate_target": args.rate,
         "rate_achieved": round((len(published) - 1) / elapsed, 1) if elapsed > 0 else None,
         "events": len(published),
+        "homes": args.homes,
         "calibration_day": args.day,
         "uses_scored": int(ms.size),
         "uses_unmatched": unmatched,
-        "p50_ms": round(float(np.percentile(ms, 50)), 1) if ms.size else None,
-        "p99_ms": round(float(np.percentile(ms, 99)), 1) if ms.size else None,
+        "p50_ms": _pct(ms, 50),
+        "p99_ms": _pct(ms, 99),
         "max_ms": round(float(ms.max()), 1) if ms.size else None,
-        "stored_to_http_p50_ms": round(float(np.percentile(own_ms, 50)), 1)
-        if own_ms.size
-        else None,
-        "stored_to_http_p99_ms": round(float(np.percentile(own_ms, 99)), 1)
-        if own_ms.size
-        else None,
+        "stored_p50_ms": _pct(final_ms, 50),
+        "stored_p99_ms": _pct(final_ms, 99),
+        "provisional_then_stored": len(both),
+        "provisional_agrees_with_stored": round(agree / len(both), 4) if both else None,
+        "stored_to_http_p50_ms": _pct(own_ms, 50),
+        "stored_to_http_p99_ms": _pct(own_ms, 99),
     }
     print(json.dumps(result, indent=2))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2), "utf-8")
     return 0
+
+
+@contextmanager
+def _served(workdir: Path, db_url: str, broker_url: str, tag: str) -> Iterator[str]:
+    """``atlas serve`` in its own process (as deployed: the bench's publisher and SSE readers
+    must not share its interpreter); yields its URL once ``/readyz`` answers 200."""
+    port = free_port()
+    env = os.environ | {
+        "ATLAS_ENVIRONMENT": "development", "ATLAS_DB_URL": db_url,
+        "ATLAS_BROKER_URL": broker_url, "ATLAS_HTTP_PORT": str(port),
+        "ATLAS_MQTT_CLIENT_PREFIX": f"lat-{tag}", "ATLAS_LOG_JSON": "false",
+        "ATLAS_LOG_LEVEL": "WARNING",
+    }  # fmt: skip
+    log = (workdir / "serve.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve"], env=env,
+                            stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while not _ready(url):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"atlas serve did not become ready; see {workdir}/serve.log")
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/readyz", timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@dataclass
+class _Arrivals:
+    arrived: dict[str, float] = field(default_factory=dict)
+    final: dict[str, float] = field(default_factory=dict)
+    final_wall: dict[str, float] = field(default_factory=dict)
+    labels: dict[tuple[str, bool], tuple] = field(default_factory=dict)
+
+
+def _merge(readers: list[_SseReader]) -> _Arrivals:
+    out = _Arrivals()
+    for r in readers:
+        out.arrived |= r.arrived
+        out.final |= r.final
+        out.final_wall |= r.final_wall
+        out.labels |= r.labels
+    return out
+
+
+def _pct(ms: np.ndarray, q: float) -> float | None:
+    return round(float(np.percentile(ms, q)), 1) if ms.size else None
 
 
 def _publish(broker_url: str, events, rate: float) -> list[float]:

@@ -6,9 +6,10 @@ The one place the service calls :func:`atlas.pairing.pair_events`, so the live i
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, Engine, select
@@ -18,9 +19,11 @@ from atlas.pairing import compute_features, pair_events
 from atlas.transient import TransientFeatures
 from atlas.uses import WaterUse
 from service.runtime.homelock import PAIRING, HomeLocks
-from service.storage.events import load_unpaired_events, received_at, utc
+from service.storage.events import load_events, received_at, unpaired_event_ids, utc
 from service.storage.schema import events
 from service.storage.uses import insert_uses
+
+_LOGGER = logging.getLogger(__name__)
 
 #: How long after the end of an event's own window a later event can still change its use: the
 #: other line of the same mixing-valve action (0.1 s, ``atlas.pairing.DEFAULT_SIMULTANEOUS_S``)
@@ -33,24 +36,37 @@ SETTLE_GUARD = timedelta(seconds=0.25)
 ARRIVAL_SETTLE_S = 1.0
 
 
+#: Told about uses paired but not settled yet: ``(home_id, uses, their events, features)``.
+UnsettledHook = Callable[[str, list[WaterUse], list[Event], Mapping[str, TransientFeatures]], None]
+
+
 class Pairer:
     """Pairs homes from the database, caching each waiting event's transient features.
 
     An open can wait many batches for its close; computing its features once instead of at
     every re-pairing is what keeps pairing cheaper than storing (features are the costly part).
+    ``on_unsettled`` hears of each use once, as soon as it is paired and before it settles
+    (the runtime shows a provisional classification; issue 6, latency).
     """
 
     def __init__(
-        self, engine: Engine, max_cached: int = 200_000, arrival_settle_s: float | None = None
+        self,
+        engine: Engine,
+        max_cached: int = 200_000,
+        arrival_settle_s: float | None = None,
+        on_unsettled: UnsettledHook | None = None,
     ) -> None:
         self.engine = engine
         self.max_cached = max_cached
+        self.on_unsettled = on_unsettled
+        self._announced: dict[str, None] = {}  # use ids given to on_unsettled (insertion order)
         # Several workers (PostgreSQL) commit one home's events out of order; one process does
         # not. None: ARRIVAL_SETTLE_S on PostgreSQL, 0 on SQLite.
         if arrival_settle_s is None:
             arrival_settle_s = ARRIVAL_SETTLE_S if engine.dialect.name == "postgresql" else 0.0
         self.arrival_settle_s = arrival_settle_s
         self._features: dict[str, TransientFeatures] = {}
+        self._waiting_events: dict[str, dict[str, Event]] = {}  # per home, decoded once
         self._lock = threading.Lock()
         self._homes = HomeLocks(PAIRING)
         # home -> monotonic time at which its earliest unsettled use settles by the wall clock
@@ -70,7 +86,7 @@ class Pairer:
         # serialised per home across workers (issue 7): reads below see the last pairing's uses
         self._waiting.pop(home_id, None)  # set again below while a use still waits
         with self._homes.transaction(self.engine, home_id) as conn:
-            unpaired = load_unpaired_events(conn, home_id)
+            unpaired = self._unpaired(conn, home_id)
             if not unpaired:
                 return 0
             now = None if final else self._horizon(conn, home_id)
@@ -83,8 +99,36 @@ class Pairer:
             by_id = {e.event_id: e for e in unpaired}
             done = result.uses if final else self._settled(conn, home_id, result.uses, by_id, now)
             created = insert_uses(conn, done)
-        self._forget(i for use in done for i in use.event_ids)
+        paired = [i for use in done for i in use.event_ids]
+        self._forget(paired)
+        waiting = self._waiting_events.get(home_id, {})
+        for event_id in paired:
+            waiting.pop(event_id, None)
+        if self.on_unsettled is not None and not final:
+            stored = {u.use_id for u in done}
+            self._tell_unsettled(home_id, [u for u in result.uses if u.use_id not in stored],
+                                 by_id, result.features)  # fmt: skip
         return len(created)
+
+    def _tell_unsettled(
+        self,
+        home_id: str,
+        waiting: list[WaterUse],
+        by_id: dict[str, Event],
+        features: Mapping[str, TransientFeatures],
+    ) -> None:
+        fresh = [u for u in waiting if u.use_id not in self._announced]
+        if not fresh:
+            return
+        for use in fresh:
+            self._announced[use.use_id] = None
+        while len(self._announced) > 10_000:  # only recent uses can still be waiting
+            del self._announced[next(iter(self._announced))]
+        evs = [by_id[e] for u in fresh for e in u.event_ids]
+        try:
+            self.on_unsettled(home_id, fresh, evs, features)  # type: ignore[misc]
+        except Exception:  # a preview is a courtesy: the stored classification follows anyway
+            _LOGGER.exception("provisional classification of %s failed", home_id)
 
     def _settled(
         self,
@@ -139,6 +183,19 @@ class Pairer:
         if not final and self.arrival_settle_s > 0:
             time.sleep(self.arrival_settle_s)  # the events that made these homes dirty settle
         return sum(self.pair_home(home, final=final) for home in sorted(homes))
+
+    def _unpaired(self, conn: Connection, home_id: str) -> list[Event]:
+        """The home's unpaired events by time, decoding only those not seen waiting before.
+
+        The cache holds exactly the home's events still unpaired at its last pairing (what
+        another worker paired meanwhile drops out here), so it is as large as what waits.
+        """
+        ids = unpaired_event_ids(conn, home_id)
+        cached = self._waiting_events.get(home_id, {})
+        loaded = {e.event_id: e for e in load_events(conn, [i for i in ids if i not in cached])}
+        found = [cached.get(i) or loaded[i] for i in ids]
+        self._waiting_events[home_id] = {e.event_id: e for e in found}
+        return found
 
     def _known_features(self, unpaired: list) -> dict[str, TransientFeatures]:
         with self._lock:

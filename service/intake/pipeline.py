@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 
 from atlas.events import EventError, check_registered, decode_event_counts
 from service.intake.messages import InboundMessage
-from service.intake.pairing_step import Pairer
+from service.intake.pairing_step import Pairer, UnsettledHook
 from service.intake.registry import HomeRegistry
 from service.storage.deadletters import DeadLetter, insert_dead_letters
 from service.storage.events import EventRow, insert_events
@@ -51,6 +51,7 @@ class IngestPipeline:
     ``clock`` feeds the future-timestamp check; pass ``clock=None`` for offline replays of old
     captures. ``check_topic`` refuses a payload whose home/sensor differ from its topic's (the
     broker's access control is per topic, so a mismatch is either a bug or a spoof).
+    ``on_unsettled``: see :class:`Pairer`.
     """
 
     def __init__(
@@ -59,12 +60,13 @@ class IngestPipeline:
         registry: HomeRegistry | None = None,
         clock: Callable[[], datetime] | None = lambda: datetime.now(UTC),
         check_topic: bool = True,
+        on_unsettled: UnsettledHook | None = None,
     ) -> None:
         self.engine = engine
         self.registry = registry or HomeRegistry(engine)
         self.clock = clock
         self.check_topic = check_topic
-        self.pairer = Pairer(engine)
+        self.pairer = Pairer(engine, on_unsettled=on_unsettled)
 
     def validate(self, msg: InboundMessage) -> EventRow:
         """The event in ``msg``, or :class:`EventError` with the reason it is refused."""
@@ -115,4 +117,3 @@ class IngestPipeline:
     def pair(self, homes: set[str], *, final: bool = False) -> int:
         """Re-pair ``homes`` after a commit; returns the number of new uses."""
         return self.pairer.pair_homes(homes, final=final)
-

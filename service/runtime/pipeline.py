@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -20,9 +20,12 @@ from sqlalchemy import Connection, Engine, select
 
 from atlas.checklist import Announcement
 from atlas.engine import CalibrationEngine, EngineConfig, UseClassification
+from atlas.engine.preview import PreviewModel
 from atlas.engine.records import RoundPlan
+from atlas.events import Event
 from atlas.homespec import HomeSpec, parse_home_spec
 from atlas.timetable import TimetablePolicy
+from atlas.transient import TransientFeatures
 from atlas.uses import WaterUse
 from service import metrics
 from service.push.text import describe_use
@@ -87,6 +90,7 @@ class HomePipeline:
         self.config_for = config_for or (lambda spec: EngineConfig())
         self.listener = listener or Listener()
         self._homes: dict[str, _Home] = {}
+        self._previews: dict[str, PreviewModel] = {}  # per home, as of its engine's last change
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
@@ -127,10 +131,12 @@ class HomePipeline:
         meta = {"model_version": eng.model_version, "level": eng.level, "n_uses": len(home.known),
                 "announced": sorted(home.announced)}  # fmt: skip
         home.version = save_engine_state(conn, home_id, eng.snapshot(), meta, now.astimezone(UTC))
+        self._previews[home_id] = eng.preview_model()
 
     def forget(self, home_id: str) -> None:
         """Drop the cached engine (the home spec changed: reload from the database)."""
         self._homes.pop(home_id, None)
+        self._previews.pop(home_id, None)
 
     def _apply_answers(self, conn: Connection, home_id: str, home: _Home) -> int:
         """Apply answers committed in the database that the engine has not seen; returns count."""
@@ -189,8 +195,29 @@ class HomePipeline:
             self._save(conn, home_id, home, now)
         metrics.CLASSIFICATION_SECONDS.observe(time.perf_counter() - started)
         metrics.USES_CLASSIFIED.inc(len(new))
-        self.listener.classified(home_id, _sse_rows(result, new))
+        self.listener.classified(home_id, _sse_rows(result, new, provisional=False))
         return len(new)
+
+    def preview(
+        self,
+        home_id: str,
+        new: list[WaterUse],
+        evs: list[Event],
+        features: Mapping[str, TransientFeatures],
+    ) -> None:
+        """Publish a provisional classification of uses paired but not stored yet.
+
+        Runs on the pairing thread without the home's lock, on the :class:`PreviewModel` frozen
+        at the engine's last save, so a long ingest of the same home does not hold it up; the
+        stored classification follows once the uses settle (:mod:`atlas.engine.preview`).
+        """
+        model = self._previews.get(home_id)
+        if model is None:  # first use since this process started: load the engine once
+            with self.lock(home_id), self.db.connect() as conn:
+                model = self._load(conn, home_id).engine.preview_model()
+            self._previews[home_id] = model
+        result = model.classify(new, evs, features)
+        self.listener.classified(home_id, _sse_rows(result, new, provisional=True))
 
     # ------------------------------------------------------------------ scheduled work
 
@@ -341,11 +368,14 @@ def _classification_rows(result: Iterable[UseClassification]) -> list[dict]:
     return rows
 
 
-def _sse_rows(result: list[UseClassification], new: list[WaterUse]) -> list[dict]:
+def _sse_rows(
+    result: list[UseClassification], new: list[WaterUse], *, provisional: bool
+) -> list[dict]:
     t_of = {u.use_id: u.t for u in new}
     return [
         {
             "use_id": c.use_id,
+            "provisional": provisional,
             "t": t_of[c.use_id].isoformat(),
             "display_level": LEVEL_NAMES.get(c.display_level, c.display_level),
             "display_label": c.display_label,

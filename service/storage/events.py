@@ -97,10 +97,13 @@ def utc(t: datetime) -> datetime:
 
 
 def load_events(conn: Connection, event_ids: Iterable[str]) -> list[Event]:
-    """The stored events with these ids, ordered by time."""
+    """The stored events with these ids, ordered by time (then id)."""
     ids = list(event_ids)
-    rows = conn.execute(select(events).where(events.c.event_id.in_(ids)).order_by(events.c.t))
-    return [_to_event(r) for r in rows]
+    found: list[Event] = []
+    for start in range(0, len(ids), 500):  # bounded IN lists (SQLite's variable limit)
+        query = select(events).where(events.c.event_id.in_(ids[start : start + 500]))
+        found.extend(_to_event(r) for r in conn.execute(query))
+    return sorted(found, key=lambda e: (e.t, e.event_id))
 
 
 def received_at(conn: Connection, event_ids: Sequence[str]) -> dict[str, datetime]:
@@ -113,12 +116,21 @@ def received_at(conn: Connection, event_ids: Sequence[str]) -> dict[str, datetim
     return found
 
 
-def load_unpaired_events(conn: Connection, home_id: str) -> list[Event]:
-    """Events of ``home_id`` not yet part of a stored use, by time: the input of re-pairing."""
+def unpaired_event_ids(conn: Connection, home_id: str) -> list[str]:
+    """Ids of the events of ``home_id`` not yet part of a stored use, by time.
+
+    Ids only: the pairer keeps the waveforms of events it has seen waiting, and decoding them
+    again at every re-pairing cost more than the pairing itself.
+    """
     paired = select(use_events.c.event_id).where(use_events.c.event_id == events.c.event_id)
-    rows = conn.execute(
-        select(events)
+    query = (
+        select(events.c.event_id)
         .where(events.c.home_id == home_id, ~paired.exists())
         .order_by(events.c.t, events.c.event_id)
     )
-    return [_to_event(r) for r in rows]
+    return list(conn.execute(query).scalars())
+
+
+def load_unpaired_events(conn: Connection, home_id: str) -> list[Event]:
+    """Events of ``home_id`` not yet part of a stored use, by time: the input of re-pairing."""
+    return load_events(conn, unpaired_event_ids(conn, home_id))

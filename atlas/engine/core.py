@@ -129,7 +129,14 @@ class EngineConfig:
         expiry (``memory_h`` after the use): a question that expires minutes after it is sent
         wastes a slot of the round.
     announcement_window_s : float, default=600
-        How long after an announcement the announced use may start.
+        How long after an announcement the announced use may start. An announcement is
+        matched once the ingested uses reach the end of its window (a use that starts
+        earlier but ends later than another in the window is ingested after it: matching
+        earlier labelled the wrong one), and waits ``announcement_grace_s`` more for a use
+        that started in the window but was not complete yet (a long shower).
+    announcement_grace_s : float, default=3600
+        The pairing's open timeout (:func:`atlas.pairing.pair_events`): a use that started in
+        the window is ingested by then.
     random_state : int, default=0
         Seeds the codebook, the strategies and the draws (per round day, so a replay or a
         restored engine draws the same round).
@@ -152,6 +159,7 @@ class EngineConfig:
     uniform_mix: float = 0.2
     min_answer_h: float = 6.0
     announcement_window_s: float = 600.0
+    announcement_grace_s: float = 3600.0
     random_state: int = 0
 
     def __post_init__(self) -> None:
@@ -197,8 +205,9 @@ class CalibrationEngine:
         (the benchmark's outside reference); None builds ``config.strategy``.
     fleet : atlas.fleet.FleetPrior or None, default=None
         What earlier homes taught (issue 8, docs/fleet.md): its codebook from day 1, its
-        category evidence in the feature matrix, its Beta prior in the estimates. None: the
-        home alone, exactly as without the fleet.
+        category evidence in the feature matrix, stand-in training examples for valves it can
+        pick reliably, its Beta prior in the estimates. None: the home alone, exactly as
+        without the fleet.
     """
 
     def __init__(
@@ -242,6 +251,7 @@ class CalibrationEngine:
         self._level_pred: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._stale_model = False
         self._trained_on: frozenset[str] = frozenset()  # labels the current model has seen
+        self._stand_in_scores: np.ndarray | None = None  # fleet stand-ins (with the matrix)
 
     # ------------------------------------------------------------------ read-only views
 
@@ -327,23 +337,38 @@ class CalibrationEngine:
         return self.classify(new_ids)
 
     def announce(self, announcement: Announcement, now: datetime) -> None:
-        """Remember "I am about to use ...": the next matching ingested use becomes a label."""
+        """Remember "I am about to use ...": the first matching use becomes a label.
+
+        Nothing is dropped here: ``now`` (when it was said) runs ahead of the ingested uses,
+        which arrive only once complete, so an earlier announcement whose use is not ingested
+        yet must survive a later one (the demo lost 9 of 16 that way). Old announcements are
+        dropped at ingest, against the ingested uses.
+        """
+        del now  # part of the call signature; matching and dropping go by ingested uses
         self.spec.fixture(announcement.fixture_id)  # raises on an unknown fixture
         self._announcements.append(announcement)
-        self._drop_old_announcements(now)
+
+    def _horizon(self, now: datetime) -> datetime:
+        """How far the ingested uses reach (``now`` of :meth:`ingest`, or the newest use)."""
+        return max([now, *(u.t for u in self._uses.values())])
 
     def _drop_old_announcements(self, now: datetime) -> None:
-        window = timedelta(seconds=self.config.announcement_window_s)
-        latest = max((u.t for u in self._uses.values()), default=now)
-        horizon = max(now, latest)
-        self._announcements = [a for a in self._announcements if a.at + window >= horizon]
+        cfg = self.config
+        keep = timedelta(seconds=cfg.announcement_window_s + cfg.announcement_grace_s)
+        horizon = self._horizon(now)
+        self._announcements = [a for a in self._announcements if a.at + keep >= horizon]
 
     def _match_announcements(self, now: datetime) -> None:
         if not self._announcements:
             return
+        window = timedelta(seconds=self.config.announcement_window_s)
+        horizon = self._horizon(now)
         free = [u for u in self._sorted_uses() if u.use_id not in self._asked()]
         remaining = []
         for a in sorted(self._announcements, key=lambda a: a.at):
+            if a.at + window > horizon:  # a use of its window may still be running
+                remaining.append(a)
+                continue
             found = match_announcement(
                 a, self.spec.fixture(a.fixture_id), free, window_s=self.config.announcement_window_s
             )
@@ -433,6 +458,8 @@ class CalibrationEngine:
         """Fit on every label (``only``: on those labels only, to rebuild a restored model)."""
         matrix = self._ensure_matrix()
         y = self._y(only)
+        if self.fleet is not None:  # stand-ins train, they are never scored labels
+            y = self.fleet.stand_in_targets(self.spec, self._stand_in_scores, y)
         if only is None:
             self._stale_model = False
         self._trained_on = (
@@ -477,6 +504,10 @@ class CalibrationEngine:
                 self._projection,
             )
             if self.fleet is not None:
+                # stand-in scores read the rule evidence before the fleet multiplies into it
+                self._stand_in_scores = self.fleet.stand_in_scores(
+                    self.spec, self._matrix, self._projection
+                )
                 X = self.fleet.adjust_features(
                     self.spec,
                     self._matrix.X,
@@ -486,6 +517,10 @@ class CalibrationEngine:
                 self._matrix = replace(self._matrix, X=X)
             self._row = {uid: i for i, uid in enumerate(self._matrix.use_ids)}
             self._proba = None
+            if self._stand_in_scores is not None:
+                # new uses may hold better stand-ins (or the first, before any label):
+                # refit at the next round or daily update
+                self._stale_model = True
         return self._matrix
 
     def _ensure_predictions(self) -> None:

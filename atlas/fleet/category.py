@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from atlas.domain import Category
 from atlas.features import feature_names
 
 _AS_IS = (
@@ -199,3 +200,40 @@ class FleetCategoryModel:
         sub = np.exp(sub - sub.max(axis=1, keepdims=True))
         out[:, [j for j, _ in known]] = sub / sub.sum(axis=1, keepdims=True)
         return out
+
+
+def category_likelihood(
+    model: FleetCategoryModel,
+    home_categories: Sequence[str],
+    X: np.ndarray,
+    n_codes: int,
+    *,
+    codes_comparable: bool,
+    floor: float,
+    unseen: float,
+) -> np.ndarray:
+    """The fleet model's likelihood per use and :class:`Category` (enum order), in [floor, 1].
+
+    The posterior over the home's categories (uniform prior) relative to its best category,
+    floored; categories of the home the model never saw get ``unseen``, categories the home
+    does not have 1 (no information). Code columns enter only when ``codes_comparable`` (the
+    home encodes with the fleet's projection); otherwise the model is marginalised (exact).
+    """
+    T, names = transfer_features(X, n_codes)
+    if not codes_comparable:
+        keep = [i for i, n in enumerate(names) if not n.startswith("code_")]
+        T, names = T[:, keep], tuple(names[i] for i in keep)
+    keep = [i for i, n in enumerate(names) if n in model.names_]
+    T, names = T[:, keep], tuple(names[i] for i in keep)
+    home_cats = sorted({str(c) for c in home_categories})
+    known = np.array([c in model.categories_ for c in home_cats])
+    like = np.ones((X.shape[0], len(Category)))
+    if X.shape[0] == 0:
+        return like
+    post = model.posterior(T, names, home_cats)
+    top = np.nanmax(post, axis=1, keepdims=True) if known.any() else np.ones((len(T), 1))
+    rel = np.maximum(floor, post / np.where(top > 0, top, 1.0))
+    order = [str(c) for c in Category]
+    for j, cat in enumerate(home_cats):
+        like[:, order.index(cat)] = rel[:, j] if known[j] else unseen
+    return like

@@ -3,9 +3,9 @@
 WHY a separate object: privacy is easiest to check where it is enforced. :class:`LocalHome`
 holds the home's own uses, events and labels (as the home's database does) and every method
 returns model parameters or aggregate statistics: codebook atoms, code moments, per-category
-sufficient statistics (categories with >= ``min_count`` labels only), and per-level, per-week
-effective accuracy counts. :func:`atlas.fleet.build_fleet` calls only these methods, and
-refuses a home that opted out.
+sufficient statistics (categories with >= ``min_count`` labels only), per-level, per-week
+effective accuracy counts, and how often stand-in picks were right per (category, lines).
+:func:`atlas.fleet.build_fleet` calls only these methods, and refuses a home that opted out.
 """
 
 from __future__ import annotations
@@ -17,13 +17,20 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from atlas.domain import LEVELS
-from atlas.engine.featurize import CodeProjection, build_matrix
+from atlas.engine.featurize import CodeProjection, Matrix, build_matrix
 from atlas.engine.records import LabelRecord
 from atlas.estimate import estimate_accuracy
 from atlas.events import Event
 from atlas.fleet.accuracy import AccuracyCount
-from atlas.fleet.category import CategoryStats, category_stats, transfer_features
+from atlas.fleet.category import (
+    CategoryStats,
+    FleetCategoryModel,
+    category_likelihood,
+    category_stats,
+    transfer_features,
+)
 from atlas.fleet.codebook import CodeMoments, code_moments
+from atlas.fleet.standin import StandinCounts, standin_counts, standin_scores
 from atlas.homespec import HomeSpec
 from atlas.transient import TransientFeatures, transient_features
 from atlas.uses import WaterUse
@@ -90,19 +97,59 @@ class LocalHome:
     def category_stats(self, projection: CodeProjection, *, min_count: int = 3) -> CategoryStats:
         """Per-category sufficient statistics of the labeled uses' transferable features."""
         self._check_shared()
-        uses = self._sorted_uses()
+        matrix = self._matrix(projection)
+        T, names = transfer_features(matrix.X, projection.components.shape[0])
+        cats = self._label_categories()
+        return category_stats(T, [cats.get(u) for u in matrix.use_ids], names, min_count=min_count)
+
+    def standin_counts(
+        self,
+        model: FleetCategoryModel,
+        projection: CodeProjection,
+        *,
+        threshold: float,
+        floor: float,
+        unseen: float,
+    ) -> StandinCounts:
+        """How often the fleet's stand-in picks were right on this home's guided labels.
+
+        ``model`` should be the fleet category model built *without* this home, so the count
+        measures what a new home would get (:mod:`atlas.fleet.standin`).
+        """
+        self._check_shared()
+        matrix = self._matrix(projection)
+        like = category_likelihood(
+            model,
+            [str(c) for c in self.spec.hierarchy.category_of_fixture.values()],
+            matrix.X,
+            projection.components.shape[0],
+            codes_comparable=True,
+            floor=floor,
+            unseen=unseen,
+        )
+        scores = standin_scores(self.spec, matrix.X, matrix.physics_columns, like)
+        # guided labels only: announced, so right, and not chosen by the model's uncertainty
+        # (active labels carry the homeowner's wrong answers and over-sample hard uses)
+        valves = {
+            r.use_id: r.label for r in self.labels if r.level == "valve" and r.source == "guided"
+        }
+        return standin_counts(self.spec, scores, [valves.get(u) for u in matrix.use_ids], threshold)
+
+    def _matrix(self, projection: CodeProjection) -> Matrix:
         tfs = {
             e.event_id: self.features.get(e.event_id)
             or transient_features(e.samples, e.sample_rate_hz)
             for e in self.events
         }
         lines = {e.event_id: e.line for e in self.events}
-        matrix = build_matrix(
-            self.spec, uses, tfs, lines, self._event_codes(projection.codebook), projection
+        return build_matrix(
+            self.spec,
+            self._sorted_uses(),
+            tfs,
+            lines,
+            self._event_codes(projection.codebook),
+            projection,
         )
-        T, names = transfer_features(matrix.X, projection.components.shape[0])
-        cats = self._label_categories()
-        return category_stats(T, [cats.get(u) for u in matrix.use_ids], names, min_count=min_count)
 
     def accuracy_counts(self, weeks: Sequence[int] = (2, 3, 4)) -> list[AccuracyCount]:
         """Effective (successes, trials) of the IPW estimate at each level at each week's end."""

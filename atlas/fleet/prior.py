@@ -8,7 +8,11 @@ pipeline stays exactly as it is without a fleet:
 2. :meth:`FleetPrior.adjust_features`: the fleet category model's posterior multiplies the
    rule-evidence columns of the home's feature matrix (virtual evidence at category level),
    tempered by ``tau / (tau + n_labels)`` so the home's own labels take over as they arrive;
-3. :meth:`FleetPrior.accuracy_prior`: a Beta prior per level and week for the estimates.
+3. :meth:`FleetPrior.accuracy_prior`: a Beta prior per level and week for the estimates;
+4. :meth:`FleetPrior.stand_in_scores` / :meth:`FleetPrior.stand_in_targets`: stand-in
+   examples for the valves whose (category, lines) the fleet measured it can pick reliably,
+   and :meth:`FleetPrior.checklist`, the guided checklist without the items they cover
+   (:mod:`atlas.fleet.standin`).
 
 It holds only parameters and aggregates (tested: no event, use, label or id of a use).
 """
@@ -20,14 +24,20 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from atlas.domain import Category
-from atlas.engine.featurize import CodeProjection
+from atlas.checklist import ChecklistItem
+from atlas.engine.featurize import CodeProjection, Matrix
 from atlas.estimate import BetaPrior
 from atlas.features import EVIDENCE_COLUMNS
 from atlas.fleet.accuracy import FleetAccuracyPrior, layout_key
-from atlas.fleet.category import FleetCategoryModel, transfer_features
+from atlas.fleet.category import CategoryStats, FleetCategoryModel, category_likelihood
 from atlas.fleet.codebook import codebook_from_atoms, fleet_atoms, fleet_projection
 from atlas.fleet.home import LocalHome
+from atlas.fleet.standin import (
+    StandinTrust,
+    fleet_checklist,
+    stand_in_targets,
+    standin_scores,
+)
 from atlas.homespec import HomeSpec
 
 #: Settings of the engine's own codebook (CalibrationEngine.fit_codebook).
@@ -55,6 +65,15 @@ class FleetConfig:
         A home shares a category's statistics only with this many labels of it.
     min_homes : int, default=3
         Homes needed before an accuracy prior is given at a (level, week).
+    use_standins : bool, default=True
+        Stand-in examples and the shortened checklist (:mod:`atlas.fleet.standin`).
+    standin_threshold : float, default=0.5
+        Smallest score of a pick (more likely than not).
+    standin_k : int, default=3
+        Stand-ins per valve that has no label of its own.
+    standin_min_precision, standin_confidence, standin_min_homes : default 0.8, 0.8, 3
+        A (category, lines) key is trusted when the fleet homes' picks were right at least
+        this often with this confidence, from this many homes (:class:`StandinTrust`).
     accuracy_scope : {"layout", "all"}, default="layout"
         "layout": the accuracy prior pools only homes of the new home's layout class
         (:func:`atlas.fleet.accuracy.layout_key`; the prior is given only after
@@ -73,6 +92,12 @@ class FleetConfig:
     unseen: float = 0.5
     min_count: int = 3
     min_homes: int = 3
+    use_standins: bool = True
+    standin_threshold: float = 0.5
+    standin_k: int = 3
+    standin_min_precision: float = 0.8
+    standin_confidence: float = 0.8
+    standin_min_homes: int = 3
     accuracy_scope: str = "layout"
     random_state: int = 0
 
@@ -81,6 +106,11 @@ class FleetConfig:
             raise ValueError(f"tau={self.tau!r} should be > 0.")
         if self.accuracy_scope not in ("layout", "all"):
             raise ValueError(f"accuracy_scope={self.accuracy_scope!r} should be 'layout' or 'all'.")
+        if not 0 < self.standin_threshold <= 1 or self.standin_k < 1:
+            raise ValueError(
+                f"standin_threshold={self.standin_threshold!r} should be in (0, 1] and "
+                f"standin_k={self.standin_k!r} >= 1."
+            )
         if not 0 < self.floor <= 1 or not 0 < self.unseen <= 1:
             raise ValueError(
                 f"floor={self.floor!r} and unseen={self.unseen!r} should be in (0, 1]."
@@ -101,6 +131,8 @@ class FleetPrior:
     config : FleetConfig
     layout : str or None
         The receiving home's layout class (set by :meth:`for_home`).
+    standin : StandinTrust or None
+        Which (category, lines) keys the fleet's stand-in picks are trusted for.
     """
 
     n_homes: int
@@ -109,6 +141,7 @@ class FleetPrior:
     accuracy: FleetAccuracyPrior | None
     config: FleetConfig
     layout: str | None = None
+    standin: StandinTrust | None = None
 
     def for_home(self, spec: HomeSpec) -> FleetPrior:
         """This prior, addressed to ``spec``'s home (its layout class picks the accuracy prior)."""
@@ -131,25 +164,15 @@ class FleetPrior:
         """
         if self.category_model is None:
             return None
-        n_codes = 0 if projection is None else projection.components.shape[0]
-        T, names = transfer_features(X, n_codes)
-        if not self._codes_comparable(projection):
-            keep = [i for i, n in enumerate(names) if not n.startswith("code_")]
-            T, names = T[:, keep], tuple(names[i] for i in keep)
-        keep = [i for i, n in enumerate(names) if n in self.category_model.names_]
-        T, names = T[:, keep], tuple(names[i] for i in keep)
-        home_cats = sorted({str(c) for c in spec.hierarchy.category_of_fixture.values()})
-        known = np.array([c in self.category_model.categories_ for c in home_cats])
-        like = np.ones((X.shape[0], len(Category)))
-        if X.shape[0] == 0:
-            return like
-        post = self.category_model.posterior(T, names, home_cats)
-        top = np.nanmax(post, axis=1, keepdims=True) if known.any() else np.ones((len(T), 1))
-        rel = np.maximum(self.config.floor, post / np.where(top > 0, top, 1.0))
-        order = [str(c) for c in Category]
-        for j, cat in enumerate(home_cats):
-            like[:, order.index(cat)] = rel[:, j] if known[j] else self.config.unseen
-        return like
+        return category_likelihood(
+            self.category_model,
+            [str(c) for c in spec.hierarchy.category_of_fixture.values()],
+            X,
+            0 if projection is None else projection.components.shape[0],
+            codes_comparable=self._codes_comparable(projection),
+            floor=self.config.floor,
+            unseen=self.config.unseen,
+        )
 
     def adjust_features(
         self,
@@ -171,6 +194,42 @@ class FleetPrior:
         start, stop = EVIDENCE_COLUMNS
         out[:, start:stop] *= like**w
         return out
+
+    @property
+    def trust(self) -> StandinTrust | None:
+        """What the fleet trusts its stand-ins for (None: stand-ins off)."""
+        return self.standin if self.config.use_standins else None
+
+    def checklist(self, spec: HomeSpec) -> list[ChecklistItem]:
+        """The guided checklist a home with this fleet still asks for (:func:`fleet_checklist`)."""
+        return fleet_checklist(spec, self.trust)
+
+    def stand_in_scores(
+        self, spec: HomeSpec, matrix: Matrix, projection: CodeProjection | None
+    ) -> np.ndarray | None:
+        """Stand-in scores per use and valve from the home's unadjusted ``matrix`` (None: off)."""
+        trust = self.trust
+        if trust is None or not any(trust.covers(spec, v) for v in spec.hierarchy.valve_ids):
+            return None
+        like = self.category_likelihood(spec, matrix.X, projection)
+        if like is None:
+            return None
+        return standin_scores(spec, matrix.X, matrix.physics_columns, like)
+
+    def stand_in_targets(
+        self, spec: HomeSpec, scores: np.ndarray | None, y: np.ndarray
+    ) -> np.ndarray:
+        """Training targets ``y`` plus stand-ins for trusted valves without a label of their own."""
+        if scores is None or self.trust is None:
+            return y
+        return stand_in_targets(
+            spec,
+            scores,
+            y,
+            self.trust,
+            threshold=self.config.standin_threshold,
+            k=self.config.standin_k,
+        )
 
     def accuracy_prior(self, level: str, day: int) -> BetaPrior | None:
         """The fleet's Beta prior for a home on local ``day`` (None: not enough fleet)."""
@@ -205,15 +264,41 @@ def build_fleet(homes: Sequence[LocalHome], config: FleetConfig | None = None) -
     projection = fleet_projection(
         codebook, [h.code_moments(codebook) for h in shared], config.n_code_dims
     )
-    stats = [h.category_stats(projection, min_count=config.min_count) for h in shared]
-    stats = [s for s in stats if s.categories]
-    try:
-        category_model = FleetCategoryModel(stats) if stats else None
-    except ValueError:
-        category_model = None  # too few labeled uses across the fleet yet
+    by_home = [h.category_stats(projection, min_count=config.min_count) for h in shared]
+    stats = [s for s in by_home if s.categories]
+    category_model = _category_model(stats)
+    standin = None
+    if config.use_standins and category_model is not None:
+        counts = []
+        for i, home in enumerate(shared):
+            # leave the home out: its count measures what a new home would get
+            loo = _category_model([s for j, s in enumerate(by_home) if j != i and s.categories])
+            if loo is not None:
+                counts.append(
+                    home.standin_counts(
+                        loo,
+                        projection,
+                        threshold=config.standin_threshold,
+                        floor=config.floor,
+                        unseen=config.unseen,
+                    )
+                )
+        standin = StandinTrust(
+            counts,
+            min_precision=config.standin_min_precision,
+            confidence=config.standin_confidence,
+            min_homes=config.standin_min_homes,
+        )
     accuracy = FleetAccuracyPrior(
         {h.home_id: h.accuracy_counts() for h in shared},
         min_homes=config.min_homes,
         layouts={h.home_id: layout_key(h.spec.hierarchy.category_of_fixture) for h in shared},
     )
-    return FleetPrior(len(shared), projection, category_model, accuracy, config)
+    return FleetPrior(len(shared), projection, category_model, accuracy, config, standin=standin)
+
+
+def _category_model(stats: Sequence[CategoryStats]) -> FleetCategoryModel | None:
+    try:
+        return FleetCategoryModel(stats) if stats else None
+    except ValueError:
+        return None  # too few labeled uses across these homes yet

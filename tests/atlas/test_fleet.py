@@ -154,3 +154,136 @@ def test_accuracy_prior_pools_only_homes_of_the_same_layout():
     assert prior.prior("category", 2, "flat") is None  # only 2 flats: not enough support
     assert prior.prior("category", 1, "house") is None  # no evidence that early
     assert prior.prior("category", 2) is not None  # all homes
+
+
+# ---------------------------------------------------------------- stand-ins (atlas.fleet.standin)
+
+
+def _standin_matrix(spec, rows):
+    """Feature rows with only lines, rule evidence and physics set: (lines, category, valve).
+
+    ``category``: the rules' decided category (likelihood 0.9, others 0.05) or None; ``valve``:
+    the valve the physics prior favours by 3 log units, or None (flat).
+    """
+    from atlas.domain import Category
+    from atlas.features import EVIDENCE_COLUMNS, feature_names
+
+    names = feature_names(0)
+    valves = list(spec.hierarchy.valve_ids)
+    X = np.zeros((len(rows), len(names) + len(valves)))
+    order = [str(c) for c in Category]
+    for i, (lines, category, valve) in enumerate(rows):
+        X[i, 0], X[i, 1] = float("hot" in lines), float("cold" in lines)
+        ev = np.ones(len(order)) if category is None else np.full(len(order), 0.05)
+        if category is not None:
+            ev[order.index(category)] = 0.9
+        X[i, EVIDENCE_COLUMNS[0] : EVIDENCE_COLUMNS[1]] = ev
+        if valve is not None:
+            X[i, len(names) + valves.index(valve)] = 3.0
+    return X, (len(names), len(names) + len(valves))
+
+
+def test_stand_in_scores_take_the_category_from_evidence_and_the_valve_from_physics():
+    from atlas.fleet.standin import picks, standin_scores
+
+    spec = load_preset("two_bath_house")
+    X, phys = _standin_matrix(
+        spec,
+        [
+            ({"cold"}, "toilet", "bath2-toilet/fill"),  # which toilet: the physics prior
+            ({"hot", "cold"}, "shower", None),  # the one shower's mixed valve
+            ({"cold"}, None, None),  # no evidence: no pick
+        ],
+    )
+    scores = standin_scores(spec, X, phys, np.ones((3, 8)))
+    valves = list(spec.hierarchy.valve_ids)
+    chosen = picks(scores, 0.5)
+    assert valves[chosen[0]] == "bath2-toilet/fill"
+    assert valves[chosen[1]] == "bath1-shower/mixed"
+    assert chosen[2] == -1
+    # a valve never scores on a use with other lines than its own
+    assert scores[0, valves.index("bath1-shower/mixed")] == 0.0
+
+
+def test_trust_needs_enough_right_picks_and_grouped_valves_need_the_right_valve():
+    from atlas.fleet.standin import StandinCounts, StandinTrust
+
+    shower = ("shower", ("cold", "hot"))
+    hose = ("outdoor_hose", ("cold",))
+    toilet = ("toilet", ("cold",))
+    homes = [
+        StandinCounts({shower: (2, 2, 0, 0), hose: (1, 1, 0, 0), toilet: (4, 4, 4, 2)})
+        for _ in range(4)
+    ]
+    trust = StandinTrust(homes, min_precision=0.8, confidence=0.8, min_homes=3)
+    assert shower in trust.alone_  # 8 of 8 right
+    assert hose not in trust.alone_  # 4 of 4: too few to be sure
+    assert toilet in trust.alone_ and toilet not in trust.grouped_  # category yes, valve 8/16
+    two_toilets = load_preset("two_bath_house")
+    one_toilet = load_preset("apartment")
+    assert trust.covers(one_toilet, "toilet/fill")
+    assert not trust.covers(two_toilets, "bath1-toilet/fill")
+    assert trust.covers(two_toilets, "bath1-shower/mixed")
+    assert not StandinTrust(homes[:2], min_homes=3).alone_  # two homes are not a fleet
+
+
+def test_stand_ins_fill_only_trusted_valves_without_own_labels():
+    from atlas.fleet.standin import StandinCounts, StandinTrust, stand_in_targets
+
+    spec = load_preset("apartment")
+    trusted = {("toilet", ("cold",)): (9, 9, 0, 0), ("shower", ("cold", "hot")): (9, 9, 0, 0)}
+    trust = StandinTrust([StandinCounts(trusted)] * 3)
+    valves = list(spec.hierarchy.valve_ids)
+    scores = np.zeros((6, len(valves)))
+    scores[:4, valves.index("toilet/fill")] = [0.9, 0.8, 0.7, 0.6]
+    scores[4:, valves.index("shower/mixed")] = 0.9
+    y = np.array([None, "kitchen-sink/cold", None, None, "shower/hot", None], dtype=object)
+    out = stand_in_targets(spec, scores, y, trust, threshold=0.5, k=2)
+    assert out.tolist() == [
+        "toilet/fill",  # the best free pick
+        "kitchen-sink/cold",  # a real label is never overwritten
+        "toilet/fill",  # k=2 stand-ins
+        None,
+        "shower/hot",
+        "shower/mixed",  # shower/mixed has no label of its own yet
+    ]
+    y[0] = "toilet/fill"  # the home's own label takes over
+    out = stand_in_targets(spec, scores, y, trust, threshold=0.5, k=2)
+    assert out.tolist().count("toilet/fill") == 1
+    assert y[2] is None  # y itself is not changed
+
+
+def test_fleet_checklist_leaves_out_covered_items_only():
+    from atlas.checklist import build_checklist
+    from atlas.fleet.standin import StandinCounts, StandinTrust, fleet_checklist
+
+    spec = load_preset("two_bath_house")
+    trust = StandinTrust([StandinCounts({("shower", ("cold", "hot")): (3, 3, 0, 0)})] * 3)
+    full = build_checklist(spec.fixtures)
+    short = fleet_checklist(spec, trust)
+    assert [i.item_id for i in full if i not in short] == ["bath1-shower"]
+    assert fleet_checklist(spec, None) == full
+
+
+def test_engine_trains_on_stand_ins_but_never_scores_them(homes):
+    from datetime import timedelta
+
+    from atlas.engine import CalibrationEngine
+
+    config = FleetConfig(
+        min_homes=2, standin_min_homes=1, standin_min_precision=0.05, standin_confidence=0.5
+    )
+    fleet = build_fleet(homes, config)
+    assert fleet.trust is not None and fleet.trust.alone_
+    new = _local_home("apartment", 7)
+    engine = CalibrationEngine(new.spec, new.installed_at, fleet=fleet.for_home(new.spec))
+    now = new.installed_at + timedelta(days=2)
+    engine.ingest(new.uses, new.events, now)
+    report = engine.daily_update(now)
+    assert engine.model_version >= 1  # a model before the homeowner gave any label
+    assert engine.labels == () and engine.scored_labels() == []
+    assert all(e.n_labels == 0 for e in report.estimates.values())
+    alone = CalibrationEngine(new.spec, new.installed_at)
+    alone.ingest(new.uses, new.events, now)
+    alone.daily_update(now)
+    assert alone.model_version == 0  # without the fleet: no label, no model

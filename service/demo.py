@@ -281,11 +281,8 @@ class HttpHomeowner:
             wanted = set(item["valve_ids"])
             picks = [
                 (t_open, valve)
-                for t_open, t_close, valve in uses_by_time
-                if valve in wanted
-                and t_open < week1_end
-                and t_open not in taken
-                and (t_close - t_open) < timedelta(minutes=5)  # the engine matches within 10
+                for t_open, _t_close, valve in uses_by_time
+                if valve in wanted and t_open < week1_end and t_open not in taken
             ][: item["count"]]
             for t_open, _valve in picks:
                 taken.add(t_open)
@@ -408,6 +405,7 @@ def weekly_summary(db: Engine, api: httpx.Client, home: SimulatedHome) -> list[d
         end = min(home.installed + timedelta(days=7 * w), home.end)
         start = home.installed + timedelta(days=7 * (w - 1))
         seen_by = end + timedelta(hours=1)  # the daily update at 00:05 reports the day that ended
+        week_uses = [u for u, t in use_t.items() if start <= t < end and u[2:] in truth]
         latest: dict[tuple[str, str], str] = {}
         for r in cls_rows:
             if r.created_at <= seen_by and r.use_id in use_t and start <= use_t[r.use_id] < end:
@@ -417,12 +415,10 @@ def weekly_summary(db: Engine, api: httpx.Client, home: SimulatedHome) -> list[d
             est = [
                 x for x in rows if x["level"] == level and datetime.fromisoformat(x["t"]) <= seen_by
             ]
-            scored = [(uid, label) for (uid, lv), label in latest.items() if lv == level]
-            correct = sum(
-                label == _true_label(truth[uid[2:]], level)
-                for uid, label in scored
-                if uid[2:] in truth
-            )
+            # every use of the week, as the calibration bench scores it: a use the service has
+            # not classified at this level (no model yet) counts as not correct
+            scored = [(uid, latest.get((uid, level))) for uid in week_uses]
+            correct = sum(label == _true_label(truth[uid[2:]], level) for uid, label in scored)
             last = est[-1] if est and est[-1]["n_labels"] > 0 else None  # no labels: no estimate
             levels[level] = {
                 "estimate": None if last is None else round(last["estimate"], 3),
@@ -552,6 +548,11 @@ def run_demo(
         stack.callback(db.dispose)
         upgrade(db)
         register(db, home)
+        # the runtime's imports (scikit-learn) take seconds: done before the clock starts, or
+        # the first simulated hours pass before the service and the homeowner are up (the
+        # checklist's first announcements were then refused as more than an hour old)
+        from service.runtime.serve import build_app  # noqa: F401
+
         clock = ScaledClock(home.installed, time.time() + 3.0, speed)
         settings = demo_settings(workdir, broker_url, clock)
         service = InProcessService(settings, db, clock)

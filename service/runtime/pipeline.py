@@ -296,7 +296,9 @@ class HomePipeline:
                 return None
             version = home.engine.fit_codebook(evs, due)
             result = self._reclassify_recent(home)
-            insert_classifications(conn, home_id, _classification_rows(result), self.clock())
+            # as of ``due``, like the snapshot: the fit takes seconds, which are hours of
+            # service time in the demo, and the end-of-week model must be read as of midnight
+            insert_classifications(conn, home_id, _classification_rows(result), due)
             self._save(conn, home_id, home, due)
         _LOGGER.info("codebook for %s refitted at %s: %s", home_id, due, version)
         return version
@@ -307,7 +309,14 @@ class HomePipeline:
             lock_home_in_transaction(conn, home_id, ENGINE)  # other workers: issue 7
             home = self._load(conn, home_id)
             self._apply_answers(conn, home_id, home)
+            before = home.engine.model_version
             report = home.engine.daily_update(due)
+            if report.model_version != before:
+                # the nightly refit on the day's labels (in week 1, the guided ones): without
+                # these rows every use kept the model of the night before it, and the uses of
+                # day 1 (before any model) had no valve or fixture classification at all
+                rows = _classification_rows(self._reclassify_recent(home))
+                insert_classifications(conn, home_id, rows, due.astimezone(UTC))
             level = LEVEL_NAMES[report.decision.level]
             phase = _phase(report.day, level)
             version = model_version_name(report.model_version)

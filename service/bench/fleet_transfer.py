@@ -38,6 +38,7 @@ from atlas.domain import LEVELS
 from atlas.engine import CalibrationEngine
 from atlas.events import decode_event, encode_event
 from atlas.fleet import FleetConfig, FleetPrior, LocalHome, build_fleet
+from atlas.levels import DISPLAY_LEVELS
 from atlas.pairing import pair_events
 from atlas.strategies import STRATEGIES
 from service.bench.calibration import (
@@ -58,7 +59,9 @@ class Variant:
 
     ``checklist``: "full" (:func:`atlas.checklist.build_checklist`), "fleet" (the items the
     fleet's stand-ins do not cover, :meth:`atlas.fleet.FleetPrior.checklist`); ``single``
-    asks one example per remaining item (a control: does the checklist length alone matter?).
+    asks one example per remaining item (a control: does the checklist length alone matter?);
+    ``accuracy``: the fleet's Beta prior in the estimates (applied only when earlier homes
+    share the new home's layout, i.e. with ``--fleet-presets`` naming its preset).
     """
 
     fleet: bool
@@ -66,6 +69,7 @@ class Variant:
     checklist: str = "full"
     single: bool = False
     refit: bool = True
+    accuracy: bool = True
     baselines: tuple[str, ...] = ("none",)
 
 
@@ -74,6 +78,9 @@ VARIANTS: dict[str, Variant] = {
     "fleet": Variant(fleet=True, refit=False),
     "fleet_refit": Variant(fleet=True),
     "fleet_checklist": Variant(fleet=True, standins=True, checklist="fleet"),
+    "fleet_checklist_noprior": Variant(
+        fleet=True, standins=True, checklist="fleet", accuracy=False, baselines=("none",)
+    ),
     "none_single": Variant(fleet=False, single=True),
     "fleet_checklist_single": Variant(
         fleet=True, standins=True, checklist="fleet", single=True, baselines=("none", "none_single")
@@ -193,16 +200,28 @@ def run_home(
 
 def labels_to_goals(days: list[dict]) -> dict[str, dict]:
     """Per goal: labels at the first day the trailing-7-day true accuracy reached it (from
-    day 8, when the model has had a week of data), or None with the final label count."""
+    day 8, when the model has had a week of data), or None with the final label count.
+
+    Also ``shown>=<level>``: labels at the first day the display level was that level or
+    finer (what the estimator's lower bound costs; it spends no label of the goals above).
+    """
     out = {}
     rows = [d for d in days if d["day"] >= 8]
-    for name, goals in GOALS:
-        hit = next((d for d in rows if all(d["window"][lv] >= g for lv, g in goals.items())), None)
-        out[name] = {
+
+    def entry(hit: dict | None) -> dict:
+        return {
             "labels": None if hit is None else hit["labels"],
             "day": None if hit is None else hit["day"],
             "final_labels": days[-1]["labels"],
         }
+
+    for name, goals in GOALS:
+        hit = next((d for d in rows if all(d["window"][lv] >= g for lv, g in goals.items())), None)
+        out[name] = entry(hit)
+    for level in DISPLAY_LEVELS[1:]:
+        rank = DISPLAY_LEVELS.index(level)
+        hit = next((d for d in rows if DISPLAY_LEVELS.index(d["level"]) >= rank), None)
+        out[f"shown>={level}"] = entry(hit)
     return out
 
 
@@ -237,9 +256,10 @@ def home_record(run: dict, *, role: str, variant: str, fleet_homes: int, held_ou
 
 
 def run_held_out(args: argparse.Namespace, held_out: str, bar: object) -> list[dict]:
-    """Fleet sequence of the other presets, then the held-out preset's new homes."""
+    """Fleet sequence of the other presets (or ``--fleet-presets``), then the held-out
+    preset's new homes."""
     homeowner = Homeowner(seed=args.homeowner_seed)
-    others = [p for p in PRESETS if p != held_out]
+    others = args.fleet_presets or [p for p in PRESETS if p != held_out]
     config = FleetConfig(random_state=args.fleet_seed)
     local: list[LocalHome] = []
     records = []
@@ -292,6 +312,8 @@ def run_held_out(args: argparse.Namespace, held_out: str, bar: object) -> list[d
             fleet = None
             if variant.fleet:
                 fleet = full if variant.standins else without_standins(full)
+                if not variant.accuracy:
+                    fleet = replace(fleet, config=replace(fleet.config, use_accuracy=False))
             bar.set_postfix_str(f"held out {held_out}: new home s{seed} {name}")
             run, _ = run_home(
                 variant_home(home, variant, fleet),
@@ -392,7 +414,7 @@ def paired_savings(records: list[dict]) -> dict:
         for base in spec.baselines if spec is not None else ("none",):
             if base not in present or base == variant:
                 continue
-            for key, _ in GOALS:
+            for key in next(iter(new.values()))["to_goal"]:
                 with_f, without = [], []
                 for (held, seed, v), r in new.items():
                     if v != variant or (held, seed, base) not in new:
@@ -470,6 +492,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--held-out", nargs="+", default=list(PRESETS), choices=list(PRESETS))
     parser.add_argument("--fleet-size", type=int, default=10, help="earlier homes (K - 1)")
     parser.add_argument("--fleet-seed", type=int, default=101, help="seed of the first fleet home")
+    parser.add_argument(
+        "--fleet-presets",
+        nargs="+",
+        default=None,
+        choices=list(PRESETS),
+        help="presets of the fleet homes (default: the presets other than the held-out one; "
+        "naming the held-out preset is NOT leave-one-preset-out: it measures a same-layout "
+        "fleet, where the layout-scoped accuracy prior applies)",
+    )
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3, 4, 5])
     parser.add_argument("--days", type=int, default=28)
     parser.add_argument("--strategy", default="margin", choices=list(STRATEGIES))

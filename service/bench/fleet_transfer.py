@@ -528,6 +528,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.merge:
         records = [r for p in args.merge for r in json.loads(p.read_text())["records"]]
+        for r in records:  # derived from the daily rows, so older detail files get every metric
+            r["to_goal"] = labels_to_goals(r["days"])
+            r["coverage"] = bound_coverage(r["days"])
+            r["false_promotion"] = false_promotions(r["days"])
     else:
         total = len(args.held_out) * (args.fleet_size + len(args.seeds) * len(args.variants))
         bar = tqdm(total=total, file=sys.stderr, disable=args.no_progress, desc="fleet")

@@ -388,7 +388,7 @@ def summarize(records: list[dict]) -> dict:
             coverage[lv] = {"days": n, "share": hit / n if n else float("nan")}
         out[name] = {
             "homes": len(rs),
-            "guided": _mean([r.get("guided_asked") for r in rs]),
+            "guided": _mean([r["days"][-1]["labels_by_source"].get("guided", 0) for r in rs]),
             "weeks": weeks,
             "to_goal": goals,
             "false_promotion": {lv: _mean([r["false_promotion"][lv] for r in rs]) for lv in LEVELS},
@@ -459,7 +459,7 @@ def markdown(summary: dict) -> str:
             )
     lines += [
         "",
-        "| group | guided labels asked | false promotion category / fixture / valve "
+        "| group | guided labels | false promotion category / fixture / valve "
         "| bound coverage category / fixture / valve (home-days) |",
         "|---|---|---|---|",
     ]

@@ -209,7 +209,10 @@ def _decode_samples(
             "bad_base64", f"i16le samples need an even byte count, got {len(data)}", home_id
         )
     counts = np.frombuffer(data, dtype="<i2")
-    if counts.size:
+    # |offset + scale * c| <= |offset| + scale * 32768 for every int16 c: when that bound is
+    # clearly inside the range (the 1e-9 margin covers the rounding of either side), no sample
+    # can be out of range or not finite (scale and offset are finite), and the scan is skipped.
+    if counts.size and abs(offset) + scale * 32768.0 > MAX_ABS_KPA * (1 - 1e-9):
         # kPa = offset + scale * count rises with the count (scale > 0), so the smallest and
         # largest counts give the extreme pressures: checking those two, in the same float64
         # arithmetic, is exactly the finiteness and range check of the whole window without

@@ -1,8 +1,10 @@
 """The intake's fast paths give exactly what the straightforward code gave.
 
 ``decode_event_counts`` checks an ``i16le-b64`` window through its smallest and largest counts
-instead of scanning float64 arrays, and ``pack_counts`` shuffles bytes by slicing: both must be
-indistinguishable from the reference formulas they replaced, including at the range limits.
+(or not at all when no int16 count can leave the range) instead of scanning float64 arrays, and
+``pack_counts`` shuffles bytes by slicing and compresses with zstd: all must be indistinguishable
+from the reference formulas they replaced, including at the range limits, and blobs written in
+the first format (zlib) must still read back.
 """
 
 from __future__ import annotations
@@ -14,9 +16,14 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pytest
+import zstandard
+from sqlalchemy import create_engine
 
 from atlas.events import MAX_ABS_KPA, EventError, decode_event, decode_event_counts
-from service.storage.waveform import pack_counts, unpack_counts
+from service.intake.messages import InboundMessage
+from service.intake.mqtt import IntakeConfig, MqttIntake
+from service.intake.pipeline import IngestPipeline
+from service.storage.waveform import pack_counts, shuffled_deltas, unpack_counts
 
 
 def _payload(counts: np.ndarray, scale: float = 0.01, offset: float = 420.0, **extra) -> bytes:
@@ -114,9 +121,41 @@ def test_event_id_rule_is_unchanged(event_id, ok):
         assert err.value.reason == "bad_id"
 
 
-def _reference_pack(counts: np.ndarray) -> bytes:
+def _reference_deltas(counts: np.ndarray) -> bytes:
     deltas = np.diff(counts, prepend=np.int16(0)).astype("<i2")
-    return zlib.compress(deltas.view(np.uint8).reshape(-1, 2).T.tobytes(), 1)
+    return deltas.view(np.uint8).reshape(-1, 2).T.tobytes()
+
+
+def _reference_verdict(counts: np.ndarray, scale: float, offset: float) -> str:
+    """What the full float64 scan says about a window: ok, not_finite or out_of_range."""
+    kpa = offset + scale * counts.astype(np.float64)
+    if not np.all(np.isfinite(kpa)):
+        return "not_finite"
+    return "out_of_range" if kpa.size and np.max(np.abs(kpa)) > MAX_ABS_KPA else "ok"
+
+
+def _verdict(counts: np.ndarray, scale: float, offset: float) -> str:
+    try:
+        decode_event_counts(_payload(counts, scale, offset))
+    except EventError as err:
+        return err.reason
+    return "ok"
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_range_verdict_matches_the_full_scan_around_the_skip_bound(seed):
+    """The scan is skipped when |offset| + scale * 32768 is inside the range: around that bound
+    (either side, either sign, with the extreme counts present or not) every verdict is the
+    full scan's."""
+    rng = np.random.default_rng(seed)
+    for _ in range(40):
+        scale = float(rng.choice([0.01, 0.1, 0.15, 0.3]))
+        bound = MAX_ABS_KPA - scale * 32768.0  # |offset| at which the skip stops
+        offset = float(rng.choice([-1, 1]) * (bound + rng.uniform(-2 * scale, 2 * scale)))
+        counts = rng.integers(-300, 300, 1750).astype("<i2")
+        if rng.random() < 0.5:
+            counts[rng.integers(0, 1750)] = rng.choice([-32768, 32767])
+        assert _verdict(counts, scale, offset) == _reference_verdict(counts, scale, offset)
 
 
 @pytest.mark.parametrize(
@@ -128,6 +167,53 @@ def _reference_pack(counts: np.ndarray) -> bytes:
         np.zeros(0, dtype="<i2"),
     ],
 )
-def test_pack_counts_writes_the_same_bytes(counts):
-    assert pack_counts(counts) == _reference_pack(counts)
-    np.testing.assert_array_equal(unpack_counts(pack_counts(counts)), counts)
+def test_pack_counts_compresses_the_same_shuffled_deltas(counts):
+    assert shuffled_deltas(counts) == _reference_deltas(counts)
+    blob = pack_counts(counts)
+    assert zstandard.ZstdDecompressor().decompress(blob) == _reference_deltas(counts)
+    np.testing.assert_array_equal(unpack_counts(blob), counts)
+
+
+def test_blobs_of_the_first_format_still_read_back():
+    """Databases written before the switch to zstd hold zlib-1 blobs of the same bytes."""
+    counts = np.random.default_rng(3).integers(-500, 500, 1750).astype("<i2")
+    old_blob = zlib.compress(_reference_deltas(counts), 1)
+    np.testing.assert_array_equal(unpack_counts(old_blob), counts)
+
+
+def test_zstd_blobs_are_smaller_than_zlib_on_a_pressure_wave():
+    t = np.arange(1750) / 1000
+    wave = 400 + 20 * np.exp(-3 * t) * np.sin(2 * np.pi * 30 * t)
+    noise = np.random.default_rng(4).normal(0, 0.05, t.size)
+    counts = np.round((wave + noise - 400) / 0.01).astype("<i2")
+    assert len(pack_counts(counts)) < len(zlib.compress(_reference_deltas(counts), 1))
+
+
+def _intake(quiet_s: float) -> MqttIntake:
+    """An intake that is never started: its queue and batching work without a broker."""
+    config = IntakeConfig(batch_size=10, drain_quiet_s=quiet_s)
+    return MqttIntake(IngestPipeline(create_engine("sqlite://")), config)
+
+
+def _queue(intake: MqttIntake, n: int) -> None:
+    for i in range(n):
+        intake._queue.put(InboundMessage("t", b"{}", datetime.now(UTC), i, 1))
+
+
+def test_pairing_waits_while_a_backlog_drains_not_for_live_traffic():
+    """A draining backlog either queues more than a batch or fills batches as fast as the
+    worker takes them (the queue then stays short): pairing waits in both cases."""
+    intake = _intake(quiet_s=3600.0)
+    assert not intake._draining()
+    _queue(intake, 11)
+    assert intake._draining()  # more than a batch queued
+    assert len(intake._take_batch()) == 10
+    assert intake._draining()  # one left, but the batch just taken was full
+    live = _intake(quiet_s=3600.0)
+    _queue(live, 4)  # fewer than half a batch: live traffic
+    assert len(live._take_batch()) == 4
+    assert not live._draining()
+    quiet = _intake(quiet_s=0.0)  # a full batch long enough ago no longer counts
+    _queue(quiet, 10)
+    assert len(quiet._take_batch()) == 10
+    assert not quiet._draining()

@@ -8,8 +8,15 @@ on a 2-core machine would otherwise set both rates. The bare subscriber only cou
 the intake validates, commits batches to SQLite (WAL), acks and pairs. Goal: ratio >= 0.5.
 
 Besides the rates, each consumer's process CPU time per message over the same interval is
-reported: on a shared 2-core machine the wall-clock rates move with whatever else runs, the CPU
-cost per message much less, and it says how far the intake is from the bare subscriber's cost.
+reported, and its ratio (bare CPU per message / intake CPU per event): on a shared 2-core machine
+the wall-clock rates move with whatever else runs, the CPU cost per message much less, and it
+says how far the intake is from the bare subscriber's cost.
+
+The bare subscriber and the intake alternate ``--repeat`` times (bare, intake, bare, intake...),
+each draining its own copy of the backlog (all sessions are created first and the backlog is
+published once), and the ratios are taken round by round: a burst of load from other jobs then
+moves one round's pair, not every intake figure against every bare one. The reported figures
+are the medians over the rounds; every round is listed under ``rounds``.
 """
 
 from __future__ import annotations
@@ -17,6 +24,8 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
+import statistics
 import tempfile
 import threading
 import time
@@ -54,6 +63,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=1,
         help="intake processes sharing one subscription ($share/...) and the SQLite file",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="rounds of bare then intake; medians are reported"
     )
     parser.add_argument("--json", type=Path, default=None, help="also write the result here")
     parser.add_argument(
@@ -205,11 +217,13 @@ def intake_rate(port: int, client_id: str, n: int, db_url: str, batch_size: int)
     return Drain((n - 1) / elapsed, cpu / (n - 1) * 1e6)
 
 
-SHARED_TOPIC = f"$share/atlas-bench/{TOPIC}"
+def shared_topic(group: str) -> str:
+    """The filter of a shared subscription: the broker hands each message to one member."""
+    return f"$share/{group}/{TOPIC}"
 
 
 def _intake_worker(
-    port: int, client_id: str, db_url: str, batch_size: int, pair: bool, ctl: dict
+    port: int, client_id: str, topic: str, db_url: str, batch_size: int, pair: bool, ctl: dict
 ) -> None:
     """One intake process of a shared subscription (``multiprocessing`` target).
 
@@ -220,7 +234,7 @@ def _intake_worker(
     config = IntakeConfig(
         broker_url=f"mqtt://127.0.0.1:{port}",
         client_id=client_id,
-        topic_filter=SHARED_TOPIC,
+        topic_filter=topic,
         batch_size=batch_size,
         publish_errors=False,
         pair=pair,
@@ -250,8 +264,11 @@ def _intake_worker(
     ctl["results"].put((client_id, first[0], cpu_at_last - first[1], intake.counters.stored))
 
 
-def shared_intake_rate(port: int, n: int, db_url: str, batch_size: int, workers: int) -> Drain:
-    """Events/s of ``workers`` intake processes draining one shared subscription together.
+def shared_intake_rate(
+    port: int, ids: list[str], topic: str, n: int, db_url: str, batch_size: int
+) -> Drain:
+    """Events/s of one intake process per client id in ``ids``, draining the shared
+    subscription ``topic`` together.
 
     Only the first process pairs (as one leader would in a deployment): SQLite has one writer,
     and two processes re-pairing the same home would race for its uses.
@@ -264,9 +281,8 @@ def shared_intake_rate(port: int, n: int, db_url: str, batch_size: int, workers:
         "received": ctx.Queue(),
         "results": ctx.Queue(),
     }
-    ids = [f"bench-shared-{i}" for i in range(workers)]
     procs = [
-        ctx.Process(target=_intake_worker, args=(port, cid, db_url, batch_size, i == 0, ctl))
+        ctx.Process(target=_intake_worker, args=(port, cid, topic, db_url, batch_size, i == 0, ctl))
         for i, cid in enumerate(ids)
     ]
     for proc in procs:
@@ -295,58 +311,119 @@ def shared_intake_rate(port: int, n: int, db_url: str, batch_size: int, workers:
     return Drain((n - 1) / (end - start), cpu / (n - 1) * 1e6)
 
 
+@dataclass(frozen=True)
+class Consumer:
+    """One drain of the plan: who (``name``), in which round, with which sessions."""
+
+    name: str
+    round: int
+    client_ids: list[str]
+    topic: str
+
+
+def _plan(names: list[str], repeat: int, workers: int) -> list[Consumer]:
+    """Bare subscriber(s), then the intake, ``repeat`` times: alternating, so each round's pair
+    of drains meets the same background load."""
+    plan = []
+    for r in range(repeat):
+        for name in [*names, "intake"]:
+            if name == "intake" and workers > 1:
+                ids = [f"bench-shared-{r}-{i}" for i in range(workers)]
+                plan.append(Consumer(name, r, ids, shared_topic(f"atlas-bench-{r}")))
+            else:
+                plan.append(Consumer(name, r, [f"bench-{r}-{name.replace('+', '-')}"], TOPIC))
+    return plan
+
+
+def _fresh_db(url: str, specs: list[dict]) -> None:
+    engine = make_engine(url)
+    upgrade(engine)
+    with engine.begin() as conn:
+        for spec in specs:
+            upsert_home(conn, parse_home_spec(spec))
+    engine.dispose()
+
+
+def _distinct_events(url: str) -> int:
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        stored = conn.execute(select(func.count(func.distinct(events.c.event_id)))).scalar_one()
+    engine.dispose()
+    return stored
+
+
+def _drain(port: int, c: Consumer, n: int, db_url: str, args: argparse.Namespace) -> Drain:
+    if c.name in BARE_WORK:
+        return bare_rate(port, c.client_ids[0], n, c.name)
+    if len(c.client_ids) > 1:
+        return shared_intake_rate(port, c.client_ids, c.topic, n, db_url, args.batch_size)
+    return intake_rate(port, c.client_ids[0], n, db_url, args.batch_size)
+
+
+def _median(values: list[float], digits: int) -> float:
+    return round(statistics.median(values), digits)
+
+
 def run(args: argparse.Namespace) -> int:
     specs, messages = make_backlog(args.events, args.seed)
     n = len(messages)
+    names = ["bare", "bare+json", "bare+decode"] if args.wall else ["bare"]
+    plan = _plan(names, args.repeat, args.workers)
+    load_before = os.getloadavg()
+    drains: dict[tuple[str, int], Drain] = {}
     with tempfile.TemporaryDirectory(prefix="atlas-bench-") as tmp, PrivateBroker(Path(tmp)) as b:
-        db_url = f"sqlite:///{tmp}/bench.db"
-        engine = make_engine(db_url)
-        upgrade(engine)
-        with engine.begin() as conn:
-            for spec in specs:
-                upsert_home(conn, parse_home_spec(spec))
-        engine.dispose()
-        rates = {}
-        names = ["bare", "bare+json", "bare+decode"] if args.wall else ["bare"]
-        for name in [*names, "intake"]:
-            client_id = f"bench-{name.replace('+', '-')}"
-            shared = name == "intake" and args.workers > 1
-            ids = [f"bench-shared-{i}" for i in range(args.workers)] if shared else [client_id]
-            for cid in ids:
-                _create_session(b.port, cid, SHARED_TOPIC if shared else TOPIC)
-            report = stream_events(messages, b.url, speed=0, progress=False)
-            if report.acknowledged != n:
-                raise RuntimeError(f"bench: only {report.acknowledged}/{n} publishes acknowledged")
-            if name in BARE_WORK:
-                rates[name] = bare_rate(b.port, client_id, n, name)
-            elif shared:
-                rates[name] = shared_intake_rate(b.port, n, db_url, args.batch_size, args.workers)
-            else:
-                rates[name] = intake_rate(b.port, client_id, n, db_url, args.batch_size)
-            for cid in ids:  # the next consumer's backlog must not queue here too
+        for c in plan:  # every consumer's backlog is queued by one publish
+            for cid in c.client_ids:
+                _create_session(b.port, cid, c.topic)
+        report = stream_events(messages, b.url, speed=0, progress=False)
+        if report.acknowledged != n:
+            raise RuntimeError(f"bench: only {report.acknowledged}/{n} publishes acknowledged")
+        for c in plan:
+            db_url = f"sqlite:///{tmp}/bench-{c.round}.db"
+            if c.name == "intake":
+                _fresh_db(db_url, specs)
+            drains[c.name, c.round] = _drain(b.port, c, n, db_url, args)
+            for cid in c.client_ids:  # the broker can forget this backlog copy now
                 _drop_session(b.port, cid)
-        engine = make_engine(db_url)
-        with engine.connect() as conn:
-            distinct = conn.execute(select(func.count(func.distinct(events.c.event_id))))
-            stored = distinct.scalar_one()
-        engine.dispose()
-        if stored != n:
-            raise RuntimeError(f"bench: the database holds {stored}/{n} distinct events")
+            if c.name == "intake" and (stored := _distinct_events(db_url)) != n:
+                raise RuntimeError(f"bench: the database holds {stored}/{n} distinct events")
+    rounds = []
+    for r in range(args.repeat):
+        bare, intake = drains["bare", r], drains["intake", r]
+        row = {
+            "bare_msgs_per_s": round(bare.rate, 1),
+            "intake_events_per_s": round(intake.rate, 1),
+            "ratio": round(intake.rate / bare.rate, 3),
+            "bare_cpu_us": round(bare.cpu_us, 1),
+            "intake_cpu_us": round(intake.cpu_us, 1),
+            "cpu_ratio": round(bare.cpu_us / intake.cpu_us, 3),
+        }
+        for name in names[1:]:
+            row[f"{name.replace('+', '_')}_ratio"] = round(drains[name, r].rate / bare.rate, 3)
+        rounds.append(row)
+
+    def med(key: str, digits: int = 3) -> float:
+        return _median([row[key] for row in rounds], digits)
+
     result = {
         "events": n,
         "window": "1750 samples at 1000 Hz (0.25 s + 1.5 s)",
-        "bare_subscriber_msgs_per_s": round(rates["bare"].rate, 1),
-        "intake_sqlite_events_per_s": round(rates["intake"].rate, 1),
-        "ratio": round(rates["intake"].rate / rates["bare"].rate, 3),
-        "bare_cpu_us_per_msg": round(rates["bare"].cpu_us, 1),
-        "intake_cpu_us_per_event": round(rates["intake"].cpu_us, 1),
+        "bare_subscriber_msgs_per_s": med("bare_msgs_per_s", 1),
+        "intake_sqlite_events_per_s": med("intake_events_per_s", 1),
+        "ratio": med("ratio"),
+        "bare_cpu_us_per_msg": med("bare_cpu_us", 1),
+        "intake_cpu_us_per_event": med("intake_cpu_us", 1),
+        "cpu_ratio": med("cpu_ratio"),
         "batch_size": args.batch_size,
         "intake_processes": args.workers,
+        "repeat": args.repeat,
+        "load_avg_1m_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
     }
     for name in names[1:]:
         key = name.replace("+", "_")
-        result[f"{key}_msgs_per_s"] = round(rates[name].rate, 1)
-        result[f"{key}_ratio"] = round(rates[name].rate / rates["bare"].rate, 3)
+        result[f"{key}_msgs_per_s"] = _median([drains[name, r].rate for r in range(args.repeat)], 1)
+        result[f"{key}_ratio"] = med(f"{key}_ratio")
+    result["rounds"] = rounds
     print(json.dumps(result, indent=2))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2), "utf-8")

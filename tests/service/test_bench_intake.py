@@ -17,10 +17,11 @@ def test_two_workers_and_wall_probes_drain_every_event(tmp_path):
     parser = argparse.ArgumentParser()
     bench.add_arguments(parser)
     out = tmp_path / "result.json"
-    args = parser.parse_args(["--events", "60", "--workers", "2", "--wall", "--json", str(out)])
-    assert bench.run(args) == 0
+    argv = ["--events", "60", "--workers", "2", "--wall", "--repeat", "2", "--json", str(out)]
+    assert bench.run(parser.parse_args(argv)) == 0
     result = json.loads(out.read_text("utf-8"))
     assert result["events"] == 60 and result["intake_processes"] == 2
-    for key in ("ratio", "bare_json_ratio", "bare_decode_ratio"):
+    for key in ("ratio", "cpu_ratio", "bare_json_ratio", "bare_decode_ratio"):
         assert result[key] > 0
     assert result["intake_cpu_us_per_event"] > result["bare_cpu_us_per_msg"] > 0
+    assert len(result["rounds"]) == 2  # bare and intake alternated twice, each on its own copy

@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     scheduler_sweep_s: float = Field(default=30.0, gt=0)
     retrain_debounce_s: float = Field(default=60.0, ge=0)
     misfire_grace_s: float = Field(default=6 * 3600.0, gt=0)
+    #: wall seconds between re-reads of the live workers (PostgreSQL): how long a dead
+    #: worker's homes wait for a new owner (service/runtime/ownership.py)
+    ownership_refresh_s: float = Field(default=1.0, gt=0, le=60)
 
     @field_validator("db_url")
     @classmethod

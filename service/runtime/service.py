@@ -1,9 +1,14 @@
 """``AtlasRuntime``: intake + per-home pipeline + scheduler + MQTT link, started and stopped as one.
 
+Several workers (PostgreSQL): every worker stores what the shared subscription gives it; each
+home is paired and classified by its owner (service/runtime/ownership.py), and the scheduler
+leader has the owners do the engine work of its jobs (service/scheduler/delegate.py).
+
 Order matters on stop (SIGTERM): the intake stops first (its unacked messages stay in the
-broker session, nothing uncommitted is acked), then the pipeline worker finishes the home it is
-on, the scheduler shuts down (running jobs finish; their work commits or not at all), the
-leader lock is released, and the database is disposed last.
+broker session, nothing uncommitted is acked), then the pairing and pipeline workers finish the
+home they are on, the scheduler shuts down (running jobs finish; their work commits or not at
+all), the leader lock is released, work done for another leader finishes, the membership lock
+is released (the other workers take this worker's homes), and the database is disposed last.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import Engine, select, text
@@ -27,7 +33,9 @@ from service.mqttutil import topic_prefix
 from service.push.dispatcher import Dispatcher
 from service.runtime.clock import Clock, clock_from_settings
 from service.runtime.mqttlink import MqttLink
+from service.runtime.ownership import Ownership
 from service.runtime.pipeline import HomePipeline, Listener
+from service.scheduler.delegate import Delegation
 from service.scheduler.leader import LeaderElection
 from service.scheduler.service import AtlasScheduler
 from service.settings import Settings
@@ -39,12 +47,34 @@ _LOGGER = logging.getLogger(__name__)
 SW_VERSION = "0.6"
 
 
-class _NotifyingIngest(IngestPipeline):
-    """The intake's pipeline, telling the runtime which homes got new uses after pairing."""
+class _NothingWaits:
+    """The intake's view of the pairer: no home waits to be re-paired by the wall clock.
 
-    def __init__(self, db: Engine, on_uses, clock) -> None:
-        super().__init__(db, clock=clock)
-        self._on_uses = on_uses
+    The intake's pairing thread re-pairs the homes its pairer says are due. Here the owner's
+    pairing loop (:meth:`AtlasRuntime._pair_loop`) pairs and re-pairs, so the intake must not
+    see those homes: routing them would return at once and the intake would spin on them.
+    """
+
+    def due_homes(self) -> set[str]:
+        return set()
+
+    def next_due_s(self) -> float | None:
+        return None
+
+
+class _RoutingIngest(IngestPipeline):
+    """The intake's pipeline: stores as usual, then hands the homes it stored events for to
+    ``route`` instead of pairing them; the runtime pairs the homes this worker owns (with
+    :attr:`owner_pairer`) and notifies the owners of the others (service/runtime/ownership.py).
+    """
+
+    def __init__(
+        self, db: Engine, route: Callable[[set[str]], None], clock, on_unsettled=None
+    ) -> None:
+        super().__init__(db, clock=clock, on_unsettled=on_unsettled)
+        self._route = route
+        self.owner_pairer = self.pairer
+        self.pairer = _NothingWaits()  # what MqttIntake's pairing loop polls
 
     def process(self, batch):
         outcome = super().process(batch)
@@ -54,9 +84,9 @@ class _NotifyingIngest(IngestPipeline):
         return outcome
 
     def pair(self, homes_: set[str], *, final: bool = False) -> int:
-        n = super().pair(homes_, final=final)
-        self._on_uses(homes_)
-        return n
+        """Route, do not pair: the owner pairs (0 uses here; the runtime counts them)."""
+        self._route(set(homes_))
+        return 0
 
 
 class _Publish(Listener):
@@ -113,20 +143,36 @@ class AtlasRuntime:
             publish=self.link.publish_json, home_push=settings.push.get,
             public_url=settings.public_url,
         )  # fmt: skip
+        # which worker pairs and classifies which home (one owner per home; issue 7)
+        self.ownership = Ownership(
+            db, settings.worker_id, refresh_s=settings.ownership_refresh_s,
+            on_work=self._want_pairing, on_forget=self._forget,
+        )  # fmt: skip
         self.scheduler = AtlasScheduler(
             db, self.pipeline, self.dispatcher, self.clock,
             misfire_grace_s=settings.misfire_grace_s, sweep_s=settings.scheduler_sweep_s,
-            retrain_debounce_s=settings.retrain_debounce_s,
+            retrain_debounce_s=settings.retrain_debounce_s, route=self.route,
+            # several workers: job threads mostly wait for the homes' owners to do the work
+            threads=8 if self.ownership.shared else 2,
         )  # fmt: skip
+        self.delegation = Delegation(self.ownership, self.scheduler.home_work)
+        self.scheduler.work = self.delegation.run
         self.leader = LeaderElection(db, self.scheduler.start, self.scheduler.shutdown)
+        # uses paired but not settled yet get a provisional classification (issue 6)
+        self.ingest = _RoutingIngest(db, self.route, self.clock.now, self.pipeline.preview)
         self.intake = MqttIntake(
-            _NotifyingIngest(db, self._mark_dirty, self.clock.now),
+            self.ingest,
             IntakeConfig(broker_url=settings.broker_url, client_id=settings.mqtt_client_id,
                          topic_filter=settings.event_topic),
         )  # fmt: skip
+        self.uses_paired = 0
+        self._to_pair: set[str] = set()
+        self._pair_cv = threading.Condition()
         self._dirty: set[str] = set()
         self._dirty_cv = threading.Condition()
         self._stop = threading.Event()
+        self._pairer = threading.Thread(target=self._pair_loop, name="atlas-owner-pairing",
+                                        daemon=True)  # fmt: skip
         self._worker = threading.Thread(target=self._pipeline_loop, name="atlas-pipeline",
                                         daemon=True)  # fmt: skip
 
@@ -134,7 +180,11 @@ class AtlasRuntime:
 
     def start(self) -> None:
         self.link.start()
+        self.ownership.start()
+        # route from the first message on (a message routed before is caught up anyway)
+        self.ownership.ready.wait(10)
         self._worker.start()
+        self._pairer.start()
         self.intake.start()
         self._await_backlog()
         self.leader.start()
@@ -156,7 +206,7 @@ class AtlasRuntime:
         deadline = time.monotonic() + max_s
         seen, since = -1, time.monotonic()
         while time.monotonic() < deadline:
-            now_seen = c.received + c.uses
+            now_seen = c.received + self.uses_paired
             if now_seen != seen:
                 seen, since = now_seen, time.monotonic()
             elif time.monotonic() - since >= quiet_s:
@@ -166,11 +216,15 @@ class AtlasRuntime:
     def stop(self) -> None:
         self.intake.stop()
         self._stop.set()
-        with self._dirty_cv:
-            self._dirty_cv.notify()
+        for cv in (self._pair_cv, self._dirty_cv):
+            with cv:
+                cv.notify()
+        self._pairer.join(30)
         self._worker.join(30)
-        self.leader.stop()
+        self.leader.stop()  # jobs waiting for other workers still hear them (ownership runs)
         self.scheduler.shutdown()
+        self.delegation.shutdown()  # work done for the leader finishes and is reported
+        self.ownership.stop()  # closing its connection hands this worker's homes to the others
         self.link.stop()
         _LOGGER.info("runtime stopped")
 
@@ -192,7 +246,7 @@ class AtlasRuntime:
         return ApiHooks(
             readiness=self.readiness,
             on_answer=self._on_answer,
-            on_announcement=lambda home_id, valve_id, t: self._mark_dirty({home_id}),
+            on_announcement=lambda home_id, valve_id, t: self.route({home_id}),
             on_home_changed=self._on_home_changed,
             hub=self.hub,
         )
@@ -206,6 +260,10 @@ class AtlasRuntime:
 
     def _on_home_changed(self, home_id: str) -> None:
         self.pipeline.forget(home_id)
+        try:  # the other workers cached the old spec too
+            self.ownership.notify("forget", {home_id})
+        except Exception:
+            _LOGGER.exception("could not tell the other workers that %s changed", home_id)
         if self.scheduler.running:
             self.scheduler.reconcile(home_id)
         self.publish_discovery(home_id)
@@ -224,6 +282,66 @@ class AtlasRuntime:
             self.scheduler.schedule_retrain(outcome.home_id)
             self.dispatcher.publish_state(outcome.home_id)
 
+    # ------------------------------------------------------------------ per-home work
+
+    def route(self, homes_: set[str]) -> None:
+        """Homes with new events (or announcements): pair and classify the ones this worker
+        owns, tell the owners of the others (service/runtime/ownership.py)."""
+        mine = {h for h in homes_ if self.ownership.owns(h)}
+        if mine:
+            self._want_pairing(mine)
+        if len(mine) < len(homes_):
+            try:
+                self.ownership.notify("work", set(homes_) - mine)
+            except Exception:  # the scheduler's sweep re-announces every home
+                _LOGGER.exception("could not notify the owners of %s", sorted(set(homes_) - mine))
+
+    def _want_pairing(self, homes_: set[str]) -> None:
+        with self._pair_cv:
+            self._to_pair |= set(homes_)
+            self._pair_cv.notify()
+
+    def _forget(self, homes_: set[str]) -> None:
+        for home_id in homes_:
+            self.pipeline.forget(home_id)
+
+    def _pair_loop(self) -> None:
+        """Pair the owned homes with new events, then hand them to the classification loop.
+
+        The same loop as the intake's own (service/intake/mqtt.py), over the homes this worker
+        owns: homes whose waiting uses settle by the wall clock are due again. A due home this
+        worker no longer owns is paired once more all the same (the advisory lock makes that
+        safe), which ends its wait here. Each pass waits the arrival settle once (another worker
+        may still be committing an older event), so homes arriving meanwhile pair together.
+        """
+        pairer = self.ingest.owner_pairer
+        while True:
+            with self._pair_cv:
+                while not self._to_pair and not self._stop.is_set():
+                    due = pairer.due_homes()
+                    if due:
+                        self._to_pair |= due
+                        break
+                    wait = pairer.next_due_s()
+                    self._pair_cv.wait(0.5 if wait is None else min(0.5, wait + 0.001))
+                homes_, self._to_pair = self._to_pair, set()
+            if not homes_ and self._stop.is_set():
+                return
+            due = pairer.due_homes()
+            mine = {h for h in homes_ if h in due or self.ownership.owns(h)}
+            if not mine:
+                continue
+            # Pairer.pair_homes, home by home: each home is classified as soon as it is paired
+            # instead of after the whole pass (the classification loop runs meanwhile)
+            if pairer.arrival_settle_s > 0:
+                time.sleep(pairer.arrival_settle_s)
+            for home_id in sorted(mine):
+                try:
+                    self.uses_paired += pairer.pair_home(home_id)
+                except Exception:  # the events are stored; the next pass or the sweep re-pairs
+                    _LOGGER.exception("pairing failed for home %s", home_id)
+                self._mark_dirty({home_id})
+
     def _mark_dirty(self, homes_: set[str]) -> None:
         with self._dirty_cv:
             self._dirty |= set(homes_)
@@ -238,6 +356,8 @@ class AtlasRuntime:
             if not homes_ and self._stop.is_set():
                 return
             for home_id in sorted(homes_):
+                if not self.ownership.owns(home_id):  # moved meanwhile: the new owner does it
+                    continue
                 try:
                     self.pipeline.process_home(home_id)
                 except Exception:  # the scheduler's sweep retries; the uses are in the database

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -48,10 +50,20 @@ class _SharedEngineJobStore(SQLAlchemyJobStore):
         """APScheduler's version disposes the engine; the pipeline still uses it."""
 
 
+class _TrackingExecutor(ThreadPoolExecutor):
+    """APScheduler's thread pool, also saying which jobs it holds (submitted, not finished)."""
+
+    def running_job_ids(self) -> set[str]:
+        if self._lock is None:  # not started
+            return set()
+        with self._lock:  # the base class counts instances per job id under this lock
+            return set(self._instances)
+
+
 class _DrainingScheduler(BackgroundScheduler):
     """A ``BackgroundScheduler`` whose shutdown cannot deadlock with a job adding a job."""
 
-    def __init__(self, executor: ThreadPoolExecutor, **options) -> None:
+    def __init__(self, executor: _TrackingExecutor, **options) -> None:
         super().__init__(executors={"default": executor}, **options)
         self._executor = executor
         self._gate = threading.Lock()
@@ -66,6 +78,9 @@ class _DrainingScheduler(BackgroundScheduler):
                 return None
             return super()._process_jobs()
 
+    def running_job_ids(self) -> set[str]:
+        return self._executor.running_job_ids()
+
     def shutdown(self, wait: bool = True) -> None:
         with self._gate:
             self._draining = True
@@ -79,6 +94,8 @@ class AtlasScheduler:
 
     ``misfire_grace_s`` is in wall seconds (APScheduler's clock); ``catch_up`` is in service
     time: a round found missed at start-up within it is still drawn (as of its due time).
+    ``route`` (several workers): the sweep hands every home to its owning worker to pair and
+    classify instead of classifying them all here (None: classify here, one process).
     """
 
     def __init__(
@@ -92,6 +109,8 @@ class AtlasScheduler:
         sweep_s: float = 30.0,
         retrain_debounce_s: float = 60.0,
         catch_up: timedelta = timedelta(hours=12),
+        route: Callable[[set[str]], None] | None = None,
+        threads: int = 2,
     ) -> None:
         self.db = db
         self.pipeline = pipeline
@@ -101,6 +120,14 @@ class AtlasScheduler:
         self.sweep_s = sweep_s
         self.retrain_debounce_s = retrain_debounce_s
         self.catch_up = catch_up
+        self.route = route
+        self.threads = threads
+        #: where a job's engine work runs: here by default; the runtime sets the home's owner
+        #: (service/scheduler/delegate.py)
+        self.work: Callable[[str, str, datetime | None], dict] = self.home_work
+        # answers already seen applied by the engine, per home: the sweep loads an engine
+        # only when an answer it has not seen yet exists
+        self._applied_seen: dict[str, set[str]] = {}
         self._scheduler: BackgroundScheduler | None = None
         self._lock = threading.Lock()
 
@@ -116,7 +143,7 @@ class AtlasScheduler:
             if self.running:
                 return
             self._scheduler = _DrainingScheduler(
-                ThreadPoolExecutor(2),
+                _TrackingExecutor(self.threads),
                 jobstores={"default": _SharedEngineJobStore(engine=self.db, tablename=JOB_TABLE)},
                 job_defaults={
                     "coalesce": True,
@@ -128,8 +155,9 @@ class AtlasScheduler:
             jobs.bind(self)
             self._scheduler.start()
         self.add_once("sweep", jobs.sweep_job, trigger="interval", seconds=self.sweep_s)
+        job_ids = {j.id for j in self._scheduler.get_jobs()}
         for home_id in self._home_ids():
-            self.reconcile(home_id)
+            self.reconcile(home_id, job_ids)
 
     def shutdown(self) -> None:
         """Stop scheduling; running jobs finish first (their work is committed or not at all)."""
@@ -158,9 +186,23 @@ class AtlasScheduler:
     def _at(self, job_id: str, func, due: datetime, args: list) -> bool:
         return self.add_once(job_id, func, run_date=self.clock.to_wall(due), args=args)
 
-    def _has_prefix(self, prefix: str) -> bool:
+    def _has_prefix(self, prefix: str, job_ids: set[str] | None = None) -> bool:
+        """Whether a job ``prefix...`` is stored, or submitted and not finished.
+
+        APScheduler removes a date job from the store when it submits it. Without the
+        executor's view a sweep re-created a running round (which was then sent twice) or a
+        queued one (then skipped as "maximum number of running instances")."""
         sched = self._scheduler
-        return sched is not None and any(j.id.startswith(prefix) for j in sched.get_jobs())
+        if isinstance(sched, _DrainingScheduler) and any(
+            j.startswith(prefix) for j in sched.running_job_ids()
+        ):
+            return True
+        if job_ids is None:
+            sched = self._scheduler
+            if sched is None:
+                return False
+            job_ids = {j.id for j in sched.get_jobs()}
+        return any(j.startswith(prefix) for j in job_ids)
 
     def jobs(self) -> list[tuple[str, datetime | None]]:
         """``(id, next wall run time)`` of every stored job (for tests and ``/readyz``)."""
@@ -170,28 +212,39 @@ class AtlasScheduler:
     def schedule_round(self, home_id: str, after: datetime) -> datetime | None:
         due = next_round(self.pipeline.engine_view(home_id), after)
         if due is not None:
-            self._at(f"round:{home_id}:{due.isoformat()}", jobs.round_job, due,
-                     [home_id, due.isoformat()])  # fmt: skip
+            self._round_at(home_id, due)
         return due
+
+    def _round_at(self, home_id: str, due: datetime) -> None:
+        self._at(f"round:{home_id}:{due.isoformat()}", jobs.round_job, due,
+                 [home_id, due.isoformat()])  # fmt: skip
 
     def schedule_daily(self, home_id: str, after: datetime) -> datetime:
         due = next_daily(after, self._tz(home_id))
+        self._daily_at(home_id, due)
+        return due
+
+    def _daily_at(self, home_id: str, due: datetime) -> None:
         self._at(f"daily:{home_id}:{due.isoformat()}", jobs.daily_job, due,
                  [home_id, due.isoformat()])  # fmt: skip
-        return due
 
     def schedule_retrain(self, home_id: str) -> None:
         """Debounced: answers arriving together retrain once."""
         run = datetime.now(UTC) + timedelta(seconds=self.retrain_debounce_s)
         self.add_once(f"retrain:{home_id}", jobs.retrain_job, run_date=run, args=[home_id])
 
-    def reconcile(self, home_id: str) -> None:
+    def reconcile(self, home_id: str, job_ids: set[str] | None = None) -> None:
         """Make sure the home has its next round and daily update scheduled (after a restart,
-        a crash between a job's work and scheduling its successor, or a new home)."""
+        a crash between a job's work and scheduling its successor, or a new home).
+
+        ``job_ids``: the stored job ids, read once by a caller reconciling every home (each
+        read of the job store unpickles every job)."""
         now = self.clock.now()
-        if not self._has_prefix(f"round:{home_id}:"):
+        if job_ids is None and self._scheduler is not None:
+            job_ids = {j.id for j in self._scheduler.get_jobs()}
+        if not self._has_prefix(f"round:{home_id}:", job_ids):
             self.schedule_round(home_id, now - self.catch_up)
-        if not self._has_prefix(f"daily:{home_id}:"):
+        if not self._has_prefix(f"daily:{home_id}:", job_ids):
             history = self.pipeline.engine_view(home_id).history
             # a daily update missed by more than the catch-up window is skipped, not replayed:
             # the next one estimates from every label anyway
@@ -215,35 +268,82 @@ class AtlasScheduler:
 
     # ------------------------------------------------------------------ job bodies
 
+    def home_work(self, kind: str, home_id: str, due: datetime | None) -> dict:
+        """The engine work of a job, done in this process; returns what the leader needs to
+        schedule the successors (so it need not load the engine). Runs on the home's owner.
+
+        Logs its wall and CPU time (this thread's): the capacity model's cost per job kind.
+        """
+        wall, cpu = time.perf_counter(), time.thread_time()
+        out = self._home_work(kind, home_id, due)
+        _LOGGER.info("%s of %s: %.3f s, %.3f s CPU", kind, home_id,
+                     time.perf_counter() - wall, time.thread_time() - cpu)  # fmt: skip
+        return out
+
+    def _home_work(self, kind: str, home_id: str, due: datetime | None) -> dict:
+        pipe = self.pipeline
+        if kind == "round":
+            assert due is not None
+            # every stored use first: a notification may still be queued (or lost in a crash),
+            # and a round drawn without the day's uses would ask nothing
+            pipe.process_home(home_id)
+            pipe.run_round(home_id, due)
+            nxt = next_round(pipe.engine_view(home_id), due)
+            when = None if nxt is None else nxt.isoformat()
+            # the pushes too: one HTTP POST per request, which made the leader's job threads
+            # the bottleneck of a round burst when it did all of them
+            return self._send_here(home_id) | {"next_round": when}
+        if kind == "send":
+            return self._send_here(home_id)
+        if kind == "daily":
+            assert due is not None
+            pipe.daily_update(home_id, due)
+            engine = pipe.engine_view(home_id)
+            return {"codebook_due": engine.codebook_due(due),
+                    "next_daily": next_daily(due, engine.tz).isoformat()}  # fmt: skip
+        if kind == "codebook":
+            assert due is not None
+            pipe.refit_codebook(home_id, due)
+            return {}
+        if kind == "retrain":
+            pipe.retrain(home_id)
+            return {}
+        raise ValueError(f"kind={kind!r} should be round, send, daily, codebook or retrain.")
+
+    def _send_here(self, home_id: str) -> dict:
+        retry_at = self.dispatcher.send_planned(home_id)
+        return {"retry_at": None if retry_at is None else retry_at.isoformat()}
+
     def do_round(self, home_id: str, due: datetime) -> None:
-        # every stored use first: a notification may still be queued (or lost in a crash), and
-        # a round drawn without the day's uses would ask nothing
-        self.pipeline.process_home(home_id)
-        self.pipeline.run_round(home_id, due)
-        self.do_send(home_id)
-        self.schedule_round(home_id, due)
+        out = self.work("round", home_id, due)
+        self._after_send(home_id, out["retry_at"])
+        if out.get("next_round"):
+            self._round_at(home_id, datetime.fromisoformat(out["next_round"]))
 
     def do_send(self, home_id: str) -> None:
-        retry_at = self.dispatcher.send_planned(home_id)
+        self._after_send(home_id, self.work("send", home_id, None)["retry_at"])
+
+    def _after_send(self, home_id: str, retry_at: str | None) -> None:
         if retry_at is not None:  # quiet hours: send when they end
-            self.add_once(f"send:{home_id}:{retry_at.isoformat()}", jobs.send_job,
-                          run_date=self.clock.to_wall(retry_at), args=[home_id])  # fmt: skip
+            self.add_once(f"send:{home_id}:{retry_at}", jobs.send_job,
+                          run_date=self.clock.to_wall(datetime.fromisoformat(retry_at)),
+                          args=[home_id])  # fmt: skip
         else:
             self._schedule_expiry(home_id)
 
     def do_daily(self, home_id: str, due: datetime) -> None:
-        self.pipeline.daily_update(home_id, due)
+        out = self.work("daily", home_id, due)
         self.dispatcher.expire(home_id)
-        if self.pipeline.engine_view(home_id).codebook_due(due):
+        if out["codebook_due"]:
             self._at(f"codebook:{home_id}:{due.isoformat()}", jobs.codebook_job, due,
                      [home_id, due.isoformat()])  # fmt: skip
-        self.schedule_daily(home_id, due)
+        self._daily_at(home_id, datetime.fromisoformat(out["next_daily"]))
 
     def do_codebook(self, home_id: str, due: datetime) -> None:
-        self.pipeline.refit_codebook(home_id, due)
+        self.work("codebook", home_id, due)
 
     def do_retrain(self, home_id: str) -> None:
-        self.pipeline.retrain(home_id)
+        self.work("retrain", home_id, None)
 
     def do_expire(self, home_id: str) -> None:
         self.dispatcher.expire(home_id)
@@ -251,17 +351,33 @@ class AtlasScheduler:
 
     def do_sweep(self) -> None:
         """Safety net: new uses missed by a notification, answers from other workers, jobs."""
-        for home_id in self._home_ids():
+        home_ids = self._home_ids()
+        if self.route is not None:  # each owner pairs and classifies its homes
+            self.route(set(home_ids))
+        sched = self._scheduler
+        job_ids = None if sched is None else {j.id for j in sched.get_jobs()}
+        for home_id in home_ids:
             try:
-                self.pipeline.process_home(home_id)
+                if self.route is None:
+                    self.pipeline.process_home(home_id)
                 if self._unapplied_answers(home_id):
                     self.schedule_retrain(home_id)
-                self.reconcile(home_id)
+                self.reconcile(home_id, job_ids)
             except Exception:
                 _LOGGER.exception("sweep of home %s failed", home_id)
 
     def _unapplied_answers(self, home_id: str) -> bool:
+        """Whether an answer in the database is still open in the home's engine.
+
+        The engine (a snapshot load when its owner saved a newer one) is read only when an
+        answer this scheduler has not seen applied exists; applied ones are remembered.
+        """
+        with self.db.connect() as conn:
+            answered = {rid for rid, _, _ in closed_answers(conn, home_id)}
+        seen = self._applied_seen.setdefault(home_id, set())
+        if answered <= seen:
+            return False
         engine = self.pipeline.engine_view(home_id)
         open_ids = {r.request_id for r in engine.requests if r.state == "open"}
-        with self.db.connect() as conn:
-            return any(rid in open_ids for rid, _, _ in closed_answers(conn, home_id))
+        seen |= answered - open_ids
+        return bool(answered & open_ids)

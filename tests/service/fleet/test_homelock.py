@@ -37,9 +37,7 @@ def _second_engine(uid: str):
     return make_engine(PG_URL, connect_args={"options": f"-csearch_path=t_{uid}"})
 
 
-def test_lock_blocks_another_connection_until_commit_and_spares_other_homes(
-    postgres_engine, uid
-):
+def test_lock_blocks_another_connection_until_commit_and_spares_other_homes(postgres_engine, uid):
     other = _second_engine(uid)
     acquired: dict[str, float] = {}
 
@@ -117,9 +115,7 @@ def test_two_workers_pairing_a_shuffled_stream_match_in_order_pairing(
         workers[0].pair({home_spec.home_id}, final=True)
     finally:
         second.dispose()
-    expected = {
-        frozenset(u.event_ids) for u in pair_events([s.event for s in sim], now=None).uses
-    }
+    expected = {frozenset(u.event_ids) for u in pair_events([s.event for s in sim], now=None).uses}
     stored: dict[str, set[str]] = {}
     with postgres_engine.connect() as conn:
         for use_id, event_id in conn.execute(select(use_events.c.use_id, use_events.c.event_id)):

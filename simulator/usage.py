@@ -434,8 +434,9 @@ def schedule(
         )
         key = _lock_key(fixture_of[valve.fixture_id], valve)
         start = max(draft.start_s, 0.0)
-        if start < busy_until.get(key, -1.0) + 2.0:  # still running: the person waits
-            start = busy_until[key] + float(rng.uniform(3.0, 20.0))
+        free_at = busy_until.get(key)
+        if free_at is not None and start < free_at + 2.0:  # still running: the person waits
+            start = free_at + float(rng.uniform(3.0, 20.0))
         busy_until[key] = start + duration + close_s
         uses.append(
             PlannedUse(

@@ -72,3 +72,11 @@ def test_same_seed_same_schedule(weeks):
 def test_days_must_be_positive():
     with pytest.raises(ValueError, match="days=0"):
         schedule(load_preset("apartment"), days=0, seed=1)
+
+
+def test_a_use_drafted_in_the_first_second_of_the_run_is_scheduled():
+    """Seed 6 drafts a toilet flush within the run's first second: it raised KeyError when the
+    valve had never run (``atlas bench latency`` with --homes 20 hit it)."""
+    uses = schedule(load_preset("two_bath_house"), days=2, seed=6)
+    first = min(uses, key=lambda u: u.start_s)
+    assert 0.0 <= first.start_s < 1.0

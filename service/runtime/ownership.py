@@ -109,10 +109,11 @@ def assign(home_ids: Iterable[str], live: Sequence[int]) -> dict[str, int]:
 class Ownership:
     """This worker's membership, the assignment of homes, and the hand-off channel.
 
-    ``on_work(homes)`` is called (from this object's thread) with homes this worker should pair
-    and classify now: homes another worker stored events for, homes it just gained, and every
-    home it owns after (re)connecting. ``on_forget(homes)`` asks to drop cached engines (a home
-    spec changed on some worker).
+    ``on_work(homes, stored_at)`` is called (from this object's thread) with homes this worker
+    should pair and classify now: homes another worker stored events for (``stored_at``: the
+    wall time it had committed them), homes it just gained, and every home it owns after
+    (re)connecting (``stored_at`` None: now). ``on_forget(homes)`` asks to drop cached engines
+    (a home spec changed on some worker).
     """
 
     def __init__(
@@ -121,7 +122,7 @@ class Ownership:
         worker_id: int,
         *,
         refresh_s: float = 1.0,
-        on_work: Callable[[set[str]], None] = lambda homes_: None,
+        on_work: Callable[[set[str], float | None], None] = lambda homes_, at: None,
         on_forget: Callable[[set[str]], None] = lambda homes_: None,
     ) -> None:
         if refresh_s <= 0:
@@ -190,8 +191,9 @@ class Ownership:
         with self.db.begin() as conn:
             conn.execute(select(func.pg_notify(self.channel, json.dumps(message))))
 
-    def notify(self, kind: str, home_ids: Iterable[str]) -> None:
-        """Tell every worker about ``home_ids`` (``work`` or ``forget``); PostgreSQL only."""
+    def notify(self, kind: str, home_ids: Iterable[str], at: float | None = None) -> None:
+        """Tell every worker about ``home_ids`` (``work`` or ``forget``; ``at``: when their
+        events were stored, wall time); PostgreSQL only."""
         if not self.shared or not self.channel:
             return
         chunks: list[list[str]] = [[]]
@@ -205,7 +207,7 @@ class Ownership:
         with self.db.begin() as conn:
             for chunk in chunks:
                 if chunk:
-                    payload = json.dumps({kind: chunk})
+                    payload = json.dumps({kind: chunk, "at": at})
                     conn.execute(select(func.pg_notify(self.channel, payload)))
 
     # ------------------------------------------------------------------ lifecycle
@@ -251,7 +253,7 @@ class Ownership:
                 gained = self.owned()
                 rejoined = False
             if gained:
-                self.on_work(gained)
+                self.on_work(gained, None)
             self.ready.set()
             deadline = time.monotonic() + self.refresh_s
             while not self._stop.is_set() and (left := deadline - time.monotonic()) > 0:
@@ -304,7 +306,7 @@ class Ownership:
         if "work" in message:
             mine = {h for h in message["work"] if self.owns(h)}
             if mine:
-                self.on_work(mine)
+                self.on_work(mine, message.get("at"))
         for key, handler in self.handlers.items():
             if key in message:
                 try:

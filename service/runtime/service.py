@@ -62,6 +62,38 @@ class _NothingWaits:
         return None
 
 
+class _SettleQueue:
+    """Homes waiting to be paired, each with the (monotonic) time it may be paired from.
+
+    A home marked again while it waits keeps its first time, so a busy home is not put off
+    forever; it is queued once more for its newest mark when it is taken (the events of that
+    mark may not have settled yet).
+    """
+
+    def __init__(self) -> None:
+        self._first: dict[str, float] = {}
+        self._last: dict[str, float] = {}
+
+    def add(self, homes_: set[str], ready_at: float) -> None:
+        for home_id in homes_:
+            self._first.setdefault(home_id, ready_at)
+            self._last[home_id] = max(self._last.get(home_id, ready_at), ready_at)
+
+    def pop_ready(self, now: float) -> set[str]:
+        """The homes whose time has come (each again later if marked again meanwhile)."""
+        ready = {h for h, t in self._first.items() if t <= now}
+        for home_id in ready:
+            del self._first[home_id]
+            last = self._last.pop(home_id)
+            if last > now:
+                self.add({home_id}, last)
+        return ready
+
+    def next_in(self, now: float) -> float | None:
+        """Seconds until the next home's time (None: no home waits)."""
+        return max(0.0, min(self._first.values()) - now) if self._first else None
+
+
 class _RoutingIngest(IngestPipeline):
     """The intake's pipeline: stores as usual, then hands the homes it stored events for to
     ``route`` instead of pairing them; the runtime pairs the homes this worker owns (with
@@ -69,15 +101,18 @@ class _RoutingIngest(IngestPipeline):
     """
 
     def __init__(
-        self, db: Engine, route: Callable[[set[str]], None], clock, on_unsettled=None
+        self, db: Engine, route: Callable[[set[str], float], None], clock, on_unsettled=None
     ) -> None:
         super().__init__(db, clock=clock, on_unsettled=on_unsettled)
         self._route = route
+        self._stored_at: dict[str, float] = {}  # home -> wall time its newest events committed
         self.owner_pairer = self.pairer
         self.pairer = _NothingWaits()  # what MqttIntake's pairing loop polls
 
     def process(self, batch):
         outcome = super().process(batch)
+        committed = time.time()
+        self._stored_at.update(dict.fromkeys(outcome.homes, committed))
         metrics.EVENTS_IN.inc(len(outcome.stored))
         metrics.EVENT_DUPLICATES.inc(outcome.duplicates)
         metrics.DEAD_LETTERS.inc(len(outcome.dead))
@@ -85,7 +120,8 @@ class _RoutingIngest(IngestPipeline):
 
     def pair(self, homes_: set[str], *, final: bool = False) -> int:
         """Route, do not pair: the owner pairs (0 uses here; the runtime counts them)."""
-        self._route(set(homes_))
+        now = time.time()
+        self._route(set(homes_), max((self._stored_at.get(h, now) for h in homes_), default=now))
         return 0
 
 
@@ -166,7 +202,7 @@ class AtlasRuntime:
                          topic_filter=settings.event_topic),
         )  # fmt: skip
         self.uses_paired = 0
-        self._to_pair: set[str] = set()
+        self._to_pair = _SettleQueue()
         self._pair_cv = threading.Condition()
         self._dirty: set[str] = set()
         self._dirty_cv = threading.Condition()
@@ -284,21 +320,30 @@ class AtlasRuntime:
 
     # ------------------------------------------------------------------ per-home work
 
-    def route(self, homes_: set[str]) -> None:
+    def route(self, homes_: set[str], stored_at: float | None = None) -> None:
         """Homes with new events (or announcements): pair and classify the ones this worker
-        owns, tell the owners of the others (service/runtime/ownership.py)."""
+        owns, tell the owners of the others (service/runtime/ownership.py). ``stored_at``: the
+        wall time by which their new events were committed (None: now)."""
         mine = {h for h in homes_ if self.ownership.owns(h)}
         if mine:
-            self._want_pairing(mine)
+            self._want_pairing(mine, stored_at)
         if len(mine) < len(homes_):
             try:
-                self.ownership.notify("work", set(homes_) - mine)
+                self.ownership.notify("work", set(homes_) - mine, at=stored_at)
             except Exception:  # the scheduler's sweep re-announces every home
                 _LOGGER.exception("could not notify the owners of %s", sorted(set(homes_) - mine))
 
-    def _want_pairing(self, homes_: set[str]) -> None:
+    def _want_pairing(self, homes_: set[str], stored_at: float | None = None) -> None:
+        """Pair ``homes_`` once the events that made them dirty have settled: the arrival
+        settle after ``stored_at`` (wall time; None: now), by which they were committed, so
+        they arrived no later. A drained backlog, routed seconds after it was stored, is
+        paired at once."""
+        now = time.time()
+        stored = now if stored_at is None else min(stored_at, now)
+        wait = stored + self.ingest.owner_pairer.arrival_settle_s - now
+        ready_at = time.monotonic() + max(0.0, wait)
         with self._pair_cv:
-            self._to_pair |= set(homes_)
+            self._to_pair.add(homes_, ready_at)
             self._pair_cv.notify()
 
     def _forget(self, homes_: set[str]) -> None:
@@ -311,36 +356,34 @@ class AtlasRuntime:
         The same loop as the intake's own (service/intake/mqtt.py), over the homes this worker
         owns: homes whose waiting uses settle by the wall clock are due again. A due home this
         worker no longer owns is paired once more all the same (the advisory lock makes that
-        safe), which ends its wait here. Each pass waits the arrival settle once (another worker
-        may still be committing an older event), so homes arriving meanwhile pair together.
+        safe), which ends its wait here. A home is paired once the events that made it dirty
+        arrived the arrival settle ago (another worker may still be committing an older event):
+        per home, so that a stream of notifications is not paired one settle-long pass after
+        another (half of a 2-worker drain went into those waits).
         """
         pairer = self.ingest.owner_pairer
         while True:
             with self._pair_cv:
-                while not self._to_pair and not self._stop.is_set():
-                    due = pairer.due_homes()
-                    if due:
-                        self._to_pair |= due
+                while not self._stop.is_set():
+                    now = time.monotonic()
+                    self._to_pair.add(pairer.due_homes(), now)
+                    homes_ = self._to_pair.pop_ready(now)
+                    if homes_:
                         break
-                    wait = pairer.next_due_s()
-                    self._pair_cv.wait(0.5 if wait is None else min(0.5, wait + 0.001))
-                homes_, self._to_pair = self._to_pair, set()
-            if not homes_ and self._stop.is_set():
-                return
+                    waits = [w for w in (self._to_pair.next_in(now), pairer.next_due_s())
+                             if w is not None]  # fmt: skip
+                    self._pair_cv.wait(min([0.5, *waits]) + 0.001)
+                else:
+                    return
             due = pairer.due_homes()
-            mine = {h for h in homes_ if h in due or self.ownership.owns(h)}
-            if not mine:
-                continue
-            # Pairer.pair_homes, home by home: each home is classified as soon as it is paired
-            # instead of after the whole pass (the classification loop runs meanwhile)
-            if pairer.arrival_settle_s > 0:
-                time.sleep(pairer.arrival_settle_s)
-            for home_id in sorted(mine):
+            for home_id in sorted(homes_):
+                if home_id not in due and not self.ownership.owns(home_id):
+                    continue
                 try:
                     self.uses_paired += pairer.pair_home(home_id)
                 except Exception:  # the events are stored; the next pass or the sweep re-pairs
                     _LOGGER.exception("pairing failed for home %s", home_id)
-                self._mark_dirty({home_id})
+                self._mark_dirty({home_id})  # classified at once, while the next is paired
 
     def _mark_dirty(self, homes_: set[str]) -> None:
         with self._dirty_cv:

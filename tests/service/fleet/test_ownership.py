@@ -39,14 +39,16 @@ class _Member:
 
     def __init__(self, db, worker_id: int) -> None:
         self.work: set[str] = set()
+        self.stored_at: float | None = None
         self.forgot: set[str] = set()
         self._lock = threading.Lock()
         self.own = Ownership(db, worker_id, refresh_s=0.1, on_work=self._on_work,
                              on_forget=self.forgot.update)  # fmt: skip
 
-    def _on_work(self, homes: set[str]) -> None:
+    def _on_work(self, homes: set[str], stored_at: float | None) -> None:
         with self._lock:
             self.work |= homes
+            self.stored_at = stored_at
 
     def take_work(self) -> set[str]:
         with self._lock:
@@ -80,8 +82,8 @@ def test_two_workers_split_the_homes_hand_off_work_and_take_over_a_dead_workers(
         assert until(lambda: two.take_work() == two.own.owned())  # gained: caught up at once
         # worker 1 stored events of every home: the homes of worker 2 reach worker 2 only
         one.take_work()
-        one.own.notify("work", homes)
-        assert until(lambda: two.work == two.own.owned())
+        one.own.notify("work", homes, at=1234.5)
+        assert until(lambda: two.work == two.own.owned()) and two.stored_at == 1234.5
         assert one.take_work() <= one.own.owned()
         one.own.notify("forget", [homes[0]])
         assert until(lambda: homes[0] in two.forgot)

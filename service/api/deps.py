@@ -109,11 +109,27 @@ def _existing(conn: Connection, home_id: str) -> str:
     return home_id
 
 
-def readable_home(home_id: HomeIdPath, principal: CurrentPrincipal, conn: ConnDep) -> str:
-    """``home_id`` when the caller may read it (admin, dashboard, that home's homeowner)."""
+def _check_read(principal: Principal, home_id: str) -> None:
     if not principal.can_read(home_id):
         raise HTTPException(403, f"this token may not read home_id={home_id!r}")
+
+
+def readable_home(home_id: HomeIdPath, principal: CurrentPrincipal, conn: ConnDep) -> str:
+    """``home_id`` when the caller may read it (admin, dashboard, that home's homeowner)."""
+    _check_read(principal, home_id)
     return _existing(conn, home_id)
+
+
+def streamable_home(home_id: HomeIdPath, principal: CurrentPrincipal, engine: EngineDep) -> str:
+    """:func:`readable_home` for a response that stays open (the SSE stream).
+
+    It checks on a connection of its own and gives it back at once: FastAPI exits request-scoped
+    ``yield`` dependencies after the response is sent, and a stream's response lasts as long as
+    the dashboard stays open, so a ``ConnDep`` here could hold a pooled connection per stream.
+    """
+    _check_read(principal, home_id)
+    with engine.connect() as conn:
+        return _existing(conn, home_id)
 
 
 def answerable_home(home_id: HomeIdPath, principal: CurrentPrincipal, conn: ConnDep) -> str:
@@ -131,5 +147,6 @@ def installer(principal: CurrentPrincipal) -> Principal:
 
 
 ReadableHome = Annotated[str, Depends(readable_home)]
+StreamableHome = Annotated[str, Depends(streamable_home)]
 AnswerableHome = Annotated[str, Depends(answerable_home)]
 Installer = Annotated[Principal, Depends(installer)]

@@ -62,6 +62,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--broker", default=None, help="mqtt://HOST:PORT (default: private)")
     parser.add_argument("--db", default=None, help="database URL (default: temporary SQLite)")
     parser.add_argument("--json", type=Path, default=None, help="also write the result here")
+    parser.add_argument(
+        "--workdir", type=Path, default=None, help="keep the database and logs here"
+    )
 
 
 def _retimed(homes: list[SimulatedHome], n: int, rate: float, t0: datetime):
@@ -76,8 +79,9 @@ def _retimed(homes: list[SimulatedHome], n: int, rate: float, t0: datetime):
     for i, (_, _, s) in enumerate(merged[:n]):
         payload = s.payload() | {"t": (t0 + timedelta(seconds=i / rate)).isoformat()}
         payload["t"] = payload["t"].replace("+00:00", "Z")
+        use = f"{s.event.home_id}/{s.truth['use_id']}"  # the simulator numbers uses per home
         out.append((s.event.event_id, s.event.topic(), json.dumps(payload).encode(), i / rate,
-                    s.truth["use_id"]))  # fmt: skip
+                    use))  # fmt: skip
     return out
 
 
@@ -125,7 +129,10 @@ class _SseReader(threading.Thread):
 
 def run(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
-        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="atlas-lat-")))
+        workdir = args.workdir or Path(
+            stack.enter_context(tempfile.TemporaryDirectory(prefix="atlas-lat-"))
+        )
+        workdir.mkdir(parents=True, exist_ok=True)
         broker_url = args.broker or stack.enter_context(PrivateBroker(workdir / "broker")).url
         tag = uuid.uuid4().hex[:8]
         per_home = max(2, args.events // (90 * args.homes) + 1)

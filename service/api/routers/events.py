@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from service.api.deps import HubDep, ReadableHome
+from service.api.deps import HubDep, StreamableHome
 from service.api.errors import HOME_READ
 
 router = APIRouter(prefix="/v1/homes/{home_id}/stream", tags=["events"])
@@ -25,7 +25,7 @@ router = APIRouter(prefix="/v1/homes/{home_id}/stream", tags=["events"])
         **HOME_READ,
     },
 )
-async def stream(home_id: ReadableHome, hub: HubDep) -> AsyncIterator[ServerSentEvent]:
+async def stream(home_id: StreamableHome, hub: HubDep) -> AsyncIterator[ServerSentEvent]:
     """Subscribe to the home's events; the connection stays open (keep-alive comments)."""
     sub = hub.subscribe(home_id)
     try:

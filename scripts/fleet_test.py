@@ -3,9 +3,9 @@ simulated homes, 20,000 events; one worker SIGKILLed mid-stream and restarted wi
 scheduler leader SIGKILLed just before a round. Prints the figures as JSON and the checks that
 failed; exit 0 only if every check holds (``service.bench.fleet.acceptance_failures``).
 
-    .venv/bin/python scripts/fleet_test.py [--homes 50] [--events 20000] [--speed 720] [--seed 1]
+    .venv/bin/python scripts/fleet_test.py [--homes 50] [--events 20000] [--speed 480] [--seed 1]
 
-About 10 minutes: the simulated clock runs at ``--speed`` (service seconds per wall second);
+About 16 minutes: the simulated clock runs at ``--speed`` (service seconds per wall second);
 ``service.bench.fleet.ACCEPTANCE_SPEED`` explains why not faster.
 """
 

@@ -130,6 +130,7 @@ def use_features(
     codes: np.ndarray | None = None,
     evidence: np.ndarray | None = None,
     timezone: str = "UTC",
+    rows: Sequence[int] | None = None,
 ) -> np.ndarray:
     """Feature matrix (n_uses, n_features) in the layout of the module docstring.
 
@@ -147,8 +148,13 @@ def use_features(
         Rule-classifier likelihoods per category (enum order); None means no information.
     timezone : str, default="UTC"
         The home's IANA time zone, for the time-of-day columns.
+    rows : sequence of int, default=None
+        Only these rows (indices into ``uses``, which stay the sequence context); ``codes`` and
+        ``evidence`` then have one row per index. The same rows as the full matrix's, for the
+        cost of a few when a few new uses need them.
     """
-    n = len(uses)
+    picked = range(len(uses)) if rows is None else list(rows)
+    n = len(picked)
     tz = ZoneInfo(timezone)
     for name, extra in (("codes", codes), ("evidence", evidence)):
         if extra is not None and (np.ndim(extra) != 2 or np.shape(extra)[0] != n):
@@ -161,7 +167,8 @@ def use_features(
     phys_start = _BASE_NAMES.index(f"{LINES[0]}_{ACTIONS[0]}_{FEATURE_NAMES[0]}")
     width = len(FEATURE_NAMES)
     col = EVIDENCE_COLUMNS[1]
-    for row, use in enumerate(uses):
+    for row, source in enumerate(picked):
+        use = uses[source]
         for i, line in enumerate(LINES):
             X[row, LINE_COLUMNS[i]] = float(line in use.lines)
             X[row, col + 2 + i] = use.drop_kpa.get(line, 0.0)
@@ -171,7 +178,7 @@ def use_features(
         local = use.t.astimezone(tz)
         angle = 2 * np.pi * (local.hour * 3600 + local.minute * 60 + local.second) / 86400
         X[row, col + 4 : col + 6] = np.sin(angle), np.cos(angle)
-        X[row, col + 6 : col + 8] = context[row]
+        X[row, col + 6 : col + 8] = context[source]
         for a, ids in enumerate((use.open_event_ids, use.close_event_ids)):
             for event_id in ids:
                 if event_id not in transients:

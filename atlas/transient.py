@@ -29,7 +29,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -86,8 +86,7 @@ class TransientFeatures:
 
     def as_vector(self) -> np.ndarray:
         """The numeric features named by :data:`FEATURE_NAMES`, as a float64 vector."""
-        values = dict(zip(_FIELDS, astuple(self), strict=True))
-        return np.array([values[name] for name in FEATURE_NAMES], dtype=np.float64)
+        return np.array([getattr(self, name) for name in FEATURE_NAMES], dtype=np.float64)
 
 
 _FIELDS = tuple(TransientFeatures.__dataclass_fields__)

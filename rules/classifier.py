@@ -65,14 +65,19 @@ class RuleClassifier:
         self.config = config or RuleConfig()
         self.rules = tuple(rules)
 
-    def classify(self, uses: Sequence[UseView]) -> list[RuleDecision]:
-        """One decision per use, in the order given.
+    def classify(
+        self, uses: Sequence[UseView], only: Sequence[int] | None = None
+    ) -> list[RuleDecision]:
+        """One decision per use, in the order given (or per index of ``only``).
 
         ``uses`` should be all the uses of one home over the period of interest: appliance
         rules look at the neighbouring fills, so a use classified alone loses that context.
+        ``only`` decides just those uses, in that context: the same decisions for a fraction
+        of the time when a few new uses need one.
         """
         context = build_context(uses, self.config)
-        return [self._decide(view, context) for view in uses]
+        chosen = uses if only is None else [uses[i] for i in only]
+        return [self._decide(view, context) for view in chosen]
 
     def _active(self, rule: Rule) -> tuple[str, ...] | None:
         """The categories of ``rule`` present in the home, or None when the rule is off."""

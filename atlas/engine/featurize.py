@@ -112,18 +112,27 @@ def build_matrix(
     lines: Mapping[str, str],
     event_codes: Mapping[str, np.ndarray],
     projection: CodeProjection | None,
+    *,
+    rows: Sequence[int] | None = None,
 ) -> Matrix:
-    """Rules, codes, :func:`atlas.features.use_features` and the physics prior of every use."""
+    """Rules, codes, :func:`atlas.features.use_features` and the physics prior of every use.
+
+    ``rows`` (indices into ``uses``): only those uses' rows, computed in the context of all of
+    ``uses`` and equal to the same rows of the full matrix. A provisional classification needs
+    one or two new rows; the whole matrix of its context cost it ten times as much.
+    """
+    picked = list(range(len(uses))) if rows is None else list(rows)
+    chosen = [uses[i] for i in picked]
     # Event lines are left out of the rule views on purpose: with them the line-aware ring
     # rules fire, and their uncalibrated decisions cost 11 points of valve accuracy at the end
     # of week 2 (two_bath_house seed 1, perfect homeowner: 56% with lines, 67% without;
     # docs/benchmarks.md). The classifier was tuned on views without lines (bench learning).
     views = build_views(uses, features)
-    decisions = RuleClassifier(RuleConfig.from_home_spec(spec)).classify(views)
-    table = {eid: (lines[eid], tf.as_vector()) for eid, tf in features.items()}
+    decisions = RuleClassifier(RuleConfig.from_home_spec(spec)).classify(views, only=rows)
+    table = {eid: (lines[eid], features[eid].as_vector()) for u in chosen for eid in u.event_ids}
     codes = None
     if projection is not None:
-        pooled = use_codes(uses, event_codes, projection.codebook.n_features_out_)
+        pooled = use_codes(chosen, event_codes, projection.codebook.n_features_out_)
         codes = projection.project(pooled)
     X = use_features(
         uses,
@@ -131,13 +140,14 @@ def build_matrix(
         codes=codes,
         evidence=rule_evidence(decisions),
         timezone=spec.model.timezone,
+        rows=rows,
     )
     valves = [spec.valve(v) for v in spec.hierarchy.valve_ids]
     physics = ring_log_likelihood(use_rings(uses, features, lines), valves)
-    physics = physics + handwash_log_likelihood(spec, uses, physics)
+    physics = (physics + handwash_log_likelihood(spec, uses, physics))[picked]
     start = X.shape[1]
     return Matrix(
-        tuple(u.use_id for u in uses),
+        tuple(u.use_id for u in chosen),
         np.hstack([X, physics]),
         tuple(None if d.category is None else str(d.category) for d in decisions),
         (start, start + physics.shape[1]),

@@ -119,18 +119,20 @@ class PreviewModel:
             [u for u in self.context if u.use_id not in new_ids] + list(uses),
             key=lambda u: (u.t, u.use_id),
         )
-        matrix = build_matrix(self.spec, ordered, feats, lines, codes, self.projection)
+        position = {u.use_id: i for i, u in enumerate(ordered)}
+        matrix = build_matrix(  # the new uses' rows only (row i is uses[i])
+            self.spec, ordered, feats, lines, codes, self.projection,
+            rows=[position[u.use_id] for u in uses],
+        )  # fmt: skip
         X = matrix.X
         if self.fleet is not None:
             X = self.fleet.adjust_features(
                 self.spec, X, projection=self.projection, n_labels=self.n_labels
             )
-        row = {uid: i for i, uid in enumerate(matrix.use_ids)}
-        rows = [row[u.use_id] for u in uses]
-        preds = {} if self.clf is None else level_predictions(self.clf, X[rows])
+        preds = {} if self.clf is None else level_predictions(self.clf, X)
         out = []
         for i, use in enumerate(uses):
-            rule = matrix.rule_category[rows[i]]
+            rule = matrix.rule_category[i]
             predicted = {lv: str(preds[lv][0][i]) for lv in preds}
             confidence = {lv: float(preds[lv][1][i]) for lv in preds}
             out.append(

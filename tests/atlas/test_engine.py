@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from atlas.engine import NOT_SURE, CalibrationEngine, EngineConfig
+from atlas.engine.featurize import build_matrix
 from atlas.pairing import pair_events
 from atlas.timetable import TimetablePolicy, is_quiet
 from simulator.generate import generate_run
@@ -171,6 +172,22 @@ def test_fixture_level_shows_confused_fixtures_as_their_lump(replay):
     )  # a certified valve is shown as the valve, lumps or not
     assert all(c.display_label == c.predicted["valve"] for c in at_valve.classify())
 
+
+
+def test_matrix_rows_computed_alone_equal_the_full_matrix_rows(replay):
+    """The preview computes only its new uses' rows; they must be the full matrix's rows."""
+    engine = _engine(replay, until_day=8)  # with a codebook: code columns included
+    state = engine.snapshot()
+    uses = sorted(engine._uses.values(), key=lambda u: (u.t, u.use_id))
+    args = (engine.spec, uses, engine._features, engine._lines, engine._codes, engine._projection)
+    full = build_matrix(*args)
+    picked = [len(uses) - 1, 0, *range(5, len(uses), 37)]
+    part = build_matrix(*args, rows=picked)
+    assert part.use_ids == tuple(full.use_ids[i] for i in picked)
+    assert part.rule_category == tuple(full.rule_category[i] for i in picked)
+    assert part.physics_columns == full.physics_columns
+    np.testing.assert_allclose(part.X, full.X[picked], rtol=0, atol=1e-12)
+    assert engine.snapshot()["uses"] == state["uses"]
 
 
 def test_preview_classifies_a_new_use_as_ingesting_it_would(replay):

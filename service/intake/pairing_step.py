@@ -46,18 +46,22 @@ class Pairer:
     An open can wait many batches for its close; computing its features once instead of at
     every re-pairing is what keeps pairing cheaper than storing (features are the costly part).
     ``on_unsettled`` hears of each use once, as soon as it is paired and before it settles
-    (the runtime shows a provisional classification; issue 6, latency).
+    (the runtime shows a provisional classification; issue 6, latency). ``max_handed`` > 0
+    keeps up to that many events of stored uses for :meth:`take_paired` (0: none, when no
+    classifier in this process ingests them).
     """
 
     def __init__(
         self,
         engine: Engine,
         max_cached: int = 200_000,
+        max_handed: int = 0,
         arrival_settle_s: float | None = None,
         on_unsettled: UnsettledHook | None = None,
     ) -> None:
         self.engine = engine
         self.max_cached = max_cached
+        self.max_handed = max_handed
         self.on_unsettled = on_unsettled
         self._announced: dict[str, None] = {}  # use ids given to on_unsettled (insertion order)
         # Several workers (PostgreSQL) commit one home's events out of order; one process does
@@ -67,6 +71,8 @@ class Pairer:
         self.arrival_settle_s = arrival_settle_s
         self._features: dict[str, TransientFeatures] = {}
         self._waiting_events: dict[str, dict[str, Event]] = {}  # per home, decoded once
+        # events of stored uses, decoded and featurised, until the classifier takes them
+        self._handed: dict[str, tuple[Event, TransientFeatures]] = {}
         self._lock = threading.Lock()
         self._homes = HomeLocks(PAIRING)
         # home -> monotonic time at which its earliest unsettled use settles by the wall clock
@@ -100,6 +106,7 @@ class Pairer:
             done = result.uses if final else self._settled(conn, home_id, result.uses, by_id, now)
             created = insert_uses(conn, done)
         paired = [i for use in done for i in use.event_ids]
+        self._hand_over([(by_id[i], features[i]) for i in paired if i in features])
         self._forget(paired)
         waiting = self._waiting_events.get(home_id, {})
         for event_id in paired:
@@ -148,7 +155,7 @@ class Pairer:
             if settled(event, newest, arrived[event.event_id], wall):
                 done.append(use)
             else:
-                wait.append((arrived[event.event_id] + _reach(event) - wall).total_seconds())
+                wait.append((arrived[event.event_id] + reach(event) - wall).total_seconds())
         if wait:
             self._waiting[home_id] = time.monotonic() + min(wait)
         return done
@@ -211,13 +218,33 @@ class Pairer:
                 if e.event_id in self._features
             } | computed
 
+    def _hand_over(self, paired: list[tuple[Event, TransientFeatures]]) -> None:
+        if not self.max_handed:
+            return
+        with self._lock:
+            for event, tf in paired:
+                self._handed[event.event_id] = (event, tf)
+            while len(self._handed) > self.max_handed:  # nobody took them: oldest first
+                del self._handed[next(iter(self._handed))]
+
+    def take_paired(self, event_ids: Iterable[str]) -> dict[str, tuple[Event, TransientFeatures]]:
+        """The decoded events and transient features of stored uses' events, handed over once.
+
+        WHY: the classifier of the same worker ingests these uses a moment later; decoding the
+        waveforms and computing their features again was a quarter of its time (issue 6,
+        ``atlas bench latency``). Ids not held (another worker paired them, or they were
+        evicted) are missing from the result: the caller loads and computes those.
+        """
+        with self._lock:
+            return {i: self._handed.pop(i) for i in event_ids if i in self._handed}
+
     def _forget(self, event_ids: Iterable[str]) -> None:
         with self._lock:
             for event_id in event_ids:
                 self._features.pop(event_id, None)
 
 
-def _reach(event: Event) -> timedelta:
+def reach(event: Event) -> timedelta:
     """How long after ``event.t`` a later event can still change the use it ends."""
     return timedelta(seconds=len(event.samples) / event.sample_rate_hz) + SETTLE_GUARD
 
@@ -230,4 +257,4 @@ def settled(last: Event, newest: datetime, arrived: datetime, wall: datetime) ->
     holds at any replay speed), or ``last``'s reach has passed in wall time since it arrived:
     any event that starts within the reach was published no later than that.
     """
-    return newest >= last.t + _reach(last) or wall >= arrived + _reach(last)
+    return newest >= last.t + reach(last) or wall >= arrived + reach(last)

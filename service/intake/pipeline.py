@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
-from atlas.events import EventError, check_registered, decode_event_counts
+from atlas.events import Event, EventError, check_registered, decode_event_counts
 from service.intake.messages import InboundMessage
 from service.intake.pairing_step import Pairer, UnsettledHook
 from service.intake.registry import HomeRegistry
@@ -51,7 +51,9 @@ class IngestPipeline:
     ``clock`` feeds the future-timestamp check; pass ``clock=None`` for offline replays of old
     captures. ``check_topic`` refuses a payload whose home/sensor differ from its topic's (the
     broker's access control is per topic, so a mismatch is either a bug or a spoof).
-    ``on_unsettled``: see :class:`Pairer`.
+    ``on_unsettled``, ``hand_over`` (its ``max_handed``): see :class:`Pairer`.
+    ``on_stored`` hears of the events of each batch once they are committed (decoded, as
+    received; e.g. :class:`service.intake.provisional.ProvisionalPairer`).
     """
 
     def __init__(
@@ -61,12 +63,15 @@ class IngestPipeline:
         clock: Callable[[], datetime] | None = lambda: datetime.now(UTC),
         check_topic: bool = True,
         on_unsettled: UnsettledHook | None = None,
+        hand_over: int = 0,
+        on_stored: Callable[[list[Event]], None] | None = None,
     ) -> None:
         self.engine = engine
         self.registry = registry or HomeRegistry(engine)
         self.clock = clock
         self.check_topic = check_topic
-        self.pairer = Pairer(engine, on_unsettled=on_unsettled)
+        self.pairer = Pairer(engine, on_unsettled=on_unsettled, max_handed=hand_over)
+        self.on_stored = on_stored
 
     def validate(self, msg: InboundMessage) -> EventRow:
         """The event in ``msg``, or :class:`EventError` with the reason it is refused."""
@@ -112,6 +117,8 @@ class IngestPipeline:
             insert_dead_letters(conn, outcome.dead)
         outcome.duplicates = len(rows) - len(outcome.stored)
         outcome.homes = {r.event.home_id for r in rows if r.event.event_id in outcome.stored}
+        if self.on_stored is not None and outcome.stored:
+            self.on_stored([r.event for r in rows if r.event.event_id in outcome.stored])
         return outcome
 
     def pair(self, homes: set[str], *, final: bool = False) -> int:

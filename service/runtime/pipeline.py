@@ -4,6 +4,12 @@ Every operation is: lock the home, load the engine (cached; reloaded when anothe
 a newer snapshot), apply answers committed since (from the database, so a lost hook loses
 nothing), call ONE engine method, then save snapshot + rows in one transaction, and only after
 the commit publish (SSE hub, MQTT state, pushes). The engine is pure; this module does the I/O.
+
+One exception, for latency: ingesting new uses that changed nothing but the uses saves the
+snapshot at most every ``snapshot_every_s`` (:meth:`HomePipeline.flush` saves the rest). A full
+snapshot per ingest was a sixth of the classifier's time, and the uses are in the database: a
+worker that restarts from an older snapshot ingests the uses since again (classification rows
+are keyed by use, level and model version, so that repeats nothing).
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, select
@@ -48,6 +54,14 @@ _LOGGER = logging.getLogger(__name__)
 #: Uses re-classified after a retrain (the dashboard shows recent uses at the current model).
 RECLASSIFY_RECENT = 400
 
+#: New uses are read from those stored this long before the previous read on: covers a commit
+#: that was still in flight during that read and clock differences between workers.
+USE_READ_OVERLAP = timedelta(minutes=10)
+
+#: ``(event ids) -> {event id: (decoded event, transient features)}`` for events the pairer of
+#: this worker has at hand (:meth:`service.intake.pairing_step.Pairer.take_paired`).
+PairedEvents = Callable[[list[str]], Mapping[str, tuple[Event, TransientFeatures]]]
+
 
 @dataclass
 class _Home:
@@ -56,6 +70,9 @@ class _Home:
     known: set[str] = field(default_factory=set)  # use ids ingested
     applied: set[str] = field(default_factory=set)  # request ids whose answer was applied
     announced: set[int] = field(default_factory=set)  # announcement ids given to the engine
+    uses_read_at: datetime | None = None  # wall clock of the last read of new uses
+    saved_at: float = 0.0  # monotonic time of the last snapshot save
+    unsaved: bool = False  # ingested uses not in the saved snapshot yet
 
 
 @dataclass(frozen=True)
@@ -84,11 +101,15 @@ class HomePipeline:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         config_for: Callable[[HomeSpec], EngineConfig] | None = None,
         listener: Listener | None = None,
+        paired_events: PairedEvents | None = None,
+        snapshot_every_s: float = 30.0,
     ) -> None:
         self.db = db
         self.clock = clock
         self.config_for = config_for or (lambda spec: EngineConfig())
         self.listener = listener or Listener()
+        self.paired_events = paired_events
+        self.snapshot_every_s = snapshot_every_s
         self._homes: dict[str, _Home] = {}
         self._previews: dict[str, PreviewModel] = {}  # per home, as of its engine's last change
         self._locks: dict[str, threading.Lock] = {}
@@ -131,7 +152,26 @@ class HomePipeline:
         meta = {"model_version": eng.model_version, "level": eng.level, "n_uses": len(home.known),
                 "announced": sorted(home.announced)}  # fmt: skip
         home.version = save_engine_state(conn, home_id, eng.snapshot(), meta, now.astimezone(UTC))
+        home.saved_at, home.unsaved = time.monotonic(), False
         self._previews[home_id] = eng.preview_model()
+
+    def flush(self, max_age_s: float | None = None) -> int:
+        """Save the snapshots of homes with uses ingested since their last save at least
+        ``max_age_s`` ago (default ``snapshot_every_s``; 0: all, e.g. at shutdown)."""
+        age = self.snapshot_every_s if max_age_s is None else max_age_s
+        due = [h for h, home in list(self._homes.items())
+               if home.unsaved and time.monotonic() - home.saved_at >= age]  # fmt: skip
+        for home_id in due:
+            with self.lock(home_id), self.db.begin() as conn:
+                lock_home_in_transaction(conn, home_id, ENGINE)
+                home = self._homes.get(home_id)
+                if home is None or not home.unsaved:
+                    continue
+                if latest_engine_version(conn, home_id) != home.version:
+                    self.forget(home_id)  # another worker saved since: its state wins
+                    continue
+                self._save(conn, home_id, home, self.clock())
+        return len(due)
 
     def forget(self, home_id: str) -> None:
         """Drop the cached engine (the home spec changed: reload from the database)."""
@@ -177,26 +217,49 @@ class HomePipeline:
         with self.lock(home_id), self.db.begin() as conn:
             lock_home_in_transaction(conn, home_id, ENGINE)  # other workers: issue 7
             home = self._load(conn, home_id)
-            self._apply_answers(conn, home_id, home)
+            answers = self._apply_answers(conn, home_id, home)
+            announced = len(home.announced)
             self._apply_announcements(conn, home_id, home)
-            new = load_uses(conn, home_id, exclude=home.known)
+            read_at = datetime.now(UTC)
+            since = None if home.uses_read_at is None else home.uses_read_at - USE_READ_OVERLAP
+            new = load_uses(conn, home_id, exclude=home.known, created_since=since)
             if not new:
+                home.uses_read_at = read_at
                 return 0
-            evs = load_events(conn, [e for u in new for e in u.event_ids])
+            evs, features = self._events_of(conn, new)
             now = self.clock()
+            labels = len(home.engine.labels)
             # as of the newest use, not the clock: the engine drops announcements older than its
             # window as of this instant, and processing lag (minutes of simulated time at the
             # demo's speed) must not drop one before the use it announced is ingested
-            result = home.engine.ingest(new, evs, max(u.t for u in new))
+            result = home.engine.ingest(new, evs, max(u.t for u in new), features=features)
             home.known.update(u.use_id for u in new)
+            home.uses_read_at = read_at  # only once they are in: a failure reads them again
             rows = _classification_rows(result)
             insert_classifications(conn, home_id, rows, now)
             self._store_guided(conn, home_id, home)
-            self._save(conn, home_id, home, now)
+            only_uses = (answers == 0 and len(home.announced) == announced
+                         and len(home.engine.labels) == labels and home.version > 0)  # fmt: skip
+            if only_uses and time.monotonic() - home.saved_at < self.snapshot_every_s:
+                home.unsaved = True
+                self._previews[home_id] = home.engine.preview_model()
+            else:
+                self._save(conn, home_id, home, now)
         metrics.CLASSIFICATION_SECONDS.observe(time.perf_counter() - started)
         metrics.USES_CLASSIFIED.inc(len(new))
         self.listener.classified(home_id, _sse_rows(result, new, provisional=False))
         return len(new)
+
+    def _events_of(
+        self, conn: Connection, new: list[WaterUse]
+    ) -> tuple[list[Event], dict[str, TransientFeatures]]:
+        """The events of ``new`` and the transient features the pairer already computed."""
+        ids = [e for u in new for e in u.event_ids]
+        handed = dict(self.paired_events(ids)) if self.paired_events is not None else {}
+        evs = [event for event, _ in handed.values()]
+        evs += load_events(conn, [i for i in ids if i not in handed])
+        evs.sort(key=lambda e: (e.t, e.event_id))
+        return evs, {i: tf for i, (_, tf) in handed.items()}
 
     def preview(
         self,

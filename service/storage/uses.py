@@ -64,11 +64,18 @@ def load_uses(
     *,
     exclude: set[str] | None = None,
     only: list[str] | None = None,
+    created_since: datetime | None = None,
 ) -> list[WaterUse]:
-    """Stored uses (with their event ids by role) as :class:`WaterUse`, by time."""
+    """Stored uses (with their event ids by role) as :class:`WaterUse`, by time.
+
+    ``created_since`` keeps only uses stored from then on: a caller that polls for new uses
+    reads what changed instead of the home's whole history (``exclude`` filters after loading).
+    """
     query = select(uses)
     if home_id is not None:
         query = query.where(uses.c.home_id == home_id)
+    if created_since is not None:
+        query = query.where(uses.c.created_at >= created_since)
     if only is not None:
         query = query.where(uses.c.use_id.in_(only))
     rows = [r for r in conn.execute(query.order_by(uses.c.t, uses.c.use_id))

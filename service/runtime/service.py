@@ -29,6 +29,7 @@ from service.api.hooks import ApiHooks, EventHub
 from service.ha_discovery import availability_topic, discovery_messages, state_message
 from service.intake.mqtt import IntakeConfig, MqttIntake
 from service.intake.pipeline import IngestPipeline
+from service.intake.provisional import ProvisionalPairer
 from service.mqttutil import topic_prefix
 from service.push.dispatcher import Dispatcher
 from service.runtime.clock import Clock, clock_from_settings
@@ -45,6 +46,14 @@ from service.storage.schema import homes
 
 _LOGGER = logging.getLogger(__name__)
 SW_VERSION = "0.6"
+
+#: With provisional classifications paired in memory (one worker), the stored pairing of a home
+#: waits this long (service time) after its events were committed. A use can be stored only
+#: once its last event's reach (its window + SETTLE_GUARD, ~2 s) has passed, so pairing at
+#: every commit mostly found nothing to store yet, and each pass costs a few milliseconds of
+#: queries per home: at 200 events/s over 20 homes the passes took the GIL the provisional path
+#: needs.
+STORE_AFTER_S = 1.0
 
 
 class _NothingWaits:
@@ -101,9 +110,16 @@ class _RoutingIngest(IngestPipeline):
     """
 
     def __init__(
-        self, db: Engine, route: Callable[[set[str], float], None], clock, on_unsettled=None
+        self,
+        db: Engine,
+        route: Callable[[set[str], float], None],
+        clock,
+        on_unsettled=None,
+        on_stored=None,
     ) -> None:
-        super().__init__(db, clock=clock, on_unsettled=on_unsettled)
+        # the owner's classifier takes the stored uses' decoded events and features
+        super().__init__(db, clock=clock, on_unsettled=on_unsettled, hand_over=4096,
+                         on_stored=on_stored)  # fmt: skip
         self._route = route
         self._stored_at: dict[str, float] = {}  # home -> wall time its newest events committed
         self.owner_pairer = self.pairer
@@ -165,6 +181,7 @@ class AtlasRuntime:
         self.pipeline = HomePipeline(
             db, clock=self.clock.now, listener=_Publish(self),
             config_for=lambda spec: engine_config,
+            paired_events=lambda ids: self.ingest.owner_pairer.take_paired(ids),
         )  # fmt: skip
         self.link = MqttLink(
             settings.broker_url,
@@ -194,8 +211,17 @@ class AtlasRuntime:
         self.delegation = Delegation(self.ownership, self.scheduler.home_work)
         self.scheduler.work = self.delegation.run
         self.leader = LeaderElection(db, self.scheduler.start, self.scheduler.shutdown)
-        # uses paired but not settled yet get a provisional classification (issue 6)
-        self.ingest = _RoutingIngest(db, self.route, self.clock.now, self.pipeline.preview)
+        # uses paired but not settled yet get a provisional classification (issue 6): paired in
+        # memory as the intake commits them when this worker receives every event of its homes,
+        # else by the owner's stored pairing (service/intake/provisional.py)
+        self.provisional = (
+            None if self.ownership.shared else ProvisionalPairer(self.pipeline.preview)
+        )
+        self.ingest = _RoutingIngest(
+            db, self.route, self.clock.now,
+            on_unsettled=self.pipeline.preview if self.provisional is None else None,
+            on_stored=None if self.provisional is None else self.provisional.add,
+        )  # fmt: skip
         self.intake = MqttIntake(
             self.ingest,
             IntakeConfig(broker_url=settings.broker_url, client_id=settings.mqtt_client_id,
@@ -221,6 +247,8 @@ class AtlasRuntime:
         self.ownership.ready.wait(10)
         self._worker.start()
         self._pairer.start()
+        if self.provisional is not None:
+            self.provisional.start()
         self.intake.start()
         self._await_backlog()
         self.leader.start()
@@ -251,12 +279,18 @@ class AtlasRuntime:
 
     def stop(self) -> None:
         self.intake.stop()
+        if self.provisional is not None:
+            self.provisional.stop()
         self._stop.set()
         for cv in (self._pair_cv, self._dirty_cv):
             with cv:
                 cv.notify()
         self._pairer.join(30)
         self._worker.join(30)
+        try:
+            self.pipeline.flush(0)  # not needed for correctness: spares a re-ingest at start
+        except Exception:
+            _LOGGER.exception("saving the engines' snapshots at shutdown failed")
         self.leader.stop()  # jobs waiting for other workers still hear them (ownership runs)
         self.scheduler.shutdown()
         self.delegation.shutdown()  # work done for the leader finishes and is reported
@@ -340,7 +374,10 @@ class AtlasRuntime:
         paired at once."""
         now = time.time()
         stored = now if stored_at is None else min(stored_at, now)
-        wait = stored + self.ingest.owner_pairer.arrival_settle_s - now
+        settle = self.ingest.owner_pairer.arrival_settle_s
+        if self.provisional is not None:  # service time: an accelerated demo pairs at once
+            settle = max(settle, self.clock.wall_seconds(STORE_AFTER_S))
+        wait = stored + settle - now
         ready_at = time.monotonic() + max(0.0, wait)
         with self._pair_cv:
             self._to_pair.add(homes_, ready_at)
@@ -379,11 +416,17 @@ class AtlasRuntime:
             for home_id in sorted(homes_):
                 if home_id not in due and not self.ownership.owns(home_id):
                     continue
+                self._yield_to_provisional()
                 try:
                     self.uses_paired += pairer.pair_home(home_id)
                 except Exception:  # the events are stored; the next pass or the sweep re-pairs
                     _LOGGER.exception("pairing failed for home %s", home_id)
                 self._mark_dirty({home_id})  # classified at once, while the next is paired
+
+    def _yield_to_provisional(self) -> None:
+        """Let the provisional pairing go first (service/intake/provisional.py)."""
+        if self.provisional is not None:
+            self.provisional.wait_idle()
 
     def _mark_dirty(self, homes_: set[str]) -> None:
         with self._dirty_cv:
@@ -393,14 +436,19 @@ class AtlasRuntime:
     def _pipeline_loop(self) -> None:
         while True:
             with self._dirty_cv:
-                while not self._dirty and not self._stop.is_set():
+                if not self._dirty and not self._stop.is_set():
                     self._dirty_cv.wait(0.5)
                 homes_, self._dirty = self._dirty, set()
             if not homes_ and self._stop.is_set():
                 return
+            try:
+                self.pipeline.flush()  # snapshots left unsaved by ingests (runtime/pipeline.py)
+            except Exception:
+                _LOGGER.exception("saving the engines' snapshots failed")
             for home_id in sorted(homes_):
                 if not self.ownership.owns(home_id):  # moved meanwhile: the new owner does it
                     continue
+                self._yield_to_provisional()
                 try:
                     self.pipeline.process_home(home_id)
                 except Exception:  # the scheduler's sweep retries; the uses are in the database

@@ -1,0 +1,126 @@
+"""Provisional pairing in memory, the moment events are committed (one worker, issue 6).
+
+WHY a second pairing: the stored pairing (:mod:`service.intake.pairing_step`) reads each
+home's unpaired events from the database and writes its uses, a few milliseconds of queries
+per home; with many busy homes one pass over them took hundreds of milliseconds, and a use
+paired just after its home's turn waited for the whole next pass (``atlas bench latency``:
+p99 0.4-0.8 s). Here the intake hands over the events it has just committed, already decoded;
+a thread pairs each home's recent events in memory and reports every use once, as soon as it
+is complete, for a provisional classification. The stored pairing stays the one that counts:
+it pairs the stored events again, and the stored classification follows.
+
+Only when this process receives all of a home's events (one worker; SQLite): behind a shared
+subscription each worker sees a share of every home's events, and the owner's stored pairing
+reports uses instead (``Pairer(on_unsettled=...)``).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Sequence
+
+from atlas.events import Event
+from atlas.pairing import compute_features, pair_events
+from atlas.transient import TransientFeatures
+from service.intake.pairing_step import UnsettledHook, reach
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class ProvisionalPairer:
+    """Pairs each home's newest events in memory and reports each completed use once.
+
+    Per home it keeps the events that can still change a use: opens waiting for their close,
+    and the events of completed uses until a later event of the home is past their reach (the
+    event-time half of :func:`~service.intake.pairing_step.settled`).
+    ``on_use(home_id, uses, events, features)`` runs on this object's thread.
+
+    The stored pairing and the classifier of the same process call :meth:`wait_idle` between
+    homes: Python threads share one interpreter lock, and this thread's work is the one a
+    person waits for (cooperative priority; ``atlas bench latency``). The wait is bounded, so a
+    backlog that keeps this thread busy slows the stored path by at most that much per home.
+    """
+
+    def __init__(self, on_use: UnsettledHook, max_reported: int = 10_000) -> None:
+        self.on_use = on_use
+        self.max_reported = max_reported
+        self._queue: queue.SimpleQueue[tuple[str, list[Event]] | None] = queue.SimpleQueue()
+        self._recent: dict[str, dict[str, Event]] = {}  # per home: events that can still matter
+        self._features: dict[str, TransientFeatures] = {}  # of the events in _recent
+        self._reported: dict[str, None] = {}  # use ids reported (insertion order, bounded)
+        self._queued = 0  # batches added and not yet paired
+        self._idle = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="atlas-provisional", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        self._thread.join(10)
+
+    def add(self, events: Sequence[Event]) -> None:
+        """Events just committed (any homes; called by the intake after its commit)."""
+        by_home: dict[str, list[Event]] = {}
+        for event in events:
+            by_home.setdefault(event.home_id, []).append(event)
+        with self._idle:
+            self._queued += len(by_home)
+        for home_id, evs in by_home.items():
+            self._queue.put((home_id, evs))
+
+    def wait_idle(self, timeout_s: float = 0.02) -> None:
+        """Return once nothing waits to be paired here, or after ``timeout_s`` at most."""
+        with self._idle:
+            self._idle.wait_for(lambda: self._queued <= 0, timeout_s)
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            batch = [item]
+            while True:  # whatever else is queued: one pairing per home per pass
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            new: dict[str, list[Event]] = {}
+            for entry in batch:
+                if entry is not None:
+                    new.setdefault(entry[0], []).extend(entry[1])
+            for home_id, evs in new.items():
+                try:
+                    self.pair(home_id, evs)
+                except Exception:  # a preview is a courtesy: the stored classification follows
+                    _LOGGER.exception("provisional pairing of %s failed", home_id)
+            with self._idle:
+                self._queued -= sum(1 for entry in batch if entry is not None)
+                if self._queued <= 0:
+                    self._idle.notify_all()
+            if None in batch:
+                return
+
+    def pair(self, home_id: str, events: Sequence[Event]) -> None:
+        """Add ``events`` to the home's recent events, pair them, report new complete uses."""
+        recent = self._recent.setdefault(home_id, {})
+        fresh = [e for e in events if e.event_id not in recent]
+        for event in fresh:
+            recent[event.event_id] = event
+        self._features.update(compute_features(fresh))
+        found = sorted(recent.values(), key=lambda e: (e.t, e.event_id))
+        newest = found[-1].t
+        result = pair_events(found, now=newest, features=self._features)
+        done = [u for u in result.uses if u.use_id not in self._reported]
+        for use in done:
+            self._reported[use.use_id] = None
+        while len(self._reported) > self.max_reported:  # only recent uses can come back
+            del self._reported[next(iter(self._reported))]
+        if done:
+            evs = [recent[i] for u in done for i in u.event_ids]
+            self.on_use(home_id, done, evs, result.features)
+        for use in result.uses:  # settled by event time: no later event can change it now
+            if all(newest >= recent[i].t + reach(recent[i]) for i in use.event_ids):
+                for event_id in use.event_ids:
+                    recent.pop(event_id, None)
+                    self._features.pop(event_id, None)

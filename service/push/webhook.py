@@ -18,6 +18,10 @@ import httpx
 SIGNATURE_HEADER = "X-Atlas-Signature"
 TIMESTAMP_HEADER = "X-Atlas-Timestamp"
 
+#: One client for every push (thread-safe, keeps connections): a client per push cost 20.8 ms of
+#: CPU (TLS context, pool) against 1.4 ms for a POST on a shared one (measured in issue 7).
+_CLIENT = httpx.Client()
+
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
     """``sha256=<hex>`` of HMAC-SHA256(secret, ``timestamp.body``)."""
@@ -41,7 +45,7 @@ def post_webhook(
         TIMESTAMP_HEADER: timestamp,
         SIGNATURE_HEADER: sign(secret, timestamp, body),
     }
-    return httpx.post(url, content=body, headers=headers, timeout=timeout_s).status_code
+    return _CLIENT.post(url, content=body, headers=headers, timeout=timeout_s).status_code
 
 
 def post_ntfy(url: str, title: str, message: str, click: str, timeout_s: float) -> int:
@@ -49,4 +53,6 @@ def post_ntfy(url: str, title: str, message: str, click: str, timeout_s: float) 
     headers = {"Title": title, "Tags": "droplet"}
     if click:
         headers["Click"] = click
-    return httpx.post(url, content=message.encode(), headers=headers, timeout=timeout_s).status_code
+    return _CLIENT.post(
+        url, content=message.encode(), headers=headers, timeout=timeout_s
+    ).status_code

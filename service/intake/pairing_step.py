@@ -218,6 +218,14 @@ class Pairer:
                 if e.event_id in self._features
             } | computed
 
+    def offer_features(self, features: Mapping[str, TransientFeatures]) -> None:
+        """Transient features computed elsewhere from the same samples as stored (the
+        provisional pairing's): pairing uses them instead of computing them again."""
+        with self._lock:
+            if len(self._features) + len(features) > self.max_cached:
+                return  # full: rare, only when many opens never close
+            self._features.update(features)
+
     def _hand_over(self, paired: list[tuple[Event, TransientFeatures]]) -> None:
         if not self.max_handed:
             return

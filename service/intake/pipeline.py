@@ -52,8 +52,10 @@ class IngestPipeline:
     captures. ``check_topic`` refuses a payload whose home/sensor differ from its topic's (the
     broker's access control is per topic, so a mismatch is either a bug or a spoof).
     ``on_unsettled``, ``hand_over`` (its ``max_handed``): see :class:`Pairer`.
-    ``on_stored`` hears of the events of each batch once they are committed (decoded, as
-    received; e.g. :class:`service.intake.provisional.ProvisionalPairer`).
+    ``on_stored(events, exact)`` hears of the events of each batch once they are committed
+    (decoded, as received; e.g. :class:`service.intake.provisional.ProvisionalPairer`);
+    ``exact`` holds the ids of those whose samples equal the stored ones bit for bit (sent as
+    ``i16le-b64`` counts, which are stored as they are).
     """
 
     def __init__(
@@ -64,7 +66,7 @@ class IngestPipeline:
         check_topic: bool = True,
         on_unsettled: UnsettledHook | None = None,
         hand_over: int = 0,
-        on_stored: Callable[[list[Event]], None] | None = None,
+        on_stored: Callable[[list[Event], set[str]], None] | None = None,
     ) -> None:
         self.engine = engine
         self.registry = registry or HomeRegistry(engine)
@@ -118,7 +120,9 @@ class IngestPipeline:
         outcome.duplicates = len(rows) - len(outcome.stored)
         outcome.homes = {r.event.home_id for r in rows if r.event.event_id in outcome.stored}
         if self.on_stored is not None and outcome.stored:
-            self.on_stored([r.event for r in rows if r.event.event_id in outcome.stored])
+            stored = [r for r in rows if r.event.event_id in outcome.stored]
+            exact = {r.event.event_id for r in stored if r.counts is not None}
+            self.on_stored([r.event for r in stored], exact)
         return outcome
 
     def pair(self, homes: set[str], *, final: bool = False) -> int:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from atlas.events import Event
 from atlas.pairing import compute_features, pair_events
@@ -43,9 +43,16 @@ class ProvisionalPairer:
     backlog that keeps this thread busy slows the stored path by at most that much per home.
     """
 
-    def __init__(self, on_use: UnsettledHook, max_reported: int = 10_000) -> None:
+    def __init__(
+        self,
+        on_use: UnsettledHook,
+        max_reported: int = 10_000,
+        share_features: Callable[[Mapping[str, TransientFeatures]], None] | None = None,
+    ) -> None:
         self.on_use = on_use
         self.max_reported = max_reported
+        self.share_features = share_features
+        self._exact: set[str] = set()  # queued events whose samples equal the stored ones
         self._queue: queue.SimpleQueue[tuple[str, list[Event]] | None] = queue.SimpleQueue()
         self._recent: dict[str, dict[str, Event]] = {}  # per home: events that can still matter
         self._features: dict[str, TransientFeatures] = {}  # of the events in _recent
@@ -61,13 +68,18 @@ class ProvisionalPairer:
         self._queue.put(None)
         self._thread.join(10)
 
-    def add(self, events: Sequence[Event]) -> None:
-        """Events just committed (any homes; called by the intake after its commit)."""
+    def add(self, events: Sequence[Event], exact: Iterable[str] = ()) -> None:
+        """Events just committed (any homes; called by the intake after its commit).
+
+        The transient features of the ``exact`` ones (samples equal to the stored ones) go to
+        ``share_features`` once computed: the stored pairing would compute the same again.
+        """
         by_home: dict[str, list[Event]] = {}
         for event in events:
             by_home.setdefault(event.home_id, []).append(event)
         with self._idle:
             self._queued += len(by_home)
+            self._exact.update(exact)
         for home_id, evs in by_home.items():
             self._queue.put((home_id, evs))
 
@@ -107,7 +119,13 @@ class ProvisionalPairer:
         fresh = [e for e in events if e.event_id not in recent]
         for event in fresh:
             recent[event.event_id] = event
-        self._features.update(compute_features(fresh))
+        computed = compute_features(fresh)
+        self._features.update(computed)
+        with self._idle:
+            exact = {i: tf for i, tf in computed.items() if i in self._exact}
+            self._exact.difference_update(e.event_id for e in events)
+        if exact and self.share_features is not None:
+            self.share_features(exact)
         found = sorted(recent.values(), key=lambda e: (e.t, e.event_id))
         newest = found[-1].t
         result = pair_events(found, now=newest, features=self._features)

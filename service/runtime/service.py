@@ -215,7 +215,12 @@ class AtlasRuntime:
         # memory as the intake commits them when this worker receives every event of its homes,
         # else by the owner's stored pairing (service/intake/provisional.py)
         self.provisional = (
-            None if self.ownership.shared else ProvisionalPairer(self.pipeline.preview)
+            None
+            if self.ownership.shared
+            else ProvisionalPairer(
+                self.pipeline.preview,
+                share_features=lambda f: self.ingest.owner_pairer.offer_features(f),
+            )
         )
         self.ingest = _RoutingIngest(
             db, self.route, self.clock.now,

@@ -70,16 +70,30 @@ def test_stored_pairing_hands_decoded_events_and_features_over_once(sqlite_engin
     sim = generate_run(home_spec, days=1, seed=6)
     with sqlite_engine.begin() as conn:
         upsert_home(conn, home_spec)
-    intake = IngestPipeline(sqlite_engine, clock=None, hand_over=10_000)
+    shared: list[str] = []
+
+    def share(features):  # the provisional pairing's features of exactly stored events
+        shared.extend(features)
+        intake.pairer.offer_features(features)
+
+    provisional = ProvisionalPairer(lambda *_: None, share_features=share)
+    intake = IngestPipeline(sqlite_engine, clock=None, hand_over=10_000, on_stored=provisional.add)
     msgs = [InboundMessage(s.event.topic(), json.dumps(s.payload()).encode(), s.event.t, 0, 0, 0)
             for s in sim]  # fmt: skip
-    intake.pair(intake.process(msgs).homes, final=True)
+    provisional.start()
+    try:
+        homes = intake.process(msgs).homes
+        provisional.wait_idle(10)
+    finally:
+        provisional.stop()
     ids = [s.event.event_id for s in sim]
+    assert sorted(shared) == sorted(ids)  # i16le-b64 payloads: every event is stored exactly
+    intake.pair(homes, final=True)
     handed = intake.pairer.take_paired(ids)
     assert set(handed) == set(ids)  # every event ended in a stored use
-    sample = [handed[i][0] for i in ids[:40]]
-    fresh = compute_features(sample)
-    assert all(handed[e.event_id][1] == fresh[e.event_id] for e in sample)
+    stored = [handed[i][0] for i in ids]  # decoded from the database
+    fresh = compute_features(stored)
+    assert all(handed[e.event_id][1] == fresh[e.event_id] for e in stored)
     assert intake.pairer.take_paired(ids) == {}  # once
 
     plain = IngestPipeline(sqlite_engine, clock=None)  # the default keeps nothing

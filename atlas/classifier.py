@@ -35,7 +35,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from atlas.domain import LEVELS, Category, Handle, Hierarchy, Line
 from atlas.features import EVIDENCE_COLUMNS, LINE_COLUMNS
@@ -46,6 +46,20 @@ MISSING_LABEL = None
 
 #: Category order of the evidence columns (the enum order, fixed across homes).
 EVIDENCE_CATEGORIES: tuple[Category, ...] = tuple(Category)
+
+
+_BLAS: list[ThreadpoolController] = []  # created on first use, then reused
+
+
+def _one_blas_thread():
+    """A context limiting BLAS to one thread.
+
+    WHY a shared controller: ``threadpool_limits()`` scans the process's loaded libraries at
+    every call (~1 ms); a provisional classification made three such calls for one row.
+    """
+    if not _BLAS:
+        _BLAS.append(ThreadpoolController())
+    return _BLAS[0].limit(limits=1, user_api="blas")
 
 
 def is_labeled(y: Sequence[Any] | np.ndarray) -> np.ndarray:
@@ -274,7 +288,7 @@ class HierarchicalClassifier(ClassifierMixin, BaseEstimator):
         shared 2-core machine the fit of 300 labeled + 3000 unlabeled uses measured 0.9-1.7 s
         instead of 0.07 s (docs/learning.md).
         """
-        with threadpool_limits(limits=1, user_api="blas"), warnings.catch_warnings():
+        with _one_blas_thread(), warnings.catch_warnings():
             # one label per valve is normal here, not a sign of a regression target
             warnings.filterwarnings("ignore", message="The number of unique classes is greater")
             return self._fit(X, y)
@@ -424,7 +438,7 @@ class HierarchicalClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X: Any) -> np.ndarray:
         """Probability of every class (valve) per row; rows sum to 1."""
         check_is_fitted(self)
-        with threadpool_limits(limits=1, user_api="blas"):
+        with _one_blas_thread():
             return self._predict_proba(X)
 
     def _predict_proba(self, X: Any) -> np.ndarray:

@@ -539,7 +539,7 @@ class CalibrationEngine:
         matrix = self._ensure_matrix()
         assert self._clf is not None
         self._proba = self._clf.predict_proba(matrix.X)
-        self._level_pred = level_predictions(self._clf, matrix.X)
+        self._level_pred = level_predictions(self._clf, matrix.X, self._proba)
 
     def _predicted(self, use_id: str) -> dict[str, str]:
         if not self._level_pred or use_id not in self._row:

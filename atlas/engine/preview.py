@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from atlas.classifier import HierarchicalClassifier
+from atlas.classifier import HierarchicalClassifier, level_proba
 from atlas.domain import LEVELS
 from atlas.engine.featurize import CodeProjection, build_matrix
 from atlas.engine.records import UseClassification
@@ -63,12 +63,18 @@ def display_label(
 
 
 def level_predictions(
-    clf: HierarchicalClassifier, X: np.ndarray
+    clf: HierarchicalClassifier, X: np.ndarray, valve_proba: np.ndarray | None = None
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Per level: the argmax label of each row and its probability."""
+    """Per level: the argmax label of each row and its probability.
+
+    One ``predict_proba`` for all levels (``valve_proba``: that call's result, if made
+    already): the levels are sums over the valves, and each call has a fixed cost that was
+    most of a provisional classification's time.
+    """
+    valve_proba = clf.predict_proba(X) if valve_proba is None else valve_proba
     out = {}
     for level in LEVELS:
-        proba, names = clf.predict_level_proba(X, level)
+        proba, names = level_proba(valve_proba, clf.hierarchy, level)
         best = proba.argmax(axis=1)
         out[level] = (np.asarray(names, dtype=object)[best], proba[np.arange(len(best)), best])
     return out

@@ -101,9 +101,15 @@ class ProvisionalPairer:
             for entry in batch:
                 if entry is not None:
                     new.setdefault(entry[0], []).extend(entry[1])
+            # one call for every home's new events: the batched features cost half as much per
+            # event as a home's one or two alone
+            features = compute_features([
+                e for home_id, evs in new.items() for e in evs
+                if e.event_id not in self._recent.get(home_id, {})
+            ])  # fmt: skip
             for home_id, evs in new.items():
                 try:
-                    self.pair(home_id, evs)
+                    self.pair(home_id, evs, features)
                 except Exception:  # a preview is a courtesy: the stored classification follows
                     _LOGGER.exception("provisional pairing of %s failed", home_id)
             with self._idle:
@@ -113,13 +119,21 @@ class ProvisionalPairer:
             if None in batch:
                 return
 
-    def pair(self, home_id: str, events: Sequence[Event]) -> None:
-        """Add ``events`` to the home's recent events, pair them, report new complete uses."""
+    def pair(
+        self,
+        home_id: str,
+        events: Sequence[Event],
+        features: Mapping[str, TransientFeatures] | None = None,
+    ) -> None:
+        """Add ``events`` to the home's recent events, pair them, report new complete uses
+        (``features``: of some of them, computed already)."""
         recent = self._recent.setdefault(home_id, {})
         fresh = [e for e in events if e.event_id not in recent]
         for event in fresh:
             recent[event.event_id] = event
-        computed = compute_features(fresh)
+        known = features or {}
+        computed = {e.event_id: known[e.event_id] for e in fresh if e.event_id in known}
+        computed |= compute_features([e for e in fresh if e.event_id not in computed])
         self._features.update(computed)
         with self._idle:
             exact = {i: tf for i, tf in computed.items() if i in self._exact}

@@ -103,10 +103,13 @@ class ProvisionalPairer:
                     new.setdefault(entry[0], []).extend(entry[1])
             # one call for every home's new events: the batched features cost half as much per
             # event as a home's one or two alone
-            features = compute_features([
-                e for home_id, evs in new.items() for e in evs
-                if e.event_id not in self._recent.get(home_id, {})
-            ])  # fmt: skip
+            try:
+                features = compute_features([
+                    e for home_id, evs in new.items() for e in evs
+                    if e.event_id not in self._recent.get(home_id, {})
+                ])  # fmt: skip
+            except Exception:  # pair() computes each home's own and reports what fails
+                features = {}
             for home_id, evs in new.items():
                 try:
                     self.pair(home_id, evs, features)

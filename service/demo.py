@@ -54,6 +54,7 @@ from service.storage.schema import (
     uses,
 )
 from service.storage.stats import db_stats
+from service.waiting import wait_until
 from simulator.generate import SimEvent, generate_run
 from simulator.homeowner import NOT_SURE, Homeowner
 from simulator.presets import load_preset
@@ -497,15 +498,6 @@ def print_table(summary: dict, out: Callable[[str], None]) -> None:
 # ---------------------------------------------------------------------------- the run
 
 
-def _wait(predicate: Callable[[], bool], timeout_s: float, poll_s: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(poll_s)
-    return predicate()
-
-
 def start_broker(stack: ExitStack, workdir: Path, out: Callable[[str], None]) -> str:
     """A private mosquitto; without the binary there is no broker this demo can use."""
     if shutil.which("mosquitto") is None and shutil.which("mosquitto", path="/usr/sbin") is None:
@@ -564,20 +556,22 @@ def run_demo(
         homeowner.start()
         stack.callback(homeowner.stop)
         report = _stream(messages, broker_url, clock, workdir, db, home, homeowner, out)
-        _wait(
+        wait_until(
             lambda: (
                 event_counts(db, home.spec.home_id)["distinct_event_ids"] >= report.acknowledged
             ),
             60,
+            poll_s=0.2,
         )
         # let the clock pass the last midnight: the daily update reports the last day
         last_daily = home.end + timedelta(minutes=10)
-        _wait(
+        wait_until(
             lambda: clock.now() >= last_daily,
             clock.wall_seconds((last_daily - clock.now()).total_seconds()) + 5,
+            poll_s=0.2,
         )
         with httpx.Client(base_url=service.url, timeout=10) as api:
-            _wait(lambda: _has_daily_after(api, home, home.end), 30)
+            wait_until(lambda: _has_daily_after(api, home, home.end), 30, poll_s=0.2)
             summary = {
                 "home_id": home.spec.home_id,
                 "days": days,

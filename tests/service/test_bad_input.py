@@ -11,12 +11,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 from svc_factories import make_event, payload, topic
-from svc_mqtt import Collector, publish_all, running_intake, wait_until
+from svc_mqtt import Collector, publish_all, running_intake
 
 from atlas.events import encode_event
 from service.storage.homes import upsert_home
 from service.storage.schema import dead_letters
 from service.storage.stats import db_stats
+from service.waiting import wait_until
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.slow]
 

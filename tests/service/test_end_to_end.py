@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 from svc_factories import sim_messages
-from svc_mqtt import running_intake, wait_until
+from svc_mqtt import running_intake
 
 from atlas.events import decode_event
 from atlas.pairing import pair_events
@@ -15,6 +15,7 @@ from service.storage.events import load_events
 from service.storage.homes import upsert_home
 from service.storage.stats import db_stats
 from service.storage.uses import load_uses
+from service.waiting import wait_until
 from simulator.stream import stream_events
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.slow]

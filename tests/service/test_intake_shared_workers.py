@@ -9,12 +9,13 @@ import pytest
 from shared_services import SHARED_BROKER_URL
 from sqlalchemy import func, select
 from svc_factories import make_event, payload, topic
-from svc_mqtt import publish_all, wait_until
+from svc_mqtt import publish_all
 
 from service.intake.mqtt import IntakeConfig, MqttIntake
 from service.intake.pipeline import IngestPipeline
 from service.storage.homes import upsert_home
 from service.storage.schema import events
+from service.waiting import wait_until
 
 pytestmark = [pytest.mark.mqtt]
 

@@ -30,21 +30,13 @@ from service.demo import (
 from service.runtime.clock import ScaledClock
 from service.storage.engine import make_engine, upgrade
 from service.storage.schema import label_requests, labels
+from service.waiting import wait_until
 from simulator.homeowner import Homeowner
 from simulator.stream import stream_events
 
 pytestmark = pytest.mark.slow
 DAYS = 10
 SPEED = 14_400.0  # a simulated hour in 0.25 s: 10 days in 60 s
-
-
-def _wait(predicate, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return predicate()
 
 
 def _rounds(db, home_id: str) -> dict[int, int]:
@@ -84,18 +76,19 @@ def test_restart_loses_no_event_label_or_round(tmp_path, uid, topic_prefix):
     player.start()
     try:
         day8 = home.installed + timedelta(days=7)  # local midnight starting day 8
-        assert _wait(lambda: clock.now() >= day8 - timedelta(hours=4), 120)
+        assert wait_until(lambda: clock.now() >= day8 - timedelta(hours=4), 120)
         service.stop()  # day 7, 20:00: the rounds start on day 8 (its last slot before 21:00)
         stopped_at = clock.now()
-        assert _wait(lambda: clock.now() >= day8 + timedelta(hours=22), 30)  # quiet hours
+        assert wait_until(lambda: clock.now() >= day8 + timedelta(hours=22), 30)  # quiet hours
         service.start()  # same client ids: the broker kept the events published meanwhile
         player.join(120)
         assert "r" in report
-        assert _wait(lambda: event_counts(db, home.spec.home_id)["stored"] >= len(messages), 60)
+        n_messages = len(messages)
+        assert wait_until(lambda: event_counts(db, home.spec.home_id)["stored"] >= n_messages, 60)
         end = home.end + timedelta(minutes=15)
-        assert _wait(lambda: clock.now() >= end, 60)
+        assert wait_until(lambda: clock.now() >= end, 60)
         # on a loaded machine a job runs a few wall seconds late: hours of simulated time
-        assert _wait(lambda: {8, 10} <= set(_rounds(db, home.spec.home_id)), 30)
+        assert wait_until(lambda: {8, 10} <= set(_rounds(db, home.spec.home_id)), 30)
         time.sleep(1.0)  # answers due by the end get posted
         homeowner.stop()
         counts = event_counts(db, home.spec.home_id)

@@ -75,7 +75,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write the result here")
     parser.add_argument(
         "--per-use", type=Path, default=None,
-        help="write each scored use's latencies here (CSV: use, publish s, first ms, stored ms)",
+        help="write each use's latencies here (CSV: use, publish s, pairable, first, stored ms)",
     )  # fmt: skip
     parser.add_argument(
         "--workdir", type=Path, default=None, help="keep the database and logs here"

@@ -40,6 +40,30 @@ ARRIVAL_SETTLE_S = 1.0
 UnsettledHook = Callable[[str, list[WaterUse], list[Event], Mapping[str, TransientFeatures]], None]
 
 
+def keep_newest(items: dict, limit: int) -> None:
+    """Drop the oldest entries of the insertion-ordered ``items`` beyond ``limit``."""
+    while len(items) > limit:
+        del items[next(iter(items))]
+
+
+class ReportedOnce:
+    """The ids of the last ``limit`` uses reported: each use is reported once.
+
+    Bounded because only a recent use can be paired again before it is stored.
+    """
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self.limit = limit
+        self._ids: dict[str, None] = {}
+
+    def fresh(self, uses: Iterable[WaterUse]) -> list[WaterUse]:
+        """The uses of ``uses`` not reported before, now counted as reported."""
+        new = [u for u in uses if u.use_id not in self._ids]
+        self._ids.update(dict.fromkeys(u.use_id for u in new))
+        keep_newest(self._ids, self.limit)
+        return new
+
+
 class Pairer:
     """Pairs homes from the database, caching each waiting event's transient features.
 
@@ -63,7 +87,7 @@ class Pairer:
         self.max_cached = max_cached
         self.max_handed = max_handed
         self.on_unsettled = on_unsettled
-        self._announced: dict[str, None] = {}  # use ids given to on_unsettled (insertion order)
+        self._announced = ReportedOnce()  # uses given to on_unsettled
         # Several workers (PostgreSQL) commit one home's events out of order; one process does
         # not. None: ARRIVAL_SETTLE_S on PostgreSQL, 0 on SQLite.
         if arrival_settle_s is None:
@@ -124,13 +148,9 @@ class Pairer:
         by_id: dict[str, Event],
         features: Mapping[str, TransientFeatures],
     ) -> None:
-        fresh = [u for u in waiting if u.use_id not in self._announced]
+        fresh = self._announced.fresh(waiting)
         if not fresh:
             return
-        for use in fresh:
-            self._announced[use.use_id] = None
-        while len(self._announced) > 10_000:  # only recent uses can still be waiting
-            del self._announced[next(iter(self._announced))]
         evs = [by_id[e] for u in fresh for e in u.event_ids]
         try:
             self.on_unsettled(home_id, fresh, evs, features)  # type: ignore[misc]
@@ -232,8 +252,7 @@ class Pairer:
         with self._lock:
             for event, tf in paired:
                 self._handed[event.event_id] = (event, tf)
-            while len(self._handed) > self.max_handed:  # nobody took them: oldest first
-                del self._handed[next(iter(self._handed))]
+            keep_newest(self._handed, self.max_handed)  # nobody took the oldest
 
     def take_paired(self, event_ids: Iterable[str]) -> dict[str, tuple[Event, TransientFeatures]]:
         """The decoded events and transient features of stored uses' events, handed over once.

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from atlas.events import Event
 from atlas.pairing import compute_features, pair_events
 from atlas.transient import TransientFeatures
-from service.intake.pairing_step import UnsettledHook, reach
+from service.intake.pairing_step import ReportedOnce, UnsettledHook, reach
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -50,13 +50,12 @@ class ProvisionalPairer:
         share_features: Callable[[Mapping[str, TransientFeatures]], None] | None = None,
     ) -> None:
         self.on_use = on_use
-        self.max_reported = max_reported
         self.share_features = share_features
         self._exact: set[str] = set()  # queued events whose samples equal the stored ones
         self._queue: queue.SimpleQueue[tuple[str, list[Event]] | None] = queue.SimpleQueue()
         self._recent: dict[str, dict[str, Event]] = {}  # per home: events that can still matter
         self._features: dict[str, TransientFeatures] = {}  # of the events in _recent
-        self._reported: dict[str, None] = {}  # use ids reported (insertion order, bounded)
+        self._reported = ReportedOnce(max_reported)
         self._queued = 0  # batches added and not yet paired
         self._idle = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="atlas-provisional", daemon=True)
@@ -146,11 +145,7 @@ class ProvisionalPairer:
         found = sorted(recent.values(), key=lambda e: (e.t, e.event_id))
         newest = found[-1].t
         result = pair_events(found, now=newest, features=self._features)
-        done = [u for u in result.uses if u.use_id not in self._reported]
-        for use in done:
-            self._reported[use.use_id] = None
-        while len(self._reported) > self.max_reported:  # only recent uses can come back
-            del self._reported[next(iter(self._reported))]
+        done = self._reported.fresh(result.uses)
         if done:
             evs = [recent[i] for u in done for i in u.event_ids]
             self.on_use(home_id, done, evs, result.features)

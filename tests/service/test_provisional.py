@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import UTC, datetime
 
 from atlas.pairing import compute_features, pair_events
 from service.intake.messages import InboundMessage
@@ -99,3 +100,20 @@ def test_stored_pairing_hands_decoded_events_and_features_over_once(sqlite_engin
     plain = IngestPipeline(sqlite_engine, clock=None)  # the default keeps nothing
     plain.pair({home_spec.home_id}, final=True)
     assert plain.pairer.take_paired(ids) == {}
+
+
+def test_stored_pairing_reports_each_unsettled_use_once(sqlite_engine, home_spec):
+    """Several workers: the owner's stored pairing gives the provisional classifications."""
+    sim = generate_run(home_spec, days=1, seed=7)
+    with sqlite_engine.begin() as conn:
+        upsert_home(conn, home_spec)
+    told: list[str] = []
+    intake = IngestPipeline(sqlite_engine, clock=None,
+                            on_unsettled=lambda home, uses, evs, feats: told.extend(
+                                u.use_id for u in uses))  # fmt: skip
+    now = datetime.now(UTC)  # arrived just now: a use settles by a later event, not the clock
+    msgs = [InboundMessage(s.event.topic(), json.dumps(s.payload()).encode(), now, 0, 0, 0)
+            for s in sim]  # fmt: skip
+    for i in range(0, len(msgs), 3):  # re-paired after every few events, as live
+        intake.pair(intake.process(msgs[i : i + 3]).homes)
+    assert len(told) == len(set(told)) > 10

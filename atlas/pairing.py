@@ -185,6 +185,16 @@ def _kind(features: TransientFeatures) -> str:
     return "close" if features.step_kpa > 0 else "open"
 
 
+def _median(x: np.ndarray) -> float:
+    """``np.median`` of a finite 1-D array, bit for bit, without its generic machinery (three
+    calls per event on every re-pairing were a fifth of the in-memory pairing's time)."""
+    k = x.size // 2
+    if x.size % 2:
+        return float(np.partition(x, k)[k])
+    part = np.partition(x, (k - 1, k))
+    return float((part[k - 1] + part[k]) / 2.0)
+
+
 def _level_step(event: Event, features: TransientFeatures, stop: int) -> tuple[float, str]:
     """Signed level change from the baseline to just before sample ``stop``, and its quality:
     ``"exact"``, ``"moving"`` (still moving towards the step there) or ``"unknown"`` (too little
@@ -202,9 +212,9 @@ def _level_step(event: Event, features: TransientFeatures, stop: int) -> tuple[f
         return features.step_kpa, "unknown"
     # the level: a median over up to 0.3 s (several periods of slow ringing), within the segment
     width = int(np.clip((stop - onset) // 2, tail // 2, 3 * tail))
-    step = float(np.median(x[stop - width : stop])) - features.baseline_kpa
-    recent = float(np.median(x[stop - tail : stop]))
-    earlier = float(np.median(x[stop - 3 * tail : stop - 2 * tail]))
+    step = _median(x[stop - width : stop]) - features.baseline_kpa
+    recent = _median(x[stop - tail : stop])
+    earlier = _median(x[stop - 3 * tail : stop - 2 * tail])
     drift = (recent - earlier) * (1.0 if step > 0 else -1.0)
     moving = drift > max(_MOVING_FRACTION * abs(step), 4 * features.noise_kpa / np.sqrt(tail))
     return step, "moving" if moving else "exact"

@@ -108,25 +108,27 @@ def ring_log_likelihood(
     spec_centres = spec_log_centres(valves)
     mu = spec_centres if centres is None else np.where(np.isnan(centres), spec_centres, centres)
     out = np.zeros((rings.shape[0], len(valves)))
+    log_norm = np.log(sigma * np.sqrt(2 * np.pi))
     for li, line in enumerate((Line.HOT, Line.COLD)):
         for ai, action in enumerate(ACTIONS):
             r = rings[:, li, ai]
             seen = r > 0
             if not seen.any():
                 continue
-            log_r = np.log(np.where(seen, r, 1.0))
-            for col, valve in enumerate(valves):
-                if line not in valve.lines or np.isnan(mu[col, li, ai]):
-                    continue  # the line mask decides; nothing to add here
-                if action == "close" and not rings_visibly(valve, line):
-                    ll = np.full(r.shape, _LOG_FLAT)
-                else:
-                    z = (log_r - mu[col, li, ai]) / sigma
-                    peak = -0.5 * z**2 - np.log(sigma * np.sqrt(2 * np.pi))
-                    ll = np.logaddexp(
-                        np.log1p(-eps[action]) + peak, np.log(eps[action]) + _LOG_FLAT
-                    )
-                out[seen, col] += ll[seen]
+            # all valves at once (a loop over them was most of a provisional classification's
+            # physics time); the line mask decides for valves without this line or ring
+            cols = [c for c, valve in enumerate(valves)
+                    if line in valve.lines and not np.isnan(mu[c, li, ai])]  # fmt: skip
+            if not cols:
+                continue
+            log_r = np.log(np.where(seen, r, 1.0))[seen]
+            z = (log_r[:, None] - mu[cols, li, ai][None, :]) / sigma
+            peak = -0.5 * z**2 - log_norm
+            ll = np.logaddexp(np.log1p(-eps[action]) + peak, np.log(eps[action]) + _LOG_FLAT)
+            if action == "close":
+                flat = [k for k, c in enumerate(cols) if not rings_visibly(valves[c], line)]
+                ll[:, flat] = _LOG_FLAT
+            out[np.ix_(np.flatnonzero(seen), cols)] += ll
     return out - out.max(axis=1, keepdims=True)
 
 

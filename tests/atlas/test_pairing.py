@@ -202,3 +202,14 @@ def test_slow_close_size_is_read_from_the_next_quiet_event() -> None:
     ]
     use = next(u for u in pair_events(events).uses if u.use_id == "u-o")
     assert use.drop_kpa["cold"] == pytest.approx(20, rel=0.1)
+
+
+def test_the_level_median_is_numpys_bit_for_bit():
+    """Pairing reads levels with its own median (speed); the uses must not change with it."""
+    from atlas.pairing import _median
+
+    rng = np.random.default_rng(0)
+    for n in [*range(1, 40), 149, 150, 300, 301]:
+        x = rng.normal(400.0, 3.0, n)
+        x[: n // 3] = np.round(x[: n // 3], 1)  # quantised samples: ties
+        assert _median(x) == float(np.median(x))

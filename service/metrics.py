@@ -18,6 +18,10 @@ CLASSIFICATION_SECONDS = Histogram(
     "Time to load, classify and store one home's new uses",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
+PROVISIONAL_DROPPED = Counter(
+    "atlas_provisional_events_dropped_total",
+    "Events given no provisional classification: the provisional process fell behind",
+)
 REQUESTS_SENT = Counter("atlas_label_requests_sent_total", "Label requests pushed to homeowners")
 REQUESTS_ANSWERED = Counter(
     "atlas_label_requests_answered_total", "Label-request answers recorded", ["channel"]

@@ -11,7 +11,8 @@ it pairs the stored events again, and the stored classification follows.
 
 Only when this process receives all of a home's events (one worker; SQLite): behind a shared
 subscription each worker sees a share of every home's events, and the owner's stored pairing
-reports uses instead (``Pairer(on_unsettled=...)``).
+reports uses instead (``Pairer(on_unsettled=...)``). The service runs it in a child process
+(:mod:`service.intake.provisional_process`).
 """
 
 from __future__ import annotations
@@ -36,11 +37,6 @@ class ProvisionalPairer:
     and the events of completed uses until a later event of the home is past their reach (the
     event-time half of :func:`~service.intake.pairing_step.settled`).
     ``on_use(home_id, uses, events, features)`` runs on this object's thread.
-
-    The stored pairing and the classifier of the same process call :meth:`wait_idle` between
-    homes: Python threads share one interpreter lock, and this thread's work is the one a
-    person waits for (cooperative priority; ``atlas bench latency``). The wait is bounded, so a
-    backlog that keeps this thread busy slows the stored path by at most that much per home.
     """
 
     def __init__(
@@ -56,14 +52,14 @@ class ProvisionalPairer:
         self._recent: dict[str, dict[str, Event]] = {}  # per home: events that can still matter
         self._features: dict[str, TransientFeatures] = {}  # of the events in _recent
         self._reported = ReportedOnce(max_reported)
-        self._queued = 0  # batches added and not yet paired
-        self._idle = threading.Condition()
+        self._exact_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="atlas-provisional", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
+        """Pair what was added, then end the thread."""
         self._queue.put(None)
         self._thread.join(10)
 
@@ -76,16 +72,10 @@ class ProvisionalPairer:
         by_home: dict[str, list[Event]] = {}
         for event in events:
             by_home.setdefault(event.home_id, []).append(event)
-        with self._idle:
-            self._queued += len(by_home)
+        with self._exact_lock:
             self._exact.update(exact)
         for home_id, evs in by_home.items():
             self._queue.put((home_id, evs))
-
-    def wait_idle(self, timeout_s: float = 0.02) -> None:
-        """Return once nothing waits to be paired here, or after ``timeout_s`` at most."""
-        with self._idle:
-            self._idle.wait_for(lambda: self._queued <= 0, timeout_s)
 
     def _run(self) -> None:
         while True:
@@ -114,10 +104,6 @@ class ProvisionalPairer:
                     self.pair(home_id, evs, features)
                 except Exception:  # a preview is a courtesy: the stored classification follows
                     _LOGGER.exception("provisional pairing of %s failed", home_id)
-            with self._idle:
-                self._queued -= sum(1 for entry in batch if entry is not None)
-                if self._queued <= 0:
-                    self._idle.notify_all()
             if None in batch:
                 return
 
@@ -137,7 +123,7 @@ class ProvisionalPairer:
         computed = {e.event_id: known[e.event_id] for e in fresh if e.event_id in known}
         computed |= compute_features([e for e in fresh if e.event_id not in computed])
         self._features.update(computed)
-        with self._idle:
+        with self._exact_lock:
             exact = {i: tf for i, tf in computed.items() if i in self._exact}
             self._exact.difference_update(e.event_id for e in events)
         if exact and self.share_features is not None:

@@ -36,6 +36,7 @@ from atlas.uses import WaterUse
 from service import metrics
 from service.push.text import describe_use
 from service.runtime.homelock import ENGINE, lock_home_in_transaction
+from service.runtime.sse_rows import sse_rows
 from service.storage.announcements import record_guided_label, unmatched_announcements
 from service.storage.classifications import insert_classifications, model_version_name
 from service.storage.enginestate import (
@@ -89,6 +90,9 @@ class Listener:
     def status_changed(self, home_id: str, status: dict, level_changed: bool) -> None: ...
 
     def requests_planned(self, home_id: str) -> None: ...
+
+    def preview_changed(self, home_id: str) -> None:
+        """The home's :meth:`HomePipeline.cached_preview` changed (or was dropped)."""
 
 
 class HomePipeline:
@@ -153,7 +157,14 @@ class HomePipeline:
                 "announced": sorted(home.announced)}  # fmt: skip
         home.version = save_engine_state(conn, home_id, eng.snapshot(), meta, now.astimezone(UTC))
         home.saved_at, home.unsaved = time.monotonic(), False
-        self._previews[home_id] = eng.preview_model()
+        self._set_preview(home_id, eng.preview_model())
+
+    def _set_preview(self, home_id: str, model: PreviewModel | None) -> None:
+        if model is None:
+            self._previews.pop(home_id, None)
+        else:
+            self._previews[home_id] = model
+        self.listener.preview_changed(home_id)
 
     def flush(self, max_age_s: float | None = None) -> int:
         """Save the snapshots of homes with uses ingested since their last save at least
@@ -176,7 +187,7 @@ class HomePipeline:
     def forget(self, home_id: str) -> None:
         """Drop the cached engine (the home spec changed: reload from the database)."""
         self._homes.pop(home_id, None)
-        self._previews.pop(home_id, None)
+        self._set_preview(home_id, None)
 
     def _apply_answers(self, conn: Connection, home_id: str, home: _Home) -> int:
         """Apply answers committed in the database that the engine has not seen; returns count."""
@@ -242,12 +253,12 @@ class HomePipeline:
                          and len(home.engine.labels) == labels and home.version > 0)  # fmt: skip
             if only_uses and time.monotonic() - home.saved_at < self.snapshot_every_s:
                 home.unsaved = True
-                self._previews[home_id] = home.engine.preview_model()
+                self._set_preview(home_id, home.engine.preview_model())
             else:
                 self._save(conn, home_id, home, now)
         metrics.CLASSIFICATION_SECONDS.observe(time.perf_counter() - started)
         metrics.USES_CLASSIFIED.inc(len(new))
-        self.listener.classified(home_id, _sse_rows(result, new, provisional=False))
+        self.listener.classified(home_id, sse_rows(result, new, provisional=False))
         return len(new)
 
     def _events_of(
@@ -274,13 +285,22 @@ class HomePipeline:
         at the engine's last save, so a long ingest of the same home does not hold it up; the
         stored classification follows once the uses settle (:mod:`atlas.engine.preview`).
         """
+        model = self.preview_model(home_id)
+        result = model.classify(new, evs, features)
+        self.listener.classified(home_id, sse_rows(result, new, provisional=True))
+
+    def preview_model(self, home_id: str) -> PreviewModel:
+        """The home's preview model, loading its engine the first time (under its lock)."""
         model = self._previews.get(home_id)
-        if model is None:  # first use since this process started: load the engine once
+        if model is None:  # first use since this process started
             with self.lock(home_id), self.db.connect() as conn:
                 model = self._load(conn, home_id).engine.preview_model()
-            self._previews[home_id] = model
-        result = model.classify(new, evs, features)
-        self.listener.classified(home_id, _sse_rows(result, new, provisional=True))
+            self._set_preview(home_id, model)
+        return model
+
+    def cached_preview(self, home_id: str) -> PreviewModel | None:
+        """The home's preview model as of its engine's last change, if loaded."""
+        return self._previews.get(home_id)
 
     # ------------------------------------------------------------------ scheduled work
 
@@ -438,22 +458,3 @@ def _classification_rows(result: Iterable[UseClassification]) -> list[dict]:
             rows.append({"use_id": c.use_id, "level": "category", "label": str(c.rule_category),
                          "probability": 1.0, "model_version": model_version_name(0)})  # fmt: skip
     return rows
-
-
-def _sse_rows(
-    result: list[UseClassification], new: list[WaterUse], *, provisional: bool
-) -> list[dict]:
-    t_of = {u.use_id: u.t for u in new}
-    return [
-        {
-            "use_id": c.use_id,
-            "provisional": provisional,
-            "t": t_of[c.use_id].isoformat(),
-            "display_level": LEVEL_NAMES.get(c.display_level, c.display_level),
-            "display_label": c.display_label,
-            "rule_category": None if c.rule_category is None else str(c.rule_category),
-            "predicted": c.predicted,
-            "model_version": model_version_name(c.model_version),
-        }
-        for c in result
-    ]

@@ -29,7 +29,7 @@ from service.api.hooks import ApiHooks, EventHub
 from service.ha_discovery import availability_topic, discovery_messages, state_message
 from service.intake.mqtt import IntakeConfig, MqttIntake
 from service.intake.pipeline import IngestPipeline
-from service.intake.provisional import ProvisionalPairer
+from service.intake.provisional_process import ProvisionalProcess
 from service.mqttutil import topic_prefix
 from service.push.dispatcher import Dispatcher
 from service.runtime.clock import Clock, clock_from_settings
@@ -50,10 +50,13 @@ SW_VERSION = "0.6"
 #: With provisional classifications paired in memory (one worker), the stored pairing of a home
 #: waits this long (service time) after its events were committed. A use can be stored only
 #: once its last event's reach (its window + SETTLE_GUARD, ~2 s) has passed, so pairing at
-#: every commit mostly found nothing to store yet, and each pass costs a few milliseconds of
-#: queries per home: at 200 events/s over 20 homes the passes took the GIL the provisional path
-#: needs.
-STORE_AFTER_S = 1.0
+#: every commit mostly found nothing to store yet; and each stored pass costs queries plus an
+#: engine ingest that re-runs the rules over the home's history, interpreter time the intake,
+#: the API and the hand-over to the provisional process wait for. Fewer, larger passes: at 200
+#: events/s over 20 homes (``atlas bench latency``, seeds 1-3) 1 s -> 3 s took the
+#: provisional after-pairable p99 from 0.20-0.34 s to 0.11-0.14 s, and made the stored
+#: classification ~0.9 s later (p50 2.5 -> 3.4 s); 5 s gave 0.10-0.11 s for another second.
+STORE_AFTER_S = 3.0
 
 
 class _NothingWaits:
@@ -158,6 +161,10 @@ class _Publish(Listener):
     def requests_planned(self, home_id: str) -> None:
         self.rt.hub.publish(home_id, "label_request", {"home_id": home_id})
 
+    def preview_changed(self, home_id: str) -> None:
+        if self.rt.provisional is not None:
+            self.rt.provisional.model_changed(home_id)
+
 
 class AtlasRuntime:
     """Everything ``atlas serve`` runs besides the HTTP server (see the module docstring)."""
@@ -212,14 +219,19 @@ class AtlasRuntime:
         self.scheduler.work = self.delegation.run
         self.leader = LeaderElection(db, self.scheduler.start, self.scheduler.shutdown)
         # uses paired but not settled yet get a provisional classification (issue 6): paired in
-        # memory as the intake commits them when this worker receives every event of its homes,
-        # else by the owner's stored pairing (service/intake/provisional.py)
+        # memory, in a child process, as the intake commits them when this worker receives
+        # every event of its homes, else by the owner's stored pairing
+        # (service/intake/provisional_process.py)
         self.provisional = (
             None
             if self.ownership.shared
-            else ProvisionalPairer(
-                self.pipeline.preview,
+            else ProvisionalProcess(
+                self.pipeline.preview_model,
+                self.pipeline.cached_preview,
+                self.pipeline.listener.classified,
                 share_features=lambda f: self.ingest.owner_pairer.offer_features(f),
+                log_level=settings.log_level,
+                log_json=settings.log_json,
             )
         )
         self.ingest = _RoutingIngest(
@@ -421,17 +433,11 @@ class AtlasRuntime:
             for home_id in sorted(homes_):
                 if home_id not in due and not self.ownership.owns(home_id):
                     continue
-                self._yield_to_provisional()
                 try:
                     self.uses_paired += pairer.pair_home(home_id)
                 except Exception:  # the events are stored; the next pass or the sweep re-pairs
                     _LOGGER.exception("pairing failed for home %s", home_id)
                 self._mark_dirty({home_id})  # classified at once, while the next is paired
-
-    def _yield_to_provisional(self) -> None:
-        """Let the provisional pairing go first (service/intake/provisional.py)."""
-        if self.provisional is not None:
-            self.provisional.wait_idle()
 
     def _mark_dirty(self, homes_: set[str]) -> None:
         with self._dirty_cv:
@@ -453,7 +459,6 @@ class AtlasRuntime:
             for home_id in sorted(homes_):
                 if not self.ownership.owns(home_id):  # moved meanwhile: the new owner does it
                     continue
-                self._yield_to_provisional()
                 try:
                     self.pipeline.process_home(home_id)
                 except Exception:  # the scheduler's sweep retries; the uses are in the database

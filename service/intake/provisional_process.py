@@ -46,9 +46,9 @@ from service.runtime.sse_rows import sse_rows
 
 _LOGGER = logging.getLogger(__name__)
 
-#: Uses of one home kept in the child while its preview model is on its way (a home whose
-#: engine cannot load would otherwise grow this without bound).
-MAX_WAITING_USES = 1000
+#: Reports (a use or two each) of one home kept in the child while its preview model is on its
+#: way (a home whose engine cannot load would otherwise grow this without bound).
+MAX_WAITING_REPORTS = 1000
 
 Rows = Callable[[str, list[dict]], None]
 Features = Callable[[Mapping[str, TransientFeatures]], None]
@@ -266,8 +266,10 @@ class _Child:
 
     def _set_model(self, home_id: str, model: PreviewModel | None) -> None:
         with self._lock:
-            if model is None:  # the home changed; the next use asks again
+            if model is None:  # the home changed: the next use asks again, or waiting ones now
                 self._models.pop(home_id, None)
+                if self._waiting.get(home_id):
+                    self._send(("need", home_id))
                 return
             self._models[home_id] = model
             waiting = self._waiting.pop(home_id, [])
@@ -288,7 +290,7 @@ class _Child:
                 if not waiting:
                     self._send(("need", home_id))
                 waiting.append((uses, evs, dict(features)))
-                del waiting[:-MAX_WAITING_USES]
+                del waiting[:-MAX_WAITING_REPORTS]
                 return
         self._classify(model, home_id, uses, evs, features)
 

@@ -204,6 +204,9 @@ def demo_settings(
         # wall seconds: at thousands of times real time a minute of wall time is days
         scheduler_sweep_s=2.0,
         retrain_debounce_s=0.3,
+        # the stored pairing gives the provisional classifications: a child process's start
+        # (seconds of CPU) and hand-over would be hours of simulated time here
+        provisional_process=False,
     )
 
 

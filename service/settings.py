@@ -97,6 +97,11 @@ class Settings(BaseSettings):
     #: wall seconds between re-reads of the live workers (PostgreSQL): how long a dead
     #: worker's homes wait for a new owner (service/runtime/ownership.py)
     ownership_refresh_s: float = Field(default=1.0, gt=0, le=60)
+    #: one worker: pair and classify new uses provisionally in a child process (its own
+    #: interpreter lock; service/intake/provisional_process.py). False: the stored pairing
+    #: gives them, as with several workers (the demo: at thousands of times real time the
+    #: child's start and hand-over would cost simulated hours)
+    provisional_process: bool = True
 
     @field_validator("db_url")
     @classmethod

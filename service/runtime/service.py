@@ -220,11 +220,11 @@ class AtlasRuntime:
         self.leader = LeaderElection(db, self.scheduler.start, self.scheduler.shutdown)
         # uses paired but not settled yet get a provisional classification (issue 6): paired in
         # memory, in a child process, as the intake commits them when this worker receives
-        # every event of its homes, else by the owner's stored pairing
-        # (service/intake/provisional_process.py)
+        # every event of its homes (and the settings want it), else by the owner's stored
+        # pairing (service/intake/provisional_process.py)
         self.provisional = (
             None
-            if self.ownership.shared
+            if self.ownership.shared or not settings.provisional_process
             else ProvisionalProcess(
                 self.pipeline.preview_model,
                 self.pipeline.cached_preview,

@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from atlas.events import Event
-from atlas.pairing import compute_features, pair_events
+from atlas.pairing import SizeMemo, compute_features, pair_events
 from atlas.transient import TransientFeatures
 from service.intake.pairing_step import ReportedOnce, UnsettledHook, reach
 
@@ -51,6 +51,7 @@ class ProvisionalPairer:
         self._queue: queue.SimpleQueue[tuple[str, list[Event]] | None] = queue.SimpleQueue()
         self._recent: dict[str, dict[str, Event]] = {}  # per home: events that can still matter
         self._features: dict[str, TransientFeatures] = {}  # of the events in _recent
+        self._sizes: dict[str, SizeMemo] = {}  # per home: step sizes of the events in _recent
         self._reported = ReportedOnce(max_reported)
         self._exact_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="atlas-provisional", daemon=True)
@@ -130,7 +131,8 @@ class ProvisionalPairer:
             self.share_features(exact)
         found = sorted(recent.values(), key=lambda e: (e.t, e.event_id))
         newest = found[-1].t
-        result = pair_events(found, now=newest, features=self._features)
+        sizes = self._sizes.setdefault(home_id, {})
+        result = pair_events(found, now=newest, features=self._features, size_memo=sizes)
         done = self._reported.fresh(result.uses)
         if done:
             evs = [recent[i] for u in done for i in u.event_ids]
@@ -140,3 +142,4 @@ class ProvisionalPairer:
                 for event_id in use.event_ids:
                     recent.pop(event_id, None)
                     self._features.pop(event_id, None)
+                    sizes.pop(event_id, None)

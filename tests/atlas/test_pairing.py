@@ -213,3 +213,21 @@ def test_the_level_median_is_numpys_bit_for_bit():
         x = rng.normal(400.0, 3.0, n)
         x[: n // 3] = np.round(x[: n // 3], 1)  # quantised samples: ties
         assert _median(x) == float(np.median(x))
+
+
+def test_a_size_memo_kept_across_live_re_pairings_changes_no_use():
+    """A live service re-pairs a home's recent events after each new one with one memo of step
+    sizes; a size must be read again when the event that follows it changes."""
+    from simulator.generate import generate_run
+    from simulator.presets import load_preset
+
+    events = [s.event for s in generate_run(load_preset("two_bath_house"), days=1, seed=3)]
+    memo: dict = {}
+    for k in range(1, len(events) + 1):
+        seen = events[:k]
+        with_memo = pair_events(seen, now=seen[-1].t, size_memo=memo)
+        fresh = pair_events(seen, now=seen[-1].t)
+        assert with_memo.uses == fresh.uses
+        assert with_memo.pending == fresh.pending
+    # the memo was used: it holds every event, each with the event that follows it at the end
+    assert set(memo) == {e.event_id for e in events}

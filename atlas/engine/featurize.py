@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.decomposition import PCA
 
-from atlas.context_prior import handwash_log_likelihood
+from atlas.context_prior import WINDOW_S, handwash_log_likelihood
 from atlas.features import rule_evidence, use_codes, use_features
 from atlas.homespec import HomeSpec
 from atlas.physics_prior import ring_log_likelihood
@@ -105,6 +105,37 @@ def use_rings(
     return rings
 
 
+def _physics_rows(
+    spec: HomeSpec,
+    uses: Sequence[WaterUse],
+    features: Mapping[str, TransientFeatures],
+    lines: Mapping[str, str],
+    picked: list[int],
+) -> np.ndarray:
+    """The physics prior's columns of the ``picked`` uses (ring likelihood + hand-wash context).
+
+    A use's ring likelihood is its own; its hand-wash term reads only the uses that start
+    within :data:`~atlas.context_prior.WINDOW_S` after it. So the picked uses and those
+    followers suffice: a provisional classification need not price a day of context uses
+    (it did, and that cost grew with the day).
+    """
+    subset = list(range(len(uses)))
+    if len(picked) < len(uses):
+        lo, hi = WINDOW_S
+        starts = np.array([u.t.timestamp() for u in uses])
+        needed = set(picked)
+        for i in picked:
+            needed.update(range(np.searchsorted(starts, starts[i] + lo, side="left"),
+                                np.searchsorted(starts, starts[i] + hi, side="right")))  # fmt: skip
+        subset = sorted(needed)
+    chosen = [uses[i] for i in subset]
+    valves = [spec.valve(v) for v in spec.hierarchy.valve_ids]
+    physics = ring_log_likelihood(use_rings(chosen, features, lines), valves)
+    physics = physics + handwash_log_likelihood(spec, chosen, physics)
+    at = {i: k for k, i in enumerate(subset)}
+    return physics[[at[i] for i in picked]]
+
+
 def build_matrix(
     spec: HomeSpec,
     uses: Sequence[WaterUse],
@@ -142,9 +173,7 @@ def build_matrix(
         timezone=spec.model.timezone,
         rows=rows,
     )
-    valves = [spec.valve(v) for v in spec.hierarchy.valve_ids]
-    physics = ring_log_likelihood(use_rings(uses, features, lines), valves)
-    physics = (physics + handwash_log_likelihood(spec, uses, physics))[picked]
+    physics = _physics_rows(spec, uses, features, lines, picked)
     start = X.shape[1]
     return Matrix(
         tuple(u.use_id for u in chosen),

@@ -7,7 +7,9 @@ and one ``make_asgi_app()`` exposes them.
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+
+from service.runtime.gcpauses import GcPauseCollector
 
 EVENTS_IN = Counter("atlas_events_in_total", "Events received from the broker and committed")
 EVENT_DUPLICATES = Counter("atlas_event_duplicates_total", "Redelivered events already stored")
@@ -30,3 +32,6 @@ REQUESTS_EXPIRED = Counter("atlas_label_requests_expired_total", "Label requests
 PUSH_FAILURES = Counter("atlas_push_failures_total", "Failed webhook or ntfy pushes", ["channel"])
 SCHEDULER_LEADER = Gauge("atlas_scheduler_leader", "1 while this process runs the scheduler")
 JOBS_RUN = Counter("atlas_jobs_total", "Scheduler jobs run", ["kind", "outcome"])
+#: Collector pauses of ``atlas serve`` and of its provisional process (service.runtime.gcpauses)
+GC_PAUSES = GcPauseCollector()
+REGISTRY.register(GC_PAUSES)

@@ -15,7 +15,8 @@ What crosses the pipe (pickled by :mod:`multiprocessing`):
   asked for that home;
 * to the parent: each new use's provisional classification rows (published on the event hub
   by the parent), the transient features of exactly stored events (the stored pairing then
-  does not compute them again), and requests for a home's preview model.
+  does not compute them again), requests for a home's preview model, and the child's garbage
+  collector pauses (``atlas_gc_pause_seconds{process="provisional"}``).
 
 The child pairs with :class:`~service.intake.provisional.ProvisionalPairer`, as the thread did;
 uses of a home whose model has not arrived wait in the child (bounded) and are classified when
@@ -30,6 +31,7 @@ import multiprocessing
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
@@ -41,6 +43,7 @@ from atlas.transient import TransientFeatures
 from atlas.uses import WaterUse
 from service import metrics
 from service.intake.provisional import ProvisionalPairer
+from service.runtime.gcpauses import PauseTimer, freeze_startup
 from service.runtime.logs import configure_logging
 from service.runtime.sse_rows import sse_rows
 
@@ -212,6 +215,9 @@ class ProvisionalProcess:
             try:
                 if kind == "rows":
                     self.publish(message[1], message[2])
+                elif kind == "gc":
+                    for generation, seconds in message[1]:
+                        metrics.GC_PAUSES.record("provisional", generation, seconds)
                 elif kind == "features" and self.share_features is not None:
                     self.share_features(message[1])
                 elif kind == "need":
@@ -227,8 +233,9 @@ class ProvisionalProcess:
 class _Child:
     """The child's side: a :class:`ProvisionalPairer` whose uses are classified here."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, pauses: deque[tuple[int, float]] | None = None) -> None:
         self.conn = conn
+        self.pauses = pauses if pauses is not None else deque()  # filled by a PauseTimer
         self._send_lock = threading.Lock()
         self._lock = threading.Lock()  # models and waiting uses (pairer thread vs receiver)
         self._models: dict[str, PreviewModel] = {}
@@ -301,6 +308,8 @@ class _Child:
             _LOGGER.exception("provisional classification of %s failed", home_id)
             return
         self._send(("rows", home_id, rows))
+        if self.pauses:  # popleft and the timer's append are atomic: nothing is lost
+            self._send(("gc", [self.pauses.popleft() for _ in range(len(self.pauses))]))
 
     def _send(self, message: tuple) -> None:
         with self._send_lock, suppress(OSError, ValueError):  # the parent is gone
@@ -314,6 +323,10 @@ def _thread(target: Callable[..., None], name: str, *args) -> threading.Thread:
 
 
 def child_main(conn: Connection, log_level: str, log_json: bool) -> None:
-    """Entry point of the child process (logs as the parent does)."""
+    """Entry point of the child process (logs as the parent does; its collector pauses go to
+    the parent's ``/metrics``)."""
     configure_logging(log_level, log_json)
-    _Child(conn).run()
+    pauses: deque[tuple[int, float]] = deque()
+    PauseTimer(lambda generation, s: pauses.append((generation, s))).install()
+    freeze_startup()
+    _Child(conn, pauses).run()

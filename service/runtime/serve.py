@@ -15,8 +15,10 @@ import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
+from service import metrics
 from service.api.app import create_app
 from service.runtime.clock import Clock
+from service.runtime.gcpauses import PauseTimer, freeze_startup
 from service.runtime.service import AtlasRuntime
 from service.settings import Settings
 from service.storage.engine import make_engine, require_schema, upgrade
@@ -60,5 +62,7 @@ def serve(settings: Settings, *, migrate: bool = True, clock: Clock | None = Non
         app, host=settings.http_host, port=settings.http_port, log_config=None, access_log=False
     )
     _LOGGER.info("serving on http://%s:%d", settings.http_host, settings.http_port)
+    PauseTimer(lambda generation, s: metrics.GC_PAUSES.record("serve", generation, s)).install()
+    freeze_startup()
     uvicorn.Server(config).run()
     return 0

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from atlas.engine import CalibrationEngine
 from atlas.pairing import pair_events
+from service import metrics
 from service.intake.provisional_process import ProvisionalProcess
 from service.waiting import wait_until
 from simulator.generate import generate_run
@@ -47,7 +48,15 @@ def _events(seed: int, days: int = 1):
     return spec, [s.event for s in generate_run(spec, days=days, seed=seed)]
 
 
+def _provisional_pauses() -> float:
+    """Collections of the child counted in the parent's ``/metrics`` so far."""
+    samples = next(iter(metrics.GC_PAUSES.collect())).samples
+    return sum(s.value for s in samples
+               if s.name.endswith("_count") and s.labels["process"] == "provisional")  # fmt: skip
+
+
 def test_the_child_classifies_each_use_once_and_shares_features():
+    pauses_before = _provisional_pauses()
     spec, events = _events(seed=3)
     parent = _Parent(spec)
     proc = ProvisionalProcess(parent.preview_model, parent.cached, parent.publish,
@@ -67,6 +76,8 @@ def test_the_child_classifies_each_use_once_and_shares_features():
     assert all(r["provisional"] and r["display_level"] for r in parent.rows)
     assert parent.loads == 1  # asked once for the home's model, then kept it
     assert parent.shared == {e.event_id for e in events[:20]}
+    # the child's collector pauses reach the parent's metrics (at least its start-up collection)
+    assert _provisional_pauses() > pauses_before
 
 
 def _quiet(parent: _Parent, for_s: float = 1.5, timeout_s: float = 60.0) -> int:

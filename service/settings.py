@@ -102,6 +102,12 @@ class Settings(BaseSettings):
     #: gives them, as with several workers (the demo: at thousands of times real time the
     #: child's start and hand-over would cost simulated hours)
     provisional_process: bool = True
+    #: with the provisional process: seconds of service time the stored pairing of a home waits
+    #: after its events were committed. A use can be stored only once its last event's reach
+    #: (~2 s) has passed, so pairing at every commit mostly found nothing to store; and each
+    #: stored pass costs queries plus an engine ingest, interpreter time the intake and the API
+    #: wait for. Longer: fewer, larger passes, a later stored classification (docs/service.md)
+    store_after_s: float = Field(default=3.0, ge=0, le=60)
 
     @field_validator("db_url")
     @classmethod

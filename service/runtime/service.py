@@ -47,16 +47,6 @@ from service.storage.schema import homes
 _LOGGER = logging.getLogger(__name__)
 SW_VERSION = "0.6"
 
-#: With provisional classifications paired in memory (one worker), the stored pairing of a home
-#: waits this long (service time) after its events were committed. A use can be stored only
-#: once its last event's reach (its window + SETTLE_GUARD, ~2 s) has passed, so pairing at
-#: every commit mostly found nothing to store yet; and each stored pass costs queries plus an
-#: engine ingest that re-runs the rules over the home's history, interpreter time the intake,
-#: the API and the hand-over to the provisional process wait for. Fewer, larger passes: at 200
-#: events/s over 20 homes (``atlas bench latency``, seeds 1-3) 1 s -> 3 s took the
-#: provisional after-pairable p99 from 0.20-0.34 s to 0.11-0.14 s, and made the stored
-#: classification ~0.9 s later (p50 2.5 -> 3.4 s); 5 s gave 0.10-0.11 s for another second.
-STORE_AFTER_S = 3.0
 
 
 class _NothingWaits:
@@ -393,7 +383,7 @@ class AtlasRuntime:
         stored = now if stored_at is None else min(stored_at, now)
         settle = self.ingest.owner_pairer.arrival_settle_s
         if self.provisional is not None:  # service time: an accelerated demo pairs at once
-            settle = max(settle, self.clock.wall_seconds(STORE_AFTER_S))
+            settle = max(settle, self.clock.wall_seconds(self.settings.store_after_s))
         wait = stored + settle - now
         ready_at = time.monotonic() + max(0.0, wait)
         with self._pair_cv:

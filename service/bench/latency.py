@@ -1,13 +1,13 @@
 """Classification latency: MQTT publish of a use's last event -> its classification over HTTP.
 
-``atlas serve`` runs in its own process, as deployed (intake, pipeline, scheduler, API, real
+``atlas serve`` runs in its own process (as deployed: intake, pipeline, scheduler, API, real
 time), against a private mosquitto (or ``--broker``) and SQLite in a temporary folder (or
-``--db``). ``--homes`` simulated ``two_bath_house`` homes' events are merged and re-timed to
-arrive at ``--rate`` events/s in all (each home's order kept, so pairing pairs the same events;
-times are "now", so the intake's future-timestamp check sees real times) and published at QoS 1
-from this process. The classification of each use
-is read from the API's Server-Sent Events stream (``GET /v1/homes/{id}/stream``). Each use gets
-two ``classification`` events: a provisional one as soon as it is paired (``provisional: true``,
+``--db``). ``--homes`` simulated ``two_bath_house`` homes' events are re-timed to arrive at
+``--rate`` events/s in all (:func:`compress_idle_gaps`: each home keeps its own gaps and has its
+idle time cut short; times are "now", so the intake's future-timestamp check sees real times)
+and published at QoS 1 from this process. The classification of each use is read from the
+API's Server-Sent Events stream (``GET /v1/homes/{id}/stream``). Each use gets two
+``classification`` events: a provisional one as soon as it is paired (``provisional: true``,
 from :mod:`atlas.engine.preview`) and the stored one once the use has settled (its last event's
 window plus a guard, service/intake/pairing_step.py) and the engine has ingested it. Latency of
 a use = SSE arrival - publish of the use's last event, reported for the first classification
@@ -15,13 +15,12 @@ and for the stored one, with how often the two agree. Uses whose stored id does 
 simulator's use (pairing differed) are left out and counted. Issue 6 target: p99 < 100 ms at
 200 events/s.
 
-Re-timing packs each home's days into seconds, so a home's uses overlap far more than in a real
-home, and pairing sometimes returns a use only once a later event of the home has arrived (it
-clarifies the step sizes). The same in-memory pairing the service runs
-(:class:`service.intake.provisional.ProvisionalPairer`) is replayed here on the published stream
-to find, per use, the publish of the event with which it becomes pairable; ``after_pairable_*``
-is the latency counted from there: what the service adds. ``--homes`` sets how dense each home
-is (200 events/s over 20 homes: 10 per home and second).
+Pairing cannot always complete a use with its last event: when another valve of the home moves
+within a wave's window, the step sizes are clear only once that event's wave has arrived
+(docs/pairing.md), and in a real home that can be seconds or minutes later. The same in-memory
+pairing the service runs (:class:`service.intake.provisional.ProvisionalPairer`) is replayed
+here on the published stream to find, per use, the publish of the event with which it becomes
+pairable; ``after_pairable_*`` is the latency counted from there: what the service adds.
 """
 
 from __future__ import annotations
@@ -46,6 +45,7 @@ import httpx
 import numpy as np
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
 from atlas.events import decode_event
@@ -62,7 +62,10 @@ from service.storage.schema import uses
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", type=float, default=200.0, help="events per second")
     parser.add_argument("--events", type=int, default=3000, help="events to publish")
-    parser.add_argument("--homes", type=int, default=20, help="simulated homes sharing the rate")
+    parser.add_argument(
+        "--homes", type=int, default=100,
+        help="simulated homes sharing the rate (fewer homes: shorter idle gaps in each)",
+    )  # fmt: skip
     parser.add_argument(
         "--warmup-s", type=float, default=2.0, help="uses before this are not scored"
     )
@@ -82,22 +85,84 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _retimed(homes: list[SimulatedHome], n: int, rate: float, t0: datetime):
-    """``(event_id, topic, payload, offset_s, sim_use_id)`` at ``rate``/s from ``t0``.
+#: Idle gaps of a home are not cut below this: longer than a wave's window (1.75 s in the
+#: simulator), so a home's next wave never starts inside a wave unless it did in the simulation
+#: and the re-timed homes pair as simulated (tests/service/test_bench_latency.py).
+MIN_IDLE_GAP_S = 2.0
 
-    The homes' events are merged by their time since installation (each home's own order, and
-    so its pairing, is kept) and the first ``n`` are re-timed to ``rate`` per second."""
-    merged = sorted(
-        (s.event.t - home.installed, k, s) for k, home in enumerate(homes) for s in home.sim
-    )
+
+def compress_idle_gaps(
+    timelines: list[np.ndarray], n: int, rate: float, seed: int
+) -> tuple[list[tuple[int, int, float]], float]:
+    """Re-time the homes' events so that the first ``n`` of them arrive at ``rate`` per second.
+
+    Each home keeps its own simulated gaps up to a cap and has longer ones (idle time) cut to
+    the cap; homes start at random points of the first cap. The cap is the one that gives
+    ``rate``: fewer homes need shorter idle gaps. Gaps shorter than the cap are kept exactly,
+    so what overlaps in the simulation overlaps here and nothing else does as long as the cap
+    is at least :data:`MIN_IDLE_GAP_S`. (Packing the merged stream evenly instead put
+    unrelated events of a home 5 ms apart: pairing took them for one mixing valve and 9% of
+    the uses came out different from the simulation's.)
+
+    Parameters
+    ----------
+    timelines : list of ndarray
+        Per home, its events' times in seconds, ascending.
+    n : int
+        How many events to take (the earliest after re-timing).
+    rate : float
+        Events per second wanted over the ``n`` events.
+    seed : int
+        Seeds the homes' starting points.
+
+    Returns
+    -------
+    events : list of (home index, event index, offset s)
+        In time order; offsets count from the first event.
+    cap_s : float
+        The idle-gap cap that gave ``rate``.
+    """
+    starts = np.random.default_rng(seed).uniform(0.0, 1.0, len(timelines))
+    home = np.concatenate([np.full(len(t), k) for k, t in enumerate(timelines)])
+    index = np.concatenate([np.arange(len(t)) for t in timelines])
+    gaps = [np.diff(t) for t in timelines]
+
+    def first_n(cap: float) -> tuple[np.ndarray, np.ndarray]:
+        offsets = np.concatenate([
+            starts[k] * cap + np.concatenate(([0.0], np.cumsum(np.minimum(g, cap))))
+            for k, g in enumerate(gaps)
+        ])  # fmt: skip
+        order = np.lexsort((index, home, offsets))[:n]
+        return order, offsets[order]
+
+    def rate_at(cap: float) -> float:
+        times = first_n(cap)[1]
+        span = times[-1] - times[0]
+        return (times.size - 1) / span if span > 0 else float("inf")
+
+    lo, hi = 1e-4, 86_400.0  # the rate falls as the cap grows: bisect on a log scale
+    for _ in range(60):
+        mid = float(np.sqrt(lo * hi))
+        lo, hi = (mid, hi) if rate_at(mid) > rate else (lo, mid)
+    order, times = first_n(hi)
+    events = [(int(home[j]), int(index[j]), float(t - times[0]))
+              for j, t in zip(order, times, strict=True)]  # fmt: skip
+    return events, hi
+
+
+def _retimed(homes: list[SimulatedHome], n: int, rate: float, seed: int, t0: datetime):
+    """``(event_id, topic, payload, offset_s, sim_use_id)`` of the first ``n`` events at
+    ``rate``/s from ``t0`` (:func:`compress_idle_gaps`), and the idle-gap cap used."""
+    timelines = [np.array([s.event.t.timestamp() for s in home.sim]) for home in homes]
+    chosen, cap = compress_idle_gaps(timelines, n, rate, seed)
     out = []
-    for i, (_, _, s) in enumerate(merged[:n]):
-        payload = s.payload() | {"t": (t0 + timedelta(seconds=i / rate)).isoformat()}
-        payload["t"] = payload["t"].replace("+00:00", "Z")
+    for k, i, offset in chosen:
+        s = homes[k].sim[i]
+        t = (t0 + timedelta(seconds=offset)).isoformat().replace("+00:00", "Z")
         use = f"{s.event.home_id}/{s.truth['use_id']}"  # the simulator numbers uses per home
-        out.append((s.event.event_id, s.event.topic(), json.dumps(payload).encode(), i / rate,
-                    use))  # fmt: skip
-    return out
+        out.append((s.event.event_id, s.event.topic(), json.dumps(s.payload() | {"t": t}).encode(),
+                    offset, use))  # fmt: skip
+    return out, cap
 
 
 class _SseReader(threading.Thread):
@@ -168,12 +233,20 @@ def run(args: argparse.Namespace) -> int:
             reader.start()
             stack.callback(reader.close)
             reader.ready.wait(10)
-        events = _retimed(homes, args.events, args.rate, datetime.now(UTC) + timedelta(seconds=1))
-        print(f"publishing {len(events)} events of {len(homes)} homes at {args.rate:g}/s to the "
-              f"service at {url} ...", file=sys.stderr)  # fmt: skip
+        events, cap = _retimed(homes, args.events, args.rate, args.seed,
+                               datetime.now(UTC) + timedelta(seconds=1))  # fmt: skip
+        if cap < MIN_IDLE_GAP_S:
+            print(f"warning: {args.rate:g} events/s from {len(homes)} homes cuts their idle gaps "
+                  f"to {cap:.2f} s, below {MIN_IDLE_GAP_S} s: unrelated waves of a home overlap "
+                  f"and pairing differs from the simulation's; use --homes "
+                  f"{int(np.ceil(len(homes) * MIN_IDLE_GAP_S / cap))} or more",
+                  file=sys.stderr)  # fmt: skip
+        print(f"publishing {len(events)} events of {len(homes)} homes at {args.rate:g}/s (idle "
+              f"gaps cut to {cap:.2f} s) to the service at {url} ...", file=sys.stderr)  # fmt: skip
         published = _publish(broker_url, events, args.rate)
         time.sleep(10.0)  # the last uses settle (~2 s) and are classified
         sse = _merge(readers)
+        pauses = _gc_pauses(url)
         last_pub: dict[str, float] = {}
         first_event: dict[str, str] = {}
         for (event_id, _, _, _, sim_use), t_pub in zip(events, published, strict=True):
@@ -209,6 +282,7 @@ def run(args: argparse.Namespace) -> int:
         "rate_achieved": round((len(published) - 1) / elapsed, 1) if elapsed > 0 else None,
         "events": len(published),
         "homes": args.homes,
+        "idle_gap_cap_s": round(cap, 3),
         "calibration_day": args.day,
         "uses_scored": int(ms.size),
         "uses_unmatched": unmatched,
@@ -224,6 +298,7 @@ def run(args: argparse.Namespace) -> int:
         "provisional_agrees_with_stored": round(agree / len(both), 4) if both else None,
         "stored_to_http_p50_ms": _pct(own_ms, 50),
         "stored_to_http_p99_ms": _pct(own_ms, 99),
+        "gc_pauses": pauses,
     }
     print(json.dumps(result, indent=2))
     if args.json:
@@ -291,6 +366,27 @@ def _write_per_use(
             ready = max(t, pairable.get(use_id, t))
             out.writerow([use_id, f"{t - t0:.3f}", ms(ready, t), ms(sse.arrived.get(use_id), t),
                           ms(sse.final.get(use_id), t)])  # fmt: skip
+
+
+def _gc_pauses(url: str) -> dict[str, dict[str, float]]:
+    """Per process of the service: collector pauses since it started, how many took over 50 ms,
+    and their total seconds (``atlas_gc_pause_seconds`` in ``/metrics``)."""
+    out: dict[str, dict[str, float]] = {}
+    page = httpx.get(f"{url}/metrics", timeout=10, follow_redirects=True)
+    for family in text_string_to_metric_families(page.text):
+        if family.name != "atlas_gc_pause_seconds":
+            continue
+        for sample in family.samples:
+            entry = out.setdefault(sample.labels["process"],
+                                   {"pauses": 0, "over_50ms": 0, "seconds": 0.0})  # fmt: skip
+            if sample.name.endswith("_count"):
+                entry["pauses"] += int(sample.value)
+                entry["over_50ms"] += int(sample.value)
+            elif sample.name.endswith("_sum"):
+                entry["seconds"] = round(entry["seconds"] + sample.value, 3)
+            elif sample.labels.get("le") == "0.05":
+                entry["over_50ms"] -= int(sample.value)
+    return out
 
 
 def _ready(url: str) -> bool:

@@ -53,6 +53,10 @@ _LOGGER = logging.getLogger(__name__)
 #: way (a home whose engine cannot load would otherwise grow this without bound).
 MAX_WAITING_REPORTS = 1000
 
+#: Collector pauses the child keeps until its next rows carry them to the parent (the oldest go
+#: first if it classifies nothing for a long time).
+MAX_PAUSES_KEPT = 10_000
+
 Rows = Callable[[str, list[dict]], None]
 Features = Callable[[Mapping[str, TransientFeatures]], None]
 
@@ -308,12 +312,23 @@ class _Child:
             _LOGGER.exception("provisional classification of %s failed", home_id)
             return
         self._send(("rows", home_id, rows))
-        if self.pauses:  # popleft and the timer's append are atomic: nothing is lost
-            self._send(("gc", [self.pauses.popleft() for _ in range(len(self.pauses))]))
+        if pauses := _drain(self.pauses):
+            self._send(("gc", pauses))
 
     def _send(self, message: tuple) -> None:
         with self._send_lock, suppress(OSError, ValueError):  # the parent is gone
             self.conn.send(message)
+
+
+def _drain(pauses: deque[tuple[int, float]]) -> list[tuple[int, float]]:
+    """Empty ``pauses``: the pairer and the main thread both classify, and the collector's
+    callback appends at any time, so pop until empty instead of trusting a length."""
+    out = []
+    while True:
+        try:
+            out.append(pauses.popleft())
+        except IndexError:
+            return out
 
 
 def _thread(target: Callable[..., None], name: str, *args) -> threading.Thread:
@@ -326,7 +341,7 @@ def child_main(conn: Connection, log_level: str, log_json: bool) -> None:
     """Entry point of the child process (logs as the parent does; its collector pauses go to
     the parent's ``/metrics``)."""
     configure_logging(log_level, log_json)
-    pauses: deque[tuple[int, float]] = deque()
+    pauses: deque[tuple[int, float]] = deque(maxlen=MAX_PAUSES_KEPT)
     PauseTimer(lambda generation, s: pauses.append((generation, s))).install()
     freeze_startup()
     _Child(conn, pauses).run()

@@ -72,11 +72,11 @@ class GcPauseCollector(Collector):
 
     def record(self, process: str, generation: int, seconds: float) -> None:
         key = (process, str(generation))
+        self._sums[key] = self._sums.get(key, 0.0) + seconds  # first: collect() reads by _counts
         counts = self._counts.get(key)
         if counts is None:
             counts = self._counts[key] = [0] * (len(BUCKETS) + 1)
         counts[next((i for i, b in enumerate(BUCKETS) if seconds <= b), len(BUCKETS))] += 1
-        self._sums[key] = self._sums.get(key, 0.0) + seconds
 
     def collect(self) -> Iterator[HistogramMetricFamily]:
         family = HistogramMetricFamily(
@@ -84,7 +84,8 @@ class GcPauseCollector(Collector):
             "Time Python's garbage collector stopped a process, by process and generation",
             labels=["process", "generation"],
         )
-        for key, counts in sorted(self._counts.items()):
+        # a copy: a collection (and so record()) may start while this runs
+        for key, counts in sorted(dict(self._counts).items()):
             cumulative, buckets = 0, []
             for bound, n in zip((*map(str, BUCKETS), "+Inf"), counts, strict=True):
                 cumulative += n

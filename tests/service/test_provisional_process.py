@@ -145,3 +145,19 @@ def _in_two_halves(parent: _Parent, events, between) -> int:
     finally:
         proc.stop()
     return before
+
+
+def test_pauses_are_drained_once_by_threads_that_race_for_them():
+    """The pairer and the main thread of the child both send pauses after their rows."""
+    from collections import deque
+
+    from service.intake.provisional_process import _drain
+
+    pauses: deque[tuple[int, float]] = deque((0, float(i)) for i in range(200_000))
+    got: list[list[tuple[int, float]]] = [[], []]
+    threads = [threading.Thread(target=lambda k=k: got[k].extend(_drain(pauses))) for k in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(got[0] + got[1]) == [(0, float(i)) for i in range(200_000)]

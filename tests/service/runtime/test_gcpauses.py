@@ -18,7 +18,8 @@ def test_each_collection_is_timed_with_its_generation():
         gc.collect()
     finally:
         timer.uninstall()
-    assert [g for g, _ in seen[-2:]] == [1, 2]
+    generations = [g for g, _ in seen]  # other collections may come in between
+    assert 1 in generations and 2 in generations[generations.index(1) + 1 :]
     assert all(s >= 0 for _, s in seen)
 
 

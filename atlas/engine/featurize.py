@@ -119,21 +119,19 @@ def _physics_rows(
     followers suffice: a provisional classification need not price a day of context uses
     (it did, and that cost grew with the day).
     """
-    subset = list(range(len(uses)))
+    subset = np.arange(len(uses))
     if len(picked) < len(uses):
         lo, hi = WINDOW_S
         starts = np.array([u.t.timestamp() for u in uses])
-        needed = set(picked)
-        for i in picked:
-            needed.update(range(np.searchsorted(starts, starts[i] + lo, side="left"),
-                                np.searchsorted(starts, starts[i] + hi, side="right")))  # fmt: skip
-        subset = sorted(needed)
+        first = np.searchsorted(starts, starts[picked] + lo, side="left")
+        last = np.searchsorted(starts, starts[picked] + hi, side="right")
+        needed = set(picked).union(*(range(a, b) for a, b in zip(first, last, strict=True)))
+        subset = np.array(sorted(needed))
     chosen = [uses[i] for i in subset]
     valves = [spec.valve(v) for v in spec.hierarchy.valve_ids]
     physics = ring_log_likelihood(use_rings(chosen, features, lines), valves)
     physics = physics + handwash_log_likelihood(spec, chosen, physics)
-    at = {i: k for k, i in enumerate(subset)}
-    return physics[[at[i] for i in picked]]
+    return physics[np.searchsorted(subset, picked)]  # subset is sorted and holds every pick
 
 
 def build_matrix(

@@ -380,19 +380,21 @@ def _gc_pauses(url: str) -> dict[str, dict[str, float]]:
     except httpx.HTTPError as exc:  # the latencies are the result; do not lose them for this
         print(f"warning: no collector pauses ({exc})", file=sys.stderr)
         return out
+    within: dict[str, int] = {}  # pauses of at most 50 ms, per process
     for family in text_string_to_metric_families(page.text):
         if family.name != "atlas_gc_pause_seconds":
             continue
         for sample in family.samples:
-            entry = out.setdefault(sample.labels["process"],
-                                   {"pauses": 0, "over_50ms": 0, "seconds": 0.0})  # fmt: skip
+            process = sample.labels["process"]
+            entry = out.setdefault(process, {"pauses": 0, "over_50ms": 0, "seconds": 0.0})
             if sample.name.endswith("_count"):
                 entry["pauses"] += int(sample.value)
-                entry["over_50ms"] += int(sample.value)
             elif sample.name.endswith("_sum"):
                 entry["seconds"] = round(entry["seconds"] + sample.value, 3)
             elif sample.labels.get("le") == "0.05":
-                entry["over_50ms"] -= int(sample.value)
+                within[process] = within.get(process, 0) + int(sample.value)
+    for process, entry in out.items():
+        entry["over_50ms"] = entry["pauses"] - within.get(process, 0)
     return out
 
 

@@ -100,6 +100,19 @@ def is_quiet(t: datetime, tz: ZoneInfo, policy: TimetablePolicy) -> bool:
     return local >= start or local < end  # crosses midnight
 
 
+def next_awake(now: datetime, tz: ZoneInfo, policy: TimetablePolicy) -> datetime:
+    """``now`` if outside quiet hours, else the first minute after them (home wall clock).
+
+    When a request planned for ``now`` can reach the homeowner at the earliest.
+    """
+    t = now
+    for _ in range(24 * 60 + 1):
+        if not is_quiet(t, tz, policy):
+            return t
+        t = (t + timedelta(minutes=1)).replace(second=0, microsecond=0)
+    return now  # quiet hours cover the whole day (start == end means none; cannot happen)
+
+
 def is_round_day(day: int, policy: TimetablePolicy) -> bool:
     """Every ``every_days`` days from ``first_round_day`` (up to ``last_round_day``)."""
     if day < policy.first_round_day:

@@ -625,7 +625,7 @@ class CalibrationEngine:
             self.config.strategy, random_state=seed, **dict(self.config.strategy_params)
         )
 
-    def plan_round(self, now: datetime) -> RoundPlan:
+    def plan_round(self, now: datetime, send_at: datetime | None = None) -> RoundPlan:
         """Draw the label requests of today's round (idempotent per day; empty if none is due).
 
         Nothing is drawn in quiet hours or on days that are no round. Candidates are the
@@ -633,6 +633,10 @@ class CalibrationEngine:
         ``min_answer_h`` before expiry, paired, no overlap, never asked); the strategy
         scores them and :func:`atlas.sampling.draw_batch` draws the
         batch with one uniform audit item and logged inclusion probabilities.
+
+        ``send_at``: when the requests can go out, if later than ``now``. A round that runs
+        late (after downtime, or into quiet hours) is sent the next morning; its uses must
+        still leave ``min_answer_h`` then, or the round asks about what has already expired.
         """
         policy = self.config.timetable
         day = self.day(now)
@@ -648,7 +652,11 @@ class CalibrationEngine:
         matrix = self._ensure_matrix()
         self._ensure_predictions()
         uses = self._sorted_uses()
-        max_age = timedelta(hours=policy.memory_h - self.config.min_answer_h)
+        late = max(timedelta(0), send_at - now) if send_at is not None else timedelta(0)
+        max_age = timedelta(hours=policy.memory_h - self.config.min_answer_h) - late
+        if max_age <= timedelta(0):
+            self._rounds[day] = ()
+            return RoundPlan(day, (), 0, f"day {day}: every use expires before {send_at}")
         cand = answerable(uses, now, asked=self._asked(), max_age=max_age)
         if cand.size == 0:
             self._rounds[day] = ()

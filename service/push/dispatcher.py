@@ -10,30 +10,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, select
 
 from atlas.homespec import HomeSpec, parse_home_spec
-from atlas.timetable import TimetablePolicy, is_quiet
+from atlas.timetable import TimetablePolicy, is_quiet, next_awake
 from service import metrics
 from service.push.payload import state_payload
+from service.push.text import describe_use
 from service.push.webhook import post_ntfy, post_webhook
 from service.storage.requestplans import expire_due, mark_sent, requests_in_state
 from service.storage.schema import homes
+from service.storage.uses import load_uses
 
 _LOGGER = logging.getLogger(__name__)
-
-
-def next_awake(now: datetime, tz: ZoneInfo, policy: TimetablePolicy) -> datetime:
-    """``now`` if outside quiet hours, else the first minute after them (home wall clock)."""
-    t = now
-    for _ in range(24 * 60 + 1):
-        if not is_quiet(t, tz, policy):
-            return t
-        t = (t + timedelta(minutes=1)).replace(second=0, microsecond=0)
-    return now  # quiet hours cover the whole day (start == end means none; cannot happen)
 
 
 class Dispatcher:
@@ -82,13 +74,19 @@ class Dispatcher:
             return next_awake(now, tz, self.policy)
         with self.db.connect() as conn:
             planned = requests_in_state(conn, home_id, "planned")
+            asked = {
+                u.use_id: u for u in load_uses(conn, home_id, only=[r["use_id"] for r in planned])
+            }
         sent = 0
         for req in planned:
             if req["expires_at"] is not None and req["expires_at"] <= now:
                 continue  # expire() closes it; never ask about something already forgotten
+            use = asked.get(req["use_id"])
+            if use is not None:  # "Today" when planned may be "Yesterday" when it goes out
+                req = req | {"prompt": describe_use(use.t_open, use.t_close, use.lines, now, tz)}
             self._push_http(spec, req, now)
             with self.db.begin() as conn:
-                if mark_sent(conn, req["request_id"], now):
+                if mark_sent(conn, req["request_id"], now, req["prompt"]):
                     sent += 1
         metrics.REQUESTS_SENT.inc(sent)
         self.publish_state(home_id, spec)

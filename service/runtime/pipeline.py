@@ -30,7 +30,7 @@ from atlas.engine.preview import PreviewModel
 from atlas.engine.records import RoundPlan
 from atlas.events import Event
 from atlas.homespec import HomeSpec, parse_home_spec
-from atlas.timetable import TimetablePolicy
+from atlas.timetable import TimetablePolicy, next_awake
 from atlas.transient import TransientFeatures
 from atlas.uses import WaterUse
 from service import metrics
@@ -305,13 +305,19 @@ class HomePipeline:
     # ------------------------------------------------------------------ scheduled work
 
     def run_round(self, home_id: str, due: datetime) -> RoundOutcome:
-        """Draw the round due at ``due`` and store its requests as ``planned`` (idempotent)."""
+        """Draw the round due at ``due`` and store its requests as ``planned`` (idempotent).
+
+        A round run late (catch-up after downtime) draws only uses still answerable when its
+        requests can go out: now, or the end of quiet hours if it is late in the evening.
+        """
         with self.lock(home_id), self.db.begin() as conn:
             lock_home_in_transaction(conn, home_id, ENGINE)  # other workers: issue 7
             home = self._load(conn, home_id)
             self._apply_answers(conn, home_id, home)
-            plan = home.engine.plan_round(due)
-            rows = [self._request_row(conn, home, r, due) for r in plan.requests]
+            engine = home.engine
+            send_at = next_awake(max(due, self.clock()), engine.tz, engine.config.timetable)
+            plan = engine.plan_round(due, send_at=send_at)
+            rows = [self._request_row(conn, home, r, send_at) for r in plan.requests]
             new_ids = insert_planned(conn, home_id, rows, self.clock())
             if plan.requests:
                 self._save(conn, home_id, home, due)
@@ -320,7 +326,7 @@ class HomePipeline:
             self.listener.requests_planned(home_id)
         return RoundOutcome(plan, new_ids)
 
-    def _request_row(self, conn: Connection, home: _Home, req, due: datetime) -> dict:
+    def _request_row(self, conn: Connection, home: _Home, req, send_at: datetime) -> dict:
         use = next(u for u in load_uses(conn, None, only=[req.use_id]))
         tz = ZoneInfo(home.engine.spec.model.timezone)
         return {
@@ -329,7 +335,7 @@ class HomePipeline:
             "slot": int(req.request_id.rsplit("-", 1)[1]),
             "use_id": req.use_id,
             "choices": list(req.choices),
-            "prompt": describe_use(use.t_open, use.t_close, use.lines, due, tz),
+            "prompt": describe_use(use.t_open, use.t_close, use.lines, send_at, tz),
             "expires_at": req.expires_at,
             "inclusion_prob": req.inclusion_prob,
             "is_audit": req.is_audit,

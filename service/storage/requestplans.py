@@ -42,12 +42,13 @@ def requests_in_state(conn: Connection, home_id: str, state: str) -> list[dict]:
     return out
 
 
-def mark_sent(conn: Connection, request_id: str, now: datetime) -> bool:
-    """``planned -> sent``; True only for the caller that made the change (no double push)."""
+def mark_sent(conn: Connection, request_id: str, now: datetime, prompt: str) -> bool:
+    """``planned -> sent`` with the prompt as sent; True only for the caller that made the
+    change (no double push)."""
     won = conn.execute(
         update(label_requests)
         .where(label_requests.c.request_id == request_id, label_requests.c.state == "planned")
-        .values(state="sent", sent_at=now)
+        .values(state="sent", sent_at=now, prompt=prompt)
         .returning(label_requests.c.request_id)
     ).first()
     return won is not None

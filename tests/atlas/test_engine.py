@@ -129,6 +129,17 @@ def test_no_duplicate_requests_for_a_use(replay):
     assert sum(r.is_audit for r in requests) == 3  # one audit item per round
 
 
+
+def test_round_sent_late_draws_only_uses_still_answerable_when_sent(replay):
+    due = _round_time(_engine(replay, until_day=8), 8)
+    morning = due + timedelta(hours=13)
+    plan = _engine(replay, until_day=8).plan_round(due, send_at=morning)
+    assert plan.requests
+    min_answer = timedelta(hours=EngineConfig().min_answer_h)
+    assert all(r.expires_at - morning >= min_answer for r in plan.requests)
+    gone = _engine(replay, until_day=8).plan_round(due, send_at=due + timedelta(days=2))
+    assert gone.requests == () and "expires before" in gone.reason
+
 def test_snapshot_round_trip(replay):
     engine = _engine(replay, until_day=8)
     req = engine.plan_round(_round_time(engine, 8)).requests[0]

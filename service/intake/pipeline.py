@@ -119,10 +119,12 @@ class IngestPipeline:
             insert_dead_letters(conn, outcome.dead)
         outcome.duplicates = len(rows) - len(outcome.stored)
         outcome.homes = {r.event.home_id for r in rows if r.event.event_id in outcome.stored}
-        if self.on_stored is not None and outcome.stored:
+        if outcome.stored:
             stored = [r for r in rows if r.event.event_id in outcome.stored]
             exact = {r.event.event_id for r in stored if r.counts is not None}
-            self.on_stored([r.event for r in stored], exact)
+            self.pairer.offer_events([r.event for r in stored if r.event.event_id in exact])
+            if self.on_stored is not None:
+                self.on_stored([r.event for r in stored], exact)
         return outcome
 
     def pair(self, homes: set[str], *, final: bool = False) -> int:

@@ -22,6 +22,7 @@ from datetime import datetime
 from sqlalchemy import Engine, select, text
 
 from atlas.engine import EngineConfig
+from atlas.events import Event
 from atlas.timetable import TimetablePolicy
 from service import metrics
 from service.answers_mqtt import handle_answer
@@ -54,7 +55,11 @@ class _NothingWaits:
     The intake's pairing thread re-pairs the homes its pairer says are due. Here the owner's
     pairing loop (:meth:`AtlasRuntime._pair_loop`) pairs and re-pairs, so the intake must not
     see those homes: routing them would return at once and the intake would spin on them.
+    Decoded events go to ``offer`` (the owner's pairer, for the homes this worker owns).
     """
+
+    def __init__(self, offer: Callable[[list[Event]], None]) -> None:
+        self.offer_events = offer
 
     def due_homes(self) -> set[str]:
         return set()
@@ -106,6 +111,7 @@ class _RoutingIngest(IngestPipeline):
         db: Engine,
         route: Callable[[set[str], float], None],
         clock,
+        owns: Callable[[str], bool],
         on_unsettled=None,
         on_stored=None,
     ) -> None:
@@ -115,7 +121,11 @@ class _RoutingIngest(IngestPipeline):
         self._route = route
         self._stored_at: dict[str, float] = {}  # home -> wall time its newest events committed
         self.owner_pairer = self.pairer
-        self.pairer = _NothingWaits()  # what MqttIntake's pairing loop polls
+        self.pairer = _NothingWaits(self._offer)  # what MqttIntake's pairing loop polls
+        self._owns = owns
+
+    def _offer(self, decoded: list[Event]) -> None:
+        self.owner_pairer.offer_events([e for e in decoded if self._owns(e.home_id)])
 
     def process(self, batch):
         outcome = super().process(batch)
@@ -224,7 +234,7 @@ class AtlasRuntime:
             )
         )
         self.ingest = _RoutingIngest(
-            db, self.route, self.clock.now,
+            db, self.route, self.clock.now, self.ownership.owns,
             on_unsettled=self.pipeline.preview if self.provisional is None else None,
             on_stored=None if self.provisional is None else self.provisional.add,
         )  # fmt: skip

@@ -12,7 +12,9 @@ from atlas.pairing import compute_features, pair_events
 from service.intake.messages import InboundMessage
 from service.intake.pipeline import IngestPipeline
 from service.intake.provisional import ProvisionalPairer
+from service.storage.events import load_events
 from service.storage.homes import upsert_home
+from service.storage.uses import load_uses
 from simulator.generate import generate_run
 from simulator.presets import load_preset
 
@@ -88,7 +90,7 @@ def test_stored_pairing_hands_decoded_events_and_features_over_once(sqlite_engin
     intake.pair(homes, final=True)
     handed = intake.pairer.take_paired(ids)
     assert set(handed) == set(ids)  # every event ended in a stored use
-    stored = [handed[i][0] for i in ids]  # decoded from the database
+    stored = [handed[i][0] for i in ids]  # decoded by the intake, equal to the stored samples
     fresh = compute_features(stored)
     assert all(handed[e.event_id][1] == fresh[e.event_id] for e in stored)
     assert intake.pairer.take_paired(ids) == {}  # once
@@ -113,3 +115,37 @@ def test_stored_pairing_reports_each_unsettled_use_once(sqlite_engine, home_spec
     for i in range(0, len(msgs), 3):  # re-paired after every few events, as live
         intake.pair(intake.process(msgs[i : i + 3]).homes)
     assert len(told) == len(set(told)) > 10
+
+
+def test_stored_pairing_loads_only_the_events_not_offered_exactly(
+    sqlite_engine, home_spec, monkeypatch
+):
+    """The intake's decoded events spare the pairing a load, and change none of its uses."""
+    import service.intake.pairing_step as pairing_step
+
+    sim = generate_run(home_spec, days=1, seed=6)
+    with sqlite_engine.begin() as conn:
+        upsert_home(conn, home_spec)
+    loaded: list[str] = []
+    real_load = pairing_step.load_events
+
+    def counting_load(conn, event_ids):
+        found = real_load(conn, event_ids)
+        loaded.extend(e.event_id for e in found)
+        return found
+
+    monkeypatch.setattr(pairing_step, "load_events", counting_load)
+    # json payloads are quantised when stored: only the database has their samples
+    as_json = {s.event.event_id for s in sim[::5]}
+    msgs = [InboundMessage(s.event.topic(), json.dumps(s.payload(
+        "json" if s.event.event_id in as_json else "i16le-b64")).encode(), s.event.t, 0, 0, 0)
+        for s in sim]  # fmt: skip
+    intake = IngestPipeline(sqlite_engine, clock=None)
+    for i in range(0, len(msgs), 25):
+        intake.pair(intake.process(msgs[i : i + 25]).homes)
+    intake.pair({home_spec.home_id}, final=True)
+    assert set(loaded) == as_json
+    with sqlite_engine.connect() as conn:
+        stored_uses = {u.use_id: set(u.event_ids) for u in load_uses(conn, home_spec.home_id)}
+        offline = pair_events(load_events(conn, [s.event.event_id for s in sim]))
+    assert stored_uses == {u.use_id: set(u.event_ids) for u in offline.uses}

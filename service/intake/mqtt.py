@@ -86,7 +86,11 @@ class MqttIntake:
         # Pairing runs beside storage, not in its path: acks wait only for the commit, and a
         # burst of events re-pairs each home once instead of once per batch.
         self._dirty: set[str] = set()
+        self._dirty_newest: datetime | None = None  # newest event time of the dirty homes
         self._dirty_cv = threading.Condition()
+        #: Event time up to which every stored event's home has been handed to pairing (the
+        #: runtime waits for a restart's backlog with it).
+        self.paired_through: datetime | None = None
         self._pairing_done = threading.Event()
         self._pairing = threading.Thread(target=self._pair_loop, name="atlas-pairing", daemon=True)
         self.client = self._make_client()
@@ -228,6 +232,7 @@ class MqttIntake:
             if outcome.homes and self.config.pair:
                 with self._dirty_cv:
                     self._dirty |= outcome.homes
+                    self._dirty_newest = _later(self._dirty_newest, outcome.newest_t)
                     self._dirty_cv.notify()
 
     def _commit(self, batch: list[InboundMessage]) -> BatchOutcome | None:
@@ -342,10 +347,16 @@ class MqttIntake:
             last = time.monotonic()
             with self._dirty_cv:
                 homes, self._dirty = self._dirty, set()
+                newest, self._dirty_newest = self._dirty_newest, None
             if homes:
                 try:
                     self.counters.uses += self.pipeline.pair(homes)
                 except Exception:  # re-paired after the next batch of the home; events are safe
                     _LOGGER.exception("pairing failed for homes %s", sorted(homes))
+                self.paired_through = _later(self.paired_through, newest)
             elif self._stop.is_set() and not self._worker.is_alive():
                 return
+
+
+def _later(a: datetime | None, b: datetime | None) -> datetime | None:
+    return a if b is None else b if a is None else max(a, b)

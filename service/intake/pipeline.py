@@ -30,6 +30,7 @@ class BatchOutcome:
     duplicates: int = 0
     dead: list[DeadLetter] = field(default_factory=list)
     homes: set[str] = field(default_factory=set)  # homes with newly stored events
+    newest_t: datetime | None = None  # event time of the newest newly stored event
 
 
 def topic_ids(topic: str) -> tuple[str, str] | None:
@@ -122,6 +123,7 @@ class IngestPipeline:
         if outcome.stored:
             stored = [r for r in rows if r.event.event_id in outcome.stored]
             exact = {r.event.event_id for r in stored if r.counts is not None}
+            outcome.newest_t = max(r.event.t for r in stored)
             self.pairer.offer_events([r.event for r in stored if r.event.event_id in exact])
             if self.on_stored is not None:
                 self.on_stored([r.event for r in stored], exact)

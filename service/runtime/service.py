@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, select, text
 
@@ -47,6 +47,11 @@ from service.storage.schema import homes
 
 _LOGGER = logging.getLogger(__name__)
 SW_VERSION = "0.6"
+
+
+#: Events at most this much older than the (re)start are live, not backlog: a gateway
+#: publishes an event once its window is captured (1.75 s) and its outbox may lag a little.
+LIVE_LAG = timedelta(seconds=10)
 
 
 class _NothingWaits:
@@ -94,6 +99,10 @@ class _SettleQueue:
             if last > now:
                 self.add({home_id}, last)
         return ready
+
+    def earliest(self) -> float | None:
+        """The earliest time of a waiting home (None: none waits)."""
+        return min(self._first.values(), default=None)
 
     def next_in(self, now: float) -> float | None:
         """Seconds until the next home's time (None: no home waits)."""
@@ -244,6 +253,8 @@ class AtlasRuntime:
                          topic_filter=settings.event_topic),
         )  # fmt: skip
         self.uses_paired = 0
+        # the earliest queue time of the homes the pair loop is pairing now (None: idle)
+        self._pairing_since: float | None = None
         self._to_pair = _SettleQueue()
         self._pair_cv = threading.Condition()
         self._dirty: set[str] = set()
@@ -277,28 +288,38 @@ class AtlasRuntime:
 
         After downtime the broker delivers the events published meanwhile right after the
         intake connects; a round caught up before they are stored and paired finds no uses (the
-        restart test's day-8 round drew nothing). So the scheduler starts once the intake has
-        received and paired nothing new for ``quiet_s`` (at most ``max_s`` after connecting).
-        The backlog comes as one burst, committed and paired in a stream of batches milliseconds
-        apart; live data keeps coming too, so the quiet must be short: with 1 s (four simulated
-        hours at the restart test's 14,400x) the backlog of a night sometimes ran into the
-        morning's uses, and the catch-up round was drawn in the afternoon, after the uses it
-        asked about had expired (tests/service/runtime/test_restart_e2e.py failed in most runs
-        on 2026-11-29, and in 2 of 6 with the code before that day's changes; with 0.3 s it
-        passed 3 of 3).
+        restart test's day-8 round drew nothing). So the scheduler starts once the backlog is
+        stored and paired (at most ``max_s`` after connecting): once an event from after the
+        start has been stored (the broker delivers a session's queued messages before new ones)
+        and every home with events stored before it has been paired; or, when no live data
+        comes (a quiet night), once nothing has arrived for ``quiet_s`` and all is paired.
+
+        WHY event time: live data right behind the backlog leaves no quiet gap. At the restart
+        test's 14,400x, 1 s of quiet was four simulated hours: the scheduler started at a
+        midday lull and drew a round whose uses had expired.
         """
         if not self.intake.connected.wait(10):
             return
+        live_from = self.clock.now() - LIVE_LAG
         c = self.intake.counters
         deadline = time.monotonic() + max_s
         seen, since = -1, time.monotonic()
+        backlog_paired_by: float | None = None  # once live data came: the backlog's last pairing
         while time.monotonic() < deadline:
+            newest = self.intake.paired_through  # their homes are queued to be paired
+            if backlog_paired_by is None and newest is not None and newest >= live_from:
+                backlog_paired_by = time.monotonic() + self._settle_s()
+            if backlog_paired_by is not None and self._paired_up_to(backlog_paired_by):
+                _LOGGER.info("caught up: live data from %s on, the backlog is paired", newest)
+                return
             now_seen = c.received + self.uses_paired
             if now_seen != seen:
                 seen, since = now_seen, time.monotonic()
-            elif time.monotonic() - since >= quiet_s:
+            elif time.monotonic() - since >= quiet_s and self._paired_up_to(float("inf")):
+                _LOGGER.info("caught up: nothing arrived for %.1f s, all is paired", quiet_s)
                 return
-            time.sleep(0.1)
+            time.sleep(0.05)
+        _LOGGER.warning("the backlog took over %.0f s; the scheduler starts anyway", max_s)
 
     def stop(self) -> None:
         self.intake.stop()
@@ -397,14 +418,18 @@ class AtlasRuntime:
         paired at once."""
         now = time.time()
         stored = now if stored_at is None else min(stored_at, now)
-        settle = self.ingest.owner_pairer.arrival_settle_s
-        if self.provisional is not None:  # service time: an accelerated demo pairs at once
-            settle = max(settle, self.clock.wall_seconds(self.settings.store_after_s))
-        wait = stored + settle - now
+        wait = stored + self._settle_s() - now
         ready_at = time.monotonic() + max(0.0, wait)
         with self._pair_cv:
             self._to_pair.add(homes_, ready_at)
             self._pair_cv.notify()
+
+    def _settle_s(self) -> float:
+        """Wall seconds from a commit until its homes are paired."""
+        settle = self.ingest.owner_pairer.arrival_settle_s
+        if self.provisional is not None:  # service time: an accelerated demo pairs at once
+            settle = max(settle, self.clock.wall_seconds(self.settings.store_after_s))
+        return settle
 
     def _forget(self, homes_: set[str]) -> None:
         for home_id in homes_:
@@ -427,8 +452,10 @@ class AtlasRuntime:
                 while not self._stop.is_set():
                     now = time.monotonic()
                     self._to_pair.add(pairer.due_homes(), now)
+                    earliest = self._to_pair.earliest()
                     homes_ = self._to_pair.pop_ready(now)
                     if homes_:
+                        self._pairing_since = earliest
                         break
                     waits = [w for w in (self._to_pair.next_in(now), pairer.next_due_s())
                              if w is not None]  # fmt: skip
@@ -444,6 +471,19 @@ class AtlasRuntime:
                 except Exception:  # the events are stored; the next pass or the sweep re-pairs
                     _LOGGER.exception("pairing failed for home %s", home_id)
                 self._mark_dirty({home_id})  # classified at once, while the next is paired
+            with self._pair_cv:
+                self._pairing_since = None
+
+    def _paired_up_to(self, cutoff: float) -> bool:
+        """Every home queued to be paired by ``cutoff`` (monotonic) has been paired, and no
+        use waits to settle by then: the uses of the events stored before are stored."""
+        settles_in = self.ingest.owner_pairer.next_due_s()
+        with self._pair_cv:
+            queued = self._to_pair.earliest()
+            busy = self._pairing_since
+        if settles_in is not None and time.monotonic() + settles_in <= cutoff:
+            return False
+        return all(t is None or t > cutoff for t in (queued, busy))
 
     def _mark_dirty(self, homes_: set[str]) -> None:
         with self._dirty_cv:

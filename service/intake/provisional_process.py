@@ -12,7 +12,8 @@ What crosses the pipe (pickled by :mod:`multiprocessing`):
 * to the child: the events the intake has just committed (decoded, with the ids of those
   stored exactly as received), and each home's :class:`~atlas.engine.preview.PreviewModel`
   whenever the engine changes it (after an ingest, a retrain, a reload), once the child has
-  asked for that home;
+  asked for that home: whole the first time and after a retrain, otherwise as a
+  :class:`~atlas.engine.preview.ContextUpdate` (the uses ingested since);
 * to the parent: each new use's provisional classification rows (published on the event hub
   by the parent), the transient features of exactly stored events (the stored pairing then
   does not compute them again), requests for a home's preview model, and the child's garbage
@@ -100,6 +101,7 @@ class ProvisionalProcess:
         self._lock = threading.Lock()
         self._wanted: set[str] = set()  # homes the child asked a model for
         self._outdated: set[str] = set()  # wanted homes whose new model is about to be queued
+        self._sent: dict[str, PreviewModel] = {}  # the model the child has, per home
         self._loader: ThreadPoolExecutor | None = None
         self._stopping = False
         self._conn: Connection | None = None
@@ -125,6 +127,7 @@ class ProvisionalProcess:
             self._conn = parent
             self._wanted.clear()  # a new child knows no model
             self._outdated.clear()
+            self._sent.clear()
             if self._loader is None:
                 self._loader = ThreadPoolExecutor(1, thread_name_prefix="atlas-preview-loader")
         self._receiver = _thread(self._receive, "atlas-provisional-receiver", parent)
@@ -191,7 +194,18 @@ class ProvisionalProcess:
         with self._lock:
             self._outdated.discard(home_id)
             self._wanted.add(home_id)
-            self._outbox.put(("model", home_id, self.cached_model(home_id)))
+            model, before = self.cached_model(home_id), self._sent.get(home_id)
+            if model is not None and model is before:
+                return
+            update = None if model is None or before is None else before.context_update(model)
+            if model is None:
+                self._sent.pop(home_id, None)
+            else:
+                self._sent[home_id] = model
+            if update is None:
+                self._outbox.put(("model", home_id, model))
+            else:  # new uses only: the child extends the model it has
+                self._outbox.put(("context", home_id, update))
 
     def _send_loop(self) -> None:
         while (message := self._outbox.get()) is not None:
@@ -226,6 +240,7 @@ class ProvisionalProcess:
                     self.share_features(message[1])
                 elif kind == "need":
                     with self._lock:
+                        self._sent.pop(message[1], None)  # the child has none: send it whole
                         if self._loader is not None:
                             self._loader.submit(self._queue_model, message[1], load=True)
                 elif kind == "bye":
@@ -256,10 +271,10 @@ class _Child:
                 kind = message[0]
                 if kind == "events":
                     self.pairer.add(message[1], message[2])
-                elif kind == "model":
-                    self._set_model(message[1], message[2])
                 elif kind == "stop":
                     break
+                else:
+                    self._take_model(message)
             self.pairer.stop()  # pairs what it was given
             self._await_models()
         except (EOFError, OSError):  # the parent is gone
@@ -271,9 +286,20 @@ class _Child:
         """At a stop, classify the uses still waiting for their home's model (asked for)."""
         deadline = time.monotonic() + timeout_s
         while self._waiting and self.conn.poll(max(0.0, deadline - time.monotonic())):
-            message = self.conn.recv()
-            if message[0] == "model":
-                self._set_model(message[1], message[2])
+            self._take_model(self.conn.recv())
+
+    def _take_model(self, message: tuple) -> None:
+        """A whole model, or a context update of the one this child has."""
+        kind, home_id, payload = message
+        if kind == "model":
+            self._set_model(home_id, payload)
+        elif kind == "context":
+            with self._lock:
+                base = self._models.get(home_id)
+            if base is None:  # the pipe keeps order, so only after a failure: ask for it whole
+                self._send(("need", home_id))
+            else:
+                self._set_model(home_id, base.with_context(payload))
 
     def _set_model(self, home_id: str, model: PreviewModel | None) -> None:
         with self._lock:

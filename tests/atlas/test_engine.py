@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from collections import Counter
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -129,7 +130,6 @@ def test_no_duplicate_requests_for_a_use(replay):
     assert sum(r.is_audit for r in requests) == 3  # one audit item per round
 
 
-
 def test_round_sent_late_draws_only_uses_still_answerable_when_sent(replay):
     due = _round_time(_engine(replay, until_day=8), 8)
     morning = due + timedelta(hours=13)
@@ -139,6 +139,7 @@ def test_round_sent_late_draws_only_uses_still_answerable_when_sent(replay):
     assert all(r.expires_at - morning >= min_answer for r in plan.requests)
     gone = _engine(replay, until_day=8).plan_round(due, send_at=due + timedelta(days=2))
     assert gone.requests == () and "expires before" in gone.reason
+
 
 def test_snapshot_round_trip(replay):
     engine = _engine(replay, until_day=8)
@@ -184,7 +185,6 @@ def test_fixture_level_shows_confused_fixtures_as_their_lump(replay):
     assert all(c.display_label == c.predicted["valve"] for c in at_valve.classify())
 
 
-
 def test_matrix_rows_computed_alone_equal_the_full_matrix_rows(replay):
     """The preview computes only its new uses' rows; they must be the full matrix's rows."""
     engine = _engine(replay, until_day=8)  # with a codebook: code columns included
@@ -222,3 +222,37 @@ def test_preview_classifies_a_new_use_as_ingesting_it_would(replay):
         )
         for level, p in stored.confidence.items():
             assert preview.confidence[level] == pytest.approx(p, abs=1e-9)
+
+
+def test_preview_context_updates_rebuild_the_engines_next_models(replay):
+    """The provisional process gets a new model's context only; what it rebuilds (on its own
+    unpickled copy) is the engine's model, and a retrain is sent whole."""
+    _, events, pairing, valve, installed = replay
+    engine = _engine(replay, until_day=8)
+    end = installed + timedelta(days=8)
+    later = [u for u in pairing.uses if end <= (u.t_close or u.t) < end + timedelta(days=1)]
+    by_id = {e.event_id: e for e in events}
+    sent = engine.preview_model()
+    child = pickle.loads(pickle.dumps(sent))
+    for use in later[:12]:
+        engine.ingest([use], [by_id[e] for e in use.event_ids], use.t_close or use.t,
+                      features=pairing.features)  # fmt: skip
+        newer = engine.preview_model()
+        update = sent.context_update(newer)
+        assert update is not None and [u.use_id for u in update.uses] == [use.use_id]
+        child = child.with_context(pickle.loads(pickle.dumps(update)))
+        assert [u.use_id for u in child.context] == [u.use_id for u in newer.context]
+        assert child.context[0].t >= newer.context[-1].t - timedelta(days=1)  # old ones dropped
+        for name in ("features", "lines", "codes"):
+            mine, theirs = getattr(child, name), getattr(newer, name)
+            assert mine.keys() == theirs.keys()
+            assert all(np.array_equal(np.asarray(mine[k]), np.asarray(theirs[k])) for k in mine)
+        sent = newer
+    nxt = later[12]
+    evs = [by_id[e] for e in nxt.event_ids]
+    assert child.classify([nxt], evs) == sent.classify([nxt], evs)
+    version = engine.model_version
+    engine.add_guided_label(later[0].use_id, valve[later[0].use_id], later[0].t)
+    engine.daily_update(nxt.t + timedelta(hours=1))  # a new label: a new classifier
+    assert engine.model_version > version
+    assert sent.context_update(engine.preview_model()) is None

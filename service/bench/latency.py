@@ -58,6 +58,9 @@ from service.storage.events import utc
 from service.storage.homes import upsert_home
 from service.storage.schema import uses
 
+#: ``--seed N`` simulates homes ``N * HOME_SEEDS_PER_SEED + k``: different seeds, different homes.
+HOME_SEEDS_PER_SEED = 100_000
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", type=float, default=200.0, help="events per second")
@@ -72,7 +75,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--day", type=int, default=10, help="the homes' calibration day (1: week-1 rules only)"
     )
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=1,
+                        help="picks the homes and their arrival offsets")  # fmt: skip
     parser.add_argument("--broker", default=None, help="mqtt://HOST:PORT (default: private)")
     parser.add_argument("--db", default=None, help="database URL (default: temporary SQLite)")
     parser.add_argument("--json", type=Path, default=None, help="also write the result here")
@@ -218,7 +222,9 @@ def run(args: argparse.Namespace) -> int:
         broker_url = args.broker or stack.enter_context(PrivateBroker(workdir / "broker")).url
         tag = uuid.uuid4().hex[:8]
         per_home = max(2, args.events // (90 * args.homes) + 1)
-        homes = [SimulatedHome.generate("two_bath_house", per_home, args.seed + k,
+        # disjoint homes per seed (seed + k shared all but one home between seeds 1 and 2)
+        homes = [SimulatedHome.generate("two_bath_house", per_home,
+                                        args.seed * HOME_SEEDS_PER_SEED + k,
                                         home_id=f"lat-{tag}-{k}")
                  for k in range(args.homes)]  # fmt: skip
         db_url = args.db or f"sqlite:///{workdir}/atlas.db"

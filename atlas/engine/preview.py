@@ -84,9 +84,9 @@ def level_predictions(
 class ContextUpdate:
     """A preview model that differs from the previous one only in its context (new uses were
     ingested): the context's use ids in order, and the uses and per-event data not in the
-    previous model. WHY: the engine changes its preview model after every stored pass, and
-    pickling the whole model for the provisional process each time (a day of uses with their
-    features) was 5 % of ``atlas serve``'s interpreter-lock time at 200 events/s."""
+    previous model. WHY: the engine changes its preview model after every stored pass, and the
+    provisional process got the whole model each time: a trained two_bath_house model is 161 KB
+    and 2.2 ms to pickle and unpickle, an update 3.7 KB and 0.27 ms (``atlas bench preview``)."""
 
     use_ids: tuple[str, ...]
     uses: tuple[WaterUse, ...]

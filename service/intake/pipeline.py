@@ -124,7 +124,7 @@ class IngestPipeline:
             stored = [r for r in rows if r.event.event_id in outcome.stored]
             exact = {r.event.event_id for r in stored if r.counts is not None}
             outcome.newest_t = max(r.event.t for r in stored)
-            self.pairer.offer_events([r.event for r in stored if r.event.event_id in exact])
+            self.pairer.offer_events([r.event for r in stored if r.counts is not None])
             if self.on_stored is not None:
                 self.on_stored([r.event for r in stored], exact)
         return outcome

@@ -106,7 +106,8 @@ class _SettleQueue:
 
     def next_in(self, now: float) -> float | None:
         """Seconds until the next home's time (None: no home waits)."""
-        return max(0.0, min(self._first.values()) - now) if self._first else None
+        earliest = self.earliest()
+        return None if earliest is None else max(0.0, earliest - now)
 
 
 class _RoutingIngest(IngestPipeline):
@@ -452,13 +453,12 @@ class AtlasRuntime:
                 while not self._stop.is_set():
                     now = time.monotonic()
                     self._to_pair.add(pairer.due_homes(), now)
-                    earliest = self._to_pair.earliest()
-                    homes_ = self._to_pair.pop_ready(now)
-                    if homes_:
-                        self._pairing_since = earliest
+                    wait = self._to_pair.next_in(now)
+                    if wait == 0.0:  # a home is ready: scan the queue again only then
+                        self._pairing_since = self._to_pair.earliest()
+                        homes_ = self._to_pair.pop_ready(now)
                         break
-                    waits = [w for w in (self._to_pair.next_in(now), pairer.next_due_s())
-                             if w is not None]  # fmt: skip
+                    waits = [w for w in (wait, pairer.next_due_s()) if w is not None]
                     self._pair_cv.wait(min([0.5, *waits]) + 0.001)
                 else:
                     return

@@ -452,24 +452,33 @@ def _pct(ms: np.ndarray, q: float) -> float | None:
 
 
 def _publish(broker_url: str, events, rate: float) -> list[float]:
-    """Publish at ``rate``/s (QoS 1); returns each message's ``perf_counter`` publish time."""
+    """Publish at ``rate``/s (QoS 1); returns each message's ``perf_counter`` publish time.
+
+    The network loop runs on this thread, not paho's: with ``loop_start`` a ``publish`` only
+    queues the message for paho's thread, which writes it once it gets this process's
+    interpreter lock (shared with a hundred SSE readers), so the time taken here came before
+    the message left. Without that thread, ``publish`` writes to the socket before it returns.
+    """
     host, port = parse_broker_url(broker_url)
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"lat-gw-{uuid.uuid4().hex[:8]}",
                          protocol=mqtt.MQTTv5)  # fmt: skip
     client.max_inflight_messages_set(1000)
     client.connect(host, port)
-    client.loop_start()
+    deadline = time.monotonic() + 10
+    while not client.is_connected():  # the CONNACK
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no CONNACK from the broker at {broker_url}")
+        client.loop(timeout=0.05)
     times = []
     t0 = time.perf_counter()
     infos = []
     for _, topic, payload, offset, _ in events:
-        delay = t0 + offset - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
+        while (delay := t0 + offset - time.perf_counter()) > 0:
+            client.loop(timeout=delay)  # reads the PUBACKs while it waits
         times.append(time.perf_counter())
         infos.append(client.publish(topic, payload, qos=1))
-    for info in infos:
-        info.wait_for_publish(30)
+    deadline = time.monotonic() + 30
+    while not all(info.is_published() for info in infos) and time.monotonic() < deadline:
+        client.loop(timeout=0.05)
     client.disconnect()
-    client.loop_stop()
     return times

@@ -265,7 +265,8 @@ def run(args: argparse.Namespace) -> int:
         finally:
             timer.uninstall()
         sse = _merge(readers)
-        pauses = _gc_pauses(url)
+        families = _metric_families(url)
+        pauses = _gc_pauses(families)
         pauses["bench"] = _pause_summary(own)
         last_pub: dict[str, float] = {}
         first_event: dict[str, str] = {}
@@ -318,6 +319,7 @@ def run(args: argparse.Namespace) -> int:
         "provisional_agrees_with_stored": round(agree / len(both), 4) if both else None,
         "stored_to_http_p50_ms": _pct(own_ms, 50),
         "stored_to_http_p99_ms": _pct(own_ms, 99),
+        "service_stages": _stages(families),
         "gc_pauses": pauses,
     }
     print(json.dumps(result, indent=2))
@@ -388,18 +390,60 @@ def _write_per_use(
                           ms(sse.final.get(use_id), t)])  # fmt: skip
 
 
-def _gc_pauses(url: str) -> dict[str, dict[str, float]]:
-    """Per process of the service: collector pauses since it started, how many took over 50 ms,
-    and their total seconds (``atlas_gc_pause_seconds`` in ``/metrics``)."""
-    out: dict[str, dict[str, float]] = {}
+def _metric_families(url: str) -> list:
+    """The service's ``/metrics``, parsed (empty if it cannot be read: the latencies are the
+    result, and are not lost for this)."""
     try:
         page = httpx.get(f"{url}/metrics", timeout=10, follow_redirects=True)
         page.raise_for_status()
-    except httpx.HTTPError as exc:  # the latencies are the result; do not lose them for this
-        print(f"warning: no collector pauses ({exc})", file=sys.stderr)
-        return out
+    except httpx.HTTPError as exc:
+        print(f"warning: no service metrics ({exc})", file=sys.stderr)
+        return []
+    return list(text_string_to_metric_families(page.text))
+
+
+#: The service's stage histograms (service/metrics.py) and what they time.
+STAGES = {
+    "atlas_intake_commit_delay_seconds": "intake: message received -> batch committed",
+    "atlas_provisional_delay_seconds": "provisional: last event committed -> rows published "
+    "(with the waits for a later event)",
+}
+
+
+def _stages(families: list) -> dict[str, dict]:
+    """Per stage: how many were timed, the mean, and the bucket bounds that hold the median and
+    the 99th percentile (a histogram gives no finer quantile), all in ms. The whole run counts,
+    warm-up included."""
+    out: dict[str, dict] = {}
+    for family in families:
+        if family.name not in STAGES:
+            continue
+        buckets = sorted((float(s.labels["le"]), s.value) for s in family.samples
+                         if s.name.endswith("_bucket"))  # fmt: skip
+        total = next((s.value for s in family.samples if s.name.endswith("_sum")), 0.0)
+        count = buckets[-1][1] if buckets else 0.0
+        out[family.name.removesuffix("_seconds")] = {
+            "what": STAGES[family.name],
+            "timed": int(count),
+            "mean_ms": round(total / count * 1000, 1) if count else None,
+            "p50_at_most_ms": _bucket_bound(buckets, 0.5),
+            "p99_at_most_ms": _bucket_bound(buckets, 0.99),
+        }
+    return out
+
+
+def _bucket_bound(buckets: list[tuple[float, float]], q: float) -> float | None:
+    """The upper bound (ms) of the first cumulative bucket holding a fraction ``q`` of all."""
+    count = buckets[-1][1] if buckets else 0.0
+    return next((le * 1000 for le, n in buckets if count and n >= q * count), None)
+
+
+def _gc_pauses(families: list) -> dict[str, dict[str, float]]:
+    """Per process of the service: collector pauses since it started, how many took over 50 ms,
+    and their total seconds (``atlas_gc_pause_seconds`` in ``/metrics``)."""
+    out: dict[str, dict[str, float]] = {}
     within: dict[str, int] = {}  # pauses of at most 50 ms, per process
-    for family in text_string_to_metric_families(page.text):
+    for family in families:
         if family.name != "atlas_gc_pause_seconds":
             continue
         for sample in family.samples:

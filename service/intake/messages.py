@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from datetime import datetime
 
 
@@ -12,7 +13,8 @@ class InboundMessage:
 
     ``generation`` counts broker connections: a message received on an earlier connection must
     not be acknowledged on the current one, because the broker redelivers it anyway and may have
-    reused its packet id for a different message that is not committed yet.
+    reused its packet id for a different message that is not committed yet. ``received_perf`` is
+    the receipt on the ``perf_counter`` clock, for ``atlas_intake_commit_delay_seconds``.
     """
 
     topic: str
@@ -21,3 +23,4 @@ class InboundMessage:
     mid: int = 0
     qos: int = 0
     generation: int = 0
+    received_perf: float = field(default_factory=time.perf_counter, compare=False)

@@ -27,6 +27,7 @@ from paho.mqtt.properties import Properties
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from atlas.events import EVENT_TOPIC_FILTER
+from service import metrics
 from service.intake.messages import InboundMessage
 from service.intake.pipeline import BatchOutcome, IngestPipeline
 from service.mqttutil import parse_broker_url, topic_prefix
@@ -225,6 +226,9 @@ class MqttIntake:
                     return
                 self._ack(batch)
                 self._count(batch, outcome)
+                committed = time.perf_counter()
+                for msg in batch:
+                    metrics.INTAKE_COMMIT_DELAY.observe(committed - msg.received_perf)
                 self._publish_errors(outcome.dead)
             except Exception:  # unacked messages come back after the next reconnect
                 _LOGGER.exception("intake batch of %d messages failed", len(batch))

@@ -14,10 +14,11 @@ What crosses the pipe (pickled by :mod:`multiprocessing`):
   whenever the engine changes it (after an ingest, a retrain, a reload), once the child has
   asked for that home: whole the first time and after a retrain, otherwise as a
   :class:`~atlas.engine.preview.ContextUpdate` (the uses ingested since);
-* to the parent: each new use's provisional classification rows (published on the event hub
-  by the parent), the transient features of exactly stored events (the stored pairing then
-  does not compute them again), requests for a home's preview model, and the child's garbage
-  collector pauses (``atlas_gc_pause_seconds{process="provisional"}``).
+* to the parent: each new use's provisional classification rows with its event ids (published
+  on the event hub by the parent, which times them from the commit of the use's last event:
+  ``atlas_provisional_delay_seconds``), the transient features of exactly stored events (the
+  stored pairing then does not compute them again), requests for a home's preview model, and
+  the child's garbage collector pauses (``atlas_gc_pause_seconds{process="provisional"}``).
 
 The child pairs with :class:`~service.intake.provisional.ProvisionalPairer`, as the thread did;
 uses of a home whose model has not arrived wait in the child (bounded) and are classified when
@@ -43,6 +44,7 @@ from atlas.events import Event
 from atlas.transient import TransientFeatures
 from atlas.uses import WaterUse
 from service import metrics
+from service.intake.pairing_step import keep_newest
 from service.intake.provisional import ProvisionalPairer
 from service.runtime.gcpauses import PauseTimer, freeze_startup
 from service.runtime.logs import configure_logging
@@ -53,6 +55,10 @@ _LOGGER = logging.getLogger(__name__)
 #: Reports (a use or two each) of one home kept in the child while its preview model is on its
 #: way (a home whose engine cannot load would otherwise grow this without bound).
 MAX_WAITING_REPORTS = 1000
+
+#: Hand-over times kept for ``atlas_provisional_delay_seconds`` (an open may wait minutes for
+#: its close; older ones are forgotten and their uses not timed).
+MAX_TIMED_EVENTS = 50_000
 
 #: Collector pauses the child keeps until its next rows carry them to the parent (the oldest go
 #: first if it classifies nothing for a long time).
@@ -102,6 +108,7 @@ class ProvisionalProcess:
         self._wanted: set[str] = set()  # homes the child asked a model for
         self._outdated: set[str] = set()  # wanted homes whose new model is about to be queued
         self._sent: dict[str, PreviewModel] = {}  # the model the child has, per home
+        self._handed_at: dict[str, float] = {}  # event id -> perf_counter when added
         self._loader: ThreadPoolExecutor | None = None
         self._stopping = False
         self._conn: Connection | None = None
@@ -164,11 +171,14 @@ class ProvisionalProcess:
         if not self._stopping and not self.alive:
             _LOGGER.error("the provisional process has stopped; starting a new one")
             self.start()
+        now = time.perf_counter()
         with self._lock:
             if self._queued + len(events) > self.max_queued:
                 metrics.PROVISIONAL_DROPPED.inc(len(events))
                 return
             self._queued += len(events)
+            self._handed_at.update((e.event_id, now) for e in events)
+            keep_newest(self._handed_at, MAX_TIMED_EVENTS)
         self._outbox.put(("events", list(events), list(exact)))
 
     def model_changed(self, home_id: str) -> None:
@@ -207,6 +217,15 @@ class ProvisionalProcess:
             else:  # new uses only: the child extends the model it has
                 self._outbox.put(("context", home_id, update))
 
+    def _time_rows(self, events_of_use: dict[str, tuple[str, ...]]) -> None:
+        """Observe each published use's delay since its last event was handed over."""
+        now = time.perf_counter()
+        with self._lock:
+            for ids in events_of_use.values():
+                added = [t for i in ids if (t := self._handed_at.pop(i, None)) is not None]
+                if added:
+                    metrics.PROVISIONAL_DELAY.observe(now - max(added))
+
     def _send_loop(self) -> None:
         while (message := self._outbox.get()) is not None:
             if message[0] == "events":
@@ -233,6 +252,7 @@ class ProvisionalProcess:
             try:
                 if kind == "rows":
                     self.publish(message[1], message[2])
+                    self._time_rows(message[3])
                 elif kind == "gc":
                     for generation, seconds in message[1]:
                         metrics.GC_PAUSES.record("provisional", generation, seconds)
@@ -337,7 +357,7 @@ class _Child:
         except Exception:  # a preview is a courtesy: the stored classification follows
             _LOGGER.exception("provisional classification of %s failed", home_id)
             return
-        self._send(("rows", home_id, rows))
+        self._send(("rows", home_id, rows, {u.use_id: u.event_ids for u in uses}))
         if pauses := _drain(self.pauses):
             self._send(("gc", pauses))
 

@@ -69,3 +69,29 @@ def test_homes_re_timed_with_idle_gaps_above_the_minimum_pair_as_simulated():
         simulated = pair_events([s.event for s in home.sim]).uses
         uses = pair_events(re_timed[home.spec.home_id]).uses
         assert [u.event_ids for u in uses] == [u.event_ids for u in simulated]
+
+
+def test_stage_summary_reads_the_service_histograms():
+    """What the bench prints about the service's stages comes from its /metrics histograms."""
+    from prometheus_client import CollectorRegistry, Histogram, generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from service.bench.latency import _stages
+    from service.metrics import STAGE_BUCKETS
+
+    registry = CollectorRegistry()
+    intake = Histogram("atlas_intake_commit_delay_seconds", "x", buckets=STAGE_BUCKETS,
+                       registry=registry)  # fmt: skip
+    Histogram("atlas_classification_seconds", "not a stage", registry=registry).observe(1.0)
+    for seconds in [0.004] * 60 + [0.03] * 39 + [0.4]:
+        intake.observe(seconds)
+    families = list(text_string_to_metric_families(generate_latest(registry).decode()))
+    assert _stages(families) == {
+        "atlas_intake_commit_delay": {
+            "what": "intake: message received -> batch committed",
+            "timed": 100,
+            "mean_ms": 18.1,  # (60 * 4 + 39 * 30 + 400) / 100
+            "p50_at_most_ms": 5.0,
+            "p99_at_most_ms": 30.0,
+        }
+    }

@@ -55,8 +55,14 @@ def _provisional_pauses() -> float:
                if s.name.endswith("_count") and s.labels["process"] == "provisional")  # fmt: skip
 
 
+def _count(histogram) -> float:
+    return next(s.value for s in next(iter(histogram.collect())).samples
+                if s.name.endswith("_count"))  # fmt: skip
+
+
 def test_the_child_classifies_each_use_once_and_shares_features():
     pauses_before = _provisional_pauses()
+    timed_before = _count(metrics.PROVISIONAL_DELAY)
     spec, events = _events(seed=3)
     parent = _Parent(spec)
     proc = ProvisionalProcess(parent.preview_model, parent.cached, parent.publish,
@@ -76,6 +82,7 @@ def test_the_child_classifies_each_use_once_and_shares_features():
     assert all(r["provisional"] and r["display_level"] for r in parent.rows)
     assert parent.loads == 1  # asked once for the home's model, then kept it
     assert parent.shared == {e.event_id for e in events[:20]}
+    assert _count(metrics.PROVISIONAL_DELAY) - timed_before == len(ids)  # every use timed
     # the child's collector pauses reach the parent's metrics (at least its start-up collection)
     assert _provisional_pauses() > pauses_before
 

@@ -491,7 +491,10 @@ class AtlasRuntime:
             self._dirty_cv.notify()
 
     def _pipeline_loop(self) -> None:
+        pause = self.clock.wall_seconds(self.settings.classify_every_s)
         while True:
+            if pause > 0:  # homes dirtied meanwhile go in this pass (settings.classify_every_s)
+                self._stop.wait(pause)
             with self._dirty_cv:
                 if not self._dirty and not self._stop.is_set():
                     self._dirty_cv.wait(0.5)

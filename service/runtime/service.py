@@ -470,7 +470,7 @@ class AtlasRuntime:
                     self.uses_paired += pairer.pair_home(home_id)
                 except Exception:  # the events are stored; the next pass or the sweep re-pairs
                     _LOGGER.exception("pairing failed for home %s", home_id)
-                self._mark_dirty({home_id})  # classified at once, while the next is paired
+                self._mark_dirty({home_id})  # classified in the pipeline's next pass
             with self._pair_cv:
                 self._pairing_since = None
 

@@ -6,12 +6,12 @@ import itertools
 
 import numpy as np
 import pytest
+from prometheus_client import REGISTRY
 from svc_factories import sim_messages
 from svc_mqtt import running_intake
 
 from atlas.events import decode_event
 from atlas.pairing import pair_events
-from service import metrics
 from service.storage.events import load_events
 from service.storage.homes import upsert_home
 from service.storage.stats import db_stats
@@ -22,18 +22,14 @@ from simulator.stream import stream_events
 pytestmark = [pytest.mark.mqtt, pytest.mark.slow]
 
 
-def _count(histogram) -> float:
-    return next(s.value for s in next(iter(histogram.collect())).samples
-                if s.name.endswith("_count"))  # fmt: skip
-
-
 def test_simulated_day_arrives_intact(sqlite_engine, home_spec, topic_prefix, uid, tmp_path):
     from shared_services import SHARED_BROKER_URL
 
     with sqlite_engine.begin() as conn:
         upsert_home(conn, home_spec)
     events, messages = sim_messages(home_spec, topic_prefix, days=1, seed=3)
-    timed = _count(metrics.INTAKE_COMMIT_DELAY)
+    timed = "atlas_intake_commit_delay_seconds_count"
+    before = REGISTRY.get_sample_value(timed)
     with running_intake(sqlite_engine, SHARED_BROKER_URL, topic_prefix, f"in-{uid}") as intake:
         report = stream_events(
             messages,
@@ -46,7 +42,7 @@ def test_simulated_day_arrives_intact(sqlite_engine, home_spec, topic_prefix, ui
         assert report.sent == report.acknowledged == len(events) and report.pending == 0
         assert wait_until(lambda: intake.counters.stored >= len(events), 30), intake.counters
     intake.pipeline.pair({home_spec.home_id}, final=True)
-    assert _count(metrics.INTAKE_COMMIT_DELAY) - timed == intake.counters.received  # each once
+    assert REGISTRY.get_sample_value(timed) - before == intake.counters.received  # each once
 
     with sqlite_engine.connect() as conn:
         stored = {e.event_id: e for e in load_events(conn, [e.event_id for e in events])}

@@ -9,6 +9,8 @@ import threading
 import time
 from datetime import UTC, datetime
 
+from prometheus_client import REGISTRY
+
 from atlas.engine import CalibrationEngine
 from atlas.pairing import pair_events
 from service import metrics
@@ -55,14 +57,10 @@ def _provisional_pauses() -> float:
                if s.name.endswith("_count") and s.labels["process"] == "provisional")  # fmt: skip
 
 
-def _count(histogram) -> float:
-    return next(s.value for s in next(iter(histogram.collect())).samples
-                if s.name.endswith("_count"))  # fmt: skip
-
-
 def test_the_child_classifies_each_use_once_and_shares_features():
     pauses_before = _provisional_pauses()
-    timed_before = _count(metrics.PROVISIONAL_DELAY)
+    timed = "atlas_provisional_delay_seconds_count"
+    timed_before = REGISTRY.get_sample_value(timed)
     spec, events = _events(seed=3)
     parent = _Parent(spec)
     proc = ProvisionalProcess(parent.preview_model, parent.cached, parent.publish,
@@ -82,7 +80,7 @@ def test_the_child_classifies_each_use_once_and_shares_features():
     assert all(r["provisional"] and r["display_level"] for r in parent.rows)
     assert parent.loads == 1  # asked once for the home's model, then kept it
     assert parent.shared == {e.event_id for e in events[:20]}
-    assert _count(metrics.PROVISIONAL_DELAY) - timed_before == len(ids)  # every use timed
+    assert REGISTRY.get_sample_value(timed) - timed_before == len(ids)  # every use timed
     # the child's collector pauses reach the parent's metrics (at least its start-up collection)
     assert _provisional_pauses() > pauses_before
 

@@ -46,7 +46,7 @@ from atlas.uses import WaterUse
 from service import metrics
 from service.intake.pairing_step import keep_newest
 from service.intake.provisional import ProvisionalPairer
-from service.runtime.gcpauses import PauseTimer, freeze_startup
+from service.runtime.gcpauses import PauseTimer, freeze_startup, space_full_collections
 from service.runtime.logs import configure_logging
 from service.runtime.sse_rows import sse_rows
 
@@ -390,4 +390,5 @@ def child_main(conn: Connection, log_level: str, log_json: bool) -> None:
     pauses: deque[tuple[int, float]] = deque(maxlen=MAX_PAUSES_KEPT)
     PauseTimer(lambda generation, s: pauses.append((generation, s))).install()
     freeze_startup()
+    space_full_collections()
     _Child(conn, pauses).run()

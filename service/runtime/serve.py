@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from service import metrics
 from service.api.app import create_app
 from service.runtime.clock import Clock
-from service.runtime.gcpauses import PauseTimer, freeze_startup
+from service.runtime.gcpauses import PauseTimer, freeze_startup, space_full_collections
 from service.runtime.service import AtlasRuntime
 from service.settings import Settings
 from service.storage.engine import make_engine, require_schema, upgrade
@@ -64,5 +64,6 @@ def serve(settings: Settings, *, migrate: bool = True, clock: Clock | None = Non
     _LOGGER.info("serving on http://%s:%d", settings.http_host, settings.http_port)
     PauseTimer(lambda generation, s: metrics.GC_PAUSES.record("serve", generation, s)).install()
     freeze_startup()
+    space_full_collections()
     uvicorn.Server(config).run()
     return 0

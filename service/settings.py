@@ -113,6 +113,12 @@ class Settings(BaseSettings):
     #: interpreter: one pass a second gives fewer, larger ingests (docs/service.md: after-pairable
     #: p50 1.7-2.7x and p99 3-21% lower, back to back on three seeds). 0: a pass per stored pass.
     classify_every_s: float = Field(default=1.0, ge=0, le=60)
+    #: milliseconds a thread of ``atlas serve`` may hold the interpreter lock while another
+    #: waits (``sys.setswitchinterval``; Python's default is 5). Each time the intake, paho or
+    #: uvicorn come back from I/O while the classifier computes, they wait up to this long:
+    #: 0.1 ms halved the p99 after pairable at 400 homes and cost 6% of a backlog drain's rate
+    #: (docs/service.md). Larger: for a worker that only drains backlogs
+    switch_interval_ms: float = Field(default=0.1, gt=0, le=100)
 
     @field_validator("db_url")
     @classmethod

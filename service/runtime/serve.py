@@ -8,6 +8,7 @@ database. The runtime starts before the first request is served.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -63,7 +64,18 @@ def serve(settings: Settings, *, migrate: bool = True, clock: Clock | None = Non
     )
     _LOGGER.info("serving on http://%s:%d", settings.http_host, settings.http_port)
     PauseTimer(lambda generation, s: metrics.GC_PAUSES.record("serve", generation, s)).install()
-    freeze_startup()
-    space_full_collections()
+    configure_interpreter(settings)
     uvicorn.Server(config).run()
     return 0
+
+
+def configure_interpreter(settings: Settings) -> None:
+    """Set this process up for latency once start-up has imported everything.
+
+    A person waits for the intake and the provisional path while the classifier's ingests run
+    in the same interpreter: collector pauses and waits for the interpreter lock stop them
+    (docs/service.md, classification latency).
+    """
+    freeze_startup()
+    space_full_collections()
+    sys.setswitchinterval(settings.switch_interval_ms / 1000.0)

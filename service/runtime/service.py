@@ -491,13 +491,18 @@ class AtlasRuntime:
             self._dirty_cv.notify()
 
     def _pipeline_loop(self) -> None:
+        """Classify the dirty homes in passes, ``classify_every_s`` apart: the pause starts
+        when a home is first dirtied (after a pass or an idle spell), and the homes dirtied
+        during it join the pass. Idle, the loop still wakes every 0.5 s to save snapshots."""
         pause = self.clock.wall_seconds(self.settings.classify_every_s)
         while True:
-            if pause > 0:  # homes dirtied meanwhile go in this pass (settings.classify_every_s)
-                self._stop.wait(pause)
             with self._dirty_cv:
                 if not self._dirty and not self._stop.is_set():
                     self._dirty_cv.wait(0.5)
+                dirty = bool(self._dirty)
+            if dirty and pause > 0:
+                self._stop.wait(pause)
+            with self._dirty_cv:
                 homes_, self._dirty = self._dirty, set()
             if not homes_ and self._stop.is_set():
                 return

@@ -116,8 +116,8 @@ class Settings(BaseSettings):
     #: milliseconds a thread of ``atlas serve`` may hold the interpreter lock while another
     #: waits (``sys.setswitchinterval``; Python's default is 5). Each time the intake, paho or
     #: uvicorn come back from I/O while the classifier computes, they wait up to this long:
-    #: 0.1 ms halved the p99 after pairable at 400 homes and cost 6% of a backlog drain's rate
-    #: (docs/service.md). Larger: for a worker that only drains backlogs
+    #: 0.1 ms cut the p99 after pairable at 400 homes by a third and cost 6% of a backlog
+    #: drain's rate (docs/service.md). 5 suits a worker that only drains backlogs.
     switch_interval_ms: float = Field(default=0.1, gt=0, le=100)
 
     @field_validator("db_url")

@@ -37,6 +37,10 @@ MAX_SAMPLE_RATE_HZ = 20_000
 MAX_ABS_KPA = 5_000.0  # ~725 psi: far beyond any household pipe, so larger means a broken sensor
 MAX_CLOCK_SKEW = timedelta(minutes=10)
 EARLIEST_EVENT = datetime(2000, 1, 1, tzinfo=UTC)
+#: Digits an integer in a payload may have. Every numeric field's range fits in far fewer; and
+#: Python refuses to convert an integer of more than 4,300 digits (a ValueError naming no field)
+#: and a float conversion of a 400-digit one overflows.
+MAX_INT_DIGITS = 20
 
 EVENT_TOPIC = "atlas/v1/homes/{home_id}/sensors/{sensor_id}/events"
 EVENT_TOPIC_FILTER = "atlas/v1/homes/+/sensors/+/events"
@@ -125,10 +129,42 @@ def encode_event(event: Event, encoding: str = "i16le-b64", scale_kpa: float = 0
     return payload
 
 
+class _HugeInt:
+    """An integer literal of more than :data:`MAX_INT_DIGITS` digits, left unconverted so that
+    the check of its field can name the field (``number_too_large``)."""
+
+    __slots__ = ("digits",)
+
+    def __init__(self, text: str) -> None:
+        self.digits = len(text.lstrip("-"))
+
+    def __repr__(self) -> str:
+        return f"<an integer of {self.digits} digits>"
+
+
+def _parse_int(text: str) -> int | _HugeInt:
+    return int(text) if len(text) <= MAX_INT_DIGITS + 1 else _HugeInt(text)
+
+
+#: One decoder for every payload: ``json.loads`` with a keyword builds a new one per call.
+_DECODER = json.JSONDecoder(parse_int=_parse_int)
+
+
+def _too_large(name: str, value: _HugeInt, home_id: str | None) -> EventError:
+    return EventError(
+        "number_too_large",
+        f"field {name!r} is an integer of {value.digits} digits; "
+        f"at most {MAX_INT_DIGITS} are accepted",
+        home_id,
+    )
+
+
 def _require(payload: dict, name: str, kind: type | tuple[type, ...], home_id: str | None) -> Any:
     if name not in payload:
         raise EventError("missing_field", f"required field {name!r} is missing", home_id)
     value = payload[name]
+    if isinstance(value, _HugeInt):
+        raise _too_large(name, value, home_id)
     if isinstance(value, bool) or not isinstance(value, kind):
         expected = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
         raise EventError(
@@ -184,6 +220,9 @@ def _decode_samples(
     if encoding == "json":
         if not isinstance(raw, list):
             raise EventError("wrong_type", "field 'samples' should be a list for json", home_id)
+        huge = next((x for x in raw if isinstance(x, _HugeInt)), None)
+        if huge is not None:
+            raise _too_large("samples", huge, home_id)
         if not all(isinstance(x, int | float) and not isinstance(x, bool) for x in raw):
             raise EventError("wrong_type", "field 'samples' must contain only numbers", home_id)
         samples = np.asarray(raw, dtype=np.float64)
@@ -196,10 +235,12 @@ def _decode_samples(
         raise EventError("wrong_type", "field 'samples' should be a base64 string", home_id)
     scale = _require(payload, "scale_kpa", int | float, home_id)
     offset = _require(payload, "offset_kpa", int | float, home_id)
-    if not (math.isfinite(scale) and math.isfinite(offset)) or not 0 < scale <= 10:
+    if not (math.isfinite(scale) and 0 < scale <= 10):
         raise EventError(
             "bad_scale", f"scale_kpa must be in (0, 10] and finite, got {scale}", home_id
         )
+    if not math.isfinite(offset):
+        raise EventError("bad_offset", f"offset_kpa must be finite, got {offset}", home_id)
     try:  # base64.b64decode(raw, validate=True) without its copy of the text into bytes
         data = binascii.a2b_base64(raw, strict_mode=True)
     except (binascii.Error, ValueError):
@@ -257,8 +298,13 @@ def decode_event_counts(
             raise EventError(
                 "too_large", f"payload is {len(raw)} bytes, the limit is {MAX_PAYLOAD_BYTES}"
             )
-        try:
-            payload = json.loads(raw)
+        try:  # bytes decoded as json.loads decodes them
+            text = (
+                raw.decode(json.detect_encoding(raw), "surrogatepass")
+                if isinstance(raw, bytes)
+                else raw
+            )
+            payload = _DECODER.decode(text)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise EventError("bad_json", f"payload is not valid JSON: {exc}") from None
         except RecursionError:  # hostile nesting such as [[[[...]]]] 100,000 deep

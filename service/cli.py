@@ -7,23 +7,31 @@ a function that receives them, so tests call those functions directly.
 from __future__ import annotations
 
 import argparse
+import getpass
 import importlib
 import json
 import logging
 import pkgutil
+import secrets
 import signal
 import sys
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TextIO
 
 from sqlalchemy import Engine
 
-from atlas.homespec import HomeSpecError, load_home_spec
+from atlas.homespec import HomeSpecError, is_valid_id, load_home_spec
 from service import bench
+from service.api.auth import ROLES
 from service.intake.fileingest import ingest_file
 from service.intake.mqtt import IntakeConfig, MqttIntake
 from service.intake.pipeline import IngestPipeline
+from service.settings import hash_token, load_settings
+from service.storage.deadletters import DeadLetterRetention, list_dead_letters, purge_dead_letters
 from service.storage.engine import current_revision, default_db_url, make_engine, require_schema
 from service.storage.engine import upgrade as upgrade_db
 from service.storage.homes import upsert_home
@@ -76,6 +84,51 @@ def intake(engine: Engine, config: IntakeConfig, stop: threading.Event) -> bool:
     """Run the MQTT intake until ``stop`` is set (SIGINT/SIGTERM in the CLI); False on failure."""
     require_schema(engine)
     return MqttIntake(IngestPipeline(engine), config).run(stop)
+
+
+def deadletters_list(engine: Engine, reason: str | None = None, limit: int = 20) -> list[dict]:
+    """The newest dead letters (of ``reason`` when given), newest first, without payloads."""
+    require_schema(engine)
+    with engine.connect() as conn:
+        return list_dead_letters(conn, reason=reason, limit=limit)
+
+
+def deadletters_purge(engine: Engine, retention: DeadLetterRetention, now: datetime) -> int:
+    """Delete the dead letters beyond ``retention``; returns how many went."""
+    require_schema(engine)
+    with engine.begin() as conn:
+        return purge_dead_letters(conn, retention, now)
+
+
+@dataclass(frozen=True)
+class NewToken:
+    """A generated bearer token, its digest, and the settings field the digest goes in."""
+
+    token: str
+    digest: str
+    setting: str
+
+
+def new_token(role: str, home_id: str | None) -> NewToken:
+    """A random token (256 bits from :mod:`secrets`) for ``role`` (and ``home_id``)."""
+    if role not in ROLES:
+        raise ValueError(f"role={role!r} should be one of {ROLES}")
+    if role == "homeowner" and (home_id is None or not is_valid_id(home_id)):
+        raise ValueError(f"a homeowner token needs --home HOME_ID (a home id), got {home_id!r}")
+    if role != "homeowner" and home_id is not None:
+        raise ValueError(f"--home belongs to homeowner tokens only, got it with role={role!r}")
+    token = secrets.token_urlsafe(32)
+    setting = f'tokens.homeowner_sha256."{home_id}"' if home_id else f"tokens.{role}_sha256"
+    return NewToken(token, hash_token(token), setting)
+
+
+def read_token(stream: TextIO) -> str:
+    """The token typed at a terminal (not echoed) or the first line piped in: a secret on the
+    command line would stay in the shell history and show in ``ps``."""
+    token = getpass.getpass("token: ") if stream.isatty() else stream.readline().rstrip("\r\n")
+    if not token:
+        raise ValueError("no token on stdin: pipe it in, or type it at the prompt")
+    return token
 
 
 def _bench_modules() -> dict[str, object]:
@@ -141,11 +194,30 @@ def build_parser(with_benches: bool = True) -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="run the service: intake, pipeline, scheduler, HTTP API")
     p.add_argument("--config", type=Path, default=None, help="TOML settings file (docs/config.md)")
     p.add_argument("--worker-id", type=int, default=None, help="stable worker number (issue 7)")
+    dead = sub.add_parser("deadletters", help="refused payloads").add_subparsers(
+        dest="deadletters_cmd", required=True
+    )
+    p = with_db(dead.add_parser("list", help="the newest dead letters, without payloads"))
+    p.add_argument("--reason", default=None, help="only this reason code (e.g. bad_json)")
+    p.add_argument("--limit", type=int, default=20, help="at most this many (default 20)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p = with_db(dead.add_parser("purge", help="delete dead letters beyond the retention"))
+    p.add_argument(
+        "--config", type=Path, default=None,
+        help="TOML settings with dead_letter_max_rows and dead_letter_max_age_days",
+    )  # fmt: skip
+    p.add_argument("--max-rows", type=int, default=None, help="keep at most this many")
+    p.add_argument("--max-age-days", type=float, default=None, help="keep this many days")
+
     token = sub.add_parser("token", help="bearer tokens").add_subparsers(
         dest="token_cmd", required=True
     )
-    p = token.add_parser("hash", help="print the SHA-256 digest to put in the settings")
-    p.add_argument("token")
+    token.add_parser(
+        "hash", help="read a token on stdin; print the SHA-256 digest to put in the settings"
+    )
+    p = token.add_parser("new", help="generate a token; print it once with its digest")
+    p.add_argument("--role", choices=ROLES, required=True)
+    p.add_argument("--home", default=None, help="the home of a homeowner token")
     from service import demo
 
     demo.add_arguments(sub.add_parser("demo", help=demo.__doc__.splitlines()[0]))
@@ -188,10 +260,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure_logging(settings.log_level, settings.log_json)
         return serve(settings)
     if args.command == "token":
-        from service.settings import hash_token
-
-        print(hash_token(args.token))
-        return 0
+        return _token(args)
     if args.command == "demo":
         from service.demo import run as run_demo
 
@@ -207,6 +276,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if args.json
                 else "\n".join(f"{k}: {v}" for k, v in result.items())
             )
+        elif args.command == "deadletters":
+            _deadletters(args, engine)
         elif args.command == "homes":
             home_id, created = homes_add(engine, args.spec)
             print(f"home {home_id!r} {'registered' if created else 'updated'}")
@@ -227,6 +298,47 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         engine.dispose()
     return 0
+
+
+def _token(args: argparse.Namespace) -> int:
+    try:
+        if args.token_cmd == "hash":
+            print(hash_token(read_token(sys.stdin)))
+            return 0
+        made = new_token(args.role, args.home)
+    except ValueError as exc:
+        print(f"atlas: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"token:  {made.token}")
+    print(f"sha256: {made.digest}")
+    print(f"Give the token to its holder now: it is not stored and not shown again. "
+          f"Add the sha256 to {made.setting} (docs/config.md).")  # fmt: skip
+    return 0
+
+
+def _deadletters(args: argparse.Namespace, engine: Engine) -> None:
+    if args.deadletters_cmd == "list":
+        rows = deadletters_list(engine, args.reason, args.limit)
+        if args.json:
+            print(json.dumps(rows, indent=2, default=str))
+            return
+        for r in rows:
+            print(f"{r['id']} {r['received_at']} {r['reason']} {r['payload_size']} B "
+                  f"{r['topic']}: {r['message'][:200]}")  # fmt: skip
+        return
+    overrides = {
+        key: value
+        for key, value in (
+            ("dead_letter_max_rows", args.max_rows),
+            ("dead_letter_max_age_days", args.max_age_days),
+        )
+        if value is not None
+    }
+    retention = load_settings(args.config, **overrides).dead_letter_retention
+    removed = deadletters_purge(engine, retention, datetime.now(UTC))
+    days = retention.max_age.total_seconds() / 86400
+    print(f"purged {removed} dead letters (keeping at most {retention.max_rows}, "
+          f"received within {days:g} days)")  # fmt: skip
 
 
 if __name__ == "__main__":

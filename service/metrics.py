@@ -45,7 +45,15 @@ REQUESTS_ANSWERED = Counter(
     "atlas_label_requests_answered_total", "Label-request answers recorded", ["channel"]
 )
 REQUESTS_EXPIRED = Counter("atlas_label_requests_expired_total", "Label requests that expired")
-PUSH_FAILURES = Counter("atlas_push_failures_total", "Failed webhook or ntfy pushes", ["channel"])
+PUSH_ATTEMPTS = Counter(
+    "atlas_push_attempts_total",
+    "Webhook or ntfy push attempts by outcome (ok, http_error, timeout, error)",
+    ["channel", "outcome"],
+)
+MQTT_LINK_FAILURES = Counter(
+    "atlas_mqtt_link_failures_total",
+    "Runtime MQTT messages (answers, HA status) whose handling raised; acknowledged all the same",
+)
 SCHEDULER_LEADER = Gauge("atlas_scheduler_leader", "1 while this process runs the scheduler")
 JOBS_RUN = Counter("atlas_jobs_total", "Scheduler jobs run", ["kind", "outcome"])
 #: Collector pauses of ``atlas serve`` and of its provisional process (service.runtime.gcpauses)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from service.storage.deadletters import DeadLetterRetention
 
 #: Token values that must never protect a deployment (they appear in docs and examples).
 PLACEHOLDER_TOKENS = frozenset({"changeme", "change-me", "secret", "token", "admin", "demo"})
@@ -119,6 +122,19 @@ class Settings(BaseSettings):
     #: 0.1 ms cut the p99 after pairable at 400 homes by a third and cost 6% of a backlog
     #: drain's rate (docs/service.md). 5 suits a worker that only drains backlogs.
     switch_interval_ms: float = Field(default=0.1, gt=0, le=100)
+    #: bytes of an HTTP request body: a larger one gets 413 before it is read (the largest
+    #: legitimate body, a home spec, is a few KiB)
+    http_max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=64 * 1024 * 1024)
+    #: open event streams (``/v1/homes/{home}/stream``) one token may hold; 429 beyond
+    sse_max_streams_per_token: int = Field(default=8, ge=1, le=10_000)
+    #: open event streams of one home, whoever holds them; 429 beyond
+    sse_max_streams_per_home: int = Field(default=32, ge=1, le=100_000)
+    #: dead letters kept: the newest this many rows ...
+    dead_letter_max_rows: int = Field(default=DeadLetterRetention.max_rows, ge=1)
+    #: ... received within this many days (``atlas deadletters purge`` and the intake apply it)
+    dead_letter_max_age_days: float = Field(
+        default=DeadLetterRetention.max_age.total_seconds() / 86400, gt=0, le=3650
+    )
 
     @field_validator("db_url")
     @classmethod
@@ -143,6 +159,12 @@ class Settings(BaseSettings):
         if configured & placeholders:
             raise ValueError("a configured token is a placeholder such as 'changeme'")
         return self
+
+    @property
+    def dead_letter_retention(self) -> DeadLetterRetention:
+        return DeadLetterRetention(
+            self.dead_letter_max_rows, timedelta(days=self.dead_letter_max_age_days)
+        )
 
     @property
     def runtime_client_id(self) -> str:

@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.api.auth import TokenAuthenticator
+from service.api.bodylimit import BodyLimit
 from service.api.hooks import ApiHooks, EventHub
 from service.api.routers import (
     accuracy,
@@ -30,6 +31,7 @@ from service.api.routers import (
     pages,
     uses,
 )
+from service.api.streamslots import StreamSlots
 from service.settings import Settings
 
 _LOGGER = logging.getLogger(__name__)
@@ -42,6 +44,9 @@ and dashboards (calibration phase, display level, accuracy estimates, classified
 **Auth**: `Authorization: Bearer <token>`. Roles: admin/installer (all homes, write),
 dashboard (all homes, read-only), homeowner (their own home: read, answer, announce).
 401 = no or unknown token; 403 = valid token, not allowed. See docs/api.md.
+
+**Limits**: a request body above `http_max_body_bytes` (64 KiB) gets 413 before it is read;
+event streams beyond `sse_max_streams_per_token` or `sse_max_streams_per_home` get 429.
 """
 
 
@@ -120,6 +125,9 @@ def create_app(settings: Settings, *, db: Engine, hooks: ApiHooks | None = None)
     app.state.hooks = hooks
     app.state.hub = hooks.hub or EventHub()
     app.state.auth = auth
+    app.state.stream_slots = StreamSlots(
+        settings.sse_max_streams_per_token, settings.sse_max_streams_per_home
+    )
     if auth.open_mode:
         _LOGGER.warning(
             "HTTP API is OPEN: environment=development and no tokens configured; "
@@ -128,6 +136,7 @@ def create_app(settings: Settings, *, db: Engine, hooks: ApiHooks | None = None)
     for module in (health, homes, label_requests, uses, accuracy, checklist, events, pages):
         app.include_router(module.router)
     app.mount("/metrics", MetricsGuard(make_asgi_app(), auth))
+    app.add_middleware(BodyLimit, max_bytes=settings.http_max_body_bytes)
     allowed = AllowedMethods(app)
 
     @app.exception_handler(StarletteHTTPException)

@@ -23,12 +23,17 @@ ROLES = ("admin", "dashboard", "homeowner")
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: a role and, for homeowners, the homes their token belongs to."""
+    """Who is calling: a role and, for homeowners, the homes their token belongs to.
+
+    ``token_id`` tells tokens apart (for per-token limits) without holding the secret: the
+    first 16 hex digits of its SHA-256 digest ("open" in open mode).
+    """
 
     role: str
     homes: frozenset[str] = frozenset()
     via_cookie: bool = False
     open_mode: bool = False
+    token_id: str = ""
 
     def can_read(self, home_id: str) -> bool:
         return self.role in ("admin", "dashboard") or home_id in self.homes
@@ -61,7 +66,7 @@ class TokenAuthenticator:
     def authenticate(self, token: str | None, *, via_cookie: bool = False) -> Principal | None:
         """The principal of ``token``; in open mode every caller (even without one) is admin."""
         if self.open_mode:
-            return Principal("admin", via_cookie=via_cookie, open_mode=True)
+            return Principal("admin", via_cookie=via_cookie, open_mode=True, token_id="open")
         if not token:
             return None
         presented = hashlib.sha256(token.encode("utf-8")).digest()
@@ -74,7 +79,9 @@ class TokenAuthenticator:
                     homes.add(home_id)
         for role in ROLES:  # the strongest role the token holds
             if role in roles:
-                return Principal(role, frozenset(homes), via_cookie=via_cookie)
+                return Principal(
+                    role, frozenset(homes), via_cookie=via_cookie, token_id=presented.hex()[:16]
+                )
         return None
 
 

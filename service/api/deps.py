@@ -8,7 +8,7 @@ about another home gets 403 whether or not it exists, so ids cannot be probed).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from typing import Annotated
 
@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine
 from service.api.auth import Principal, TokenAuthenticator
 from service.api.hooks import ApiHooks, EventHub
 from service.api.schemas.common import HomeIdPath
+from service.api.streamslots import StreamSlots
 from service.runtime.clock import clock_from_settings
 from service.settings import Settings
 from service.storage.dashboard import home_exists
@@ -150,3 +151,25 @@ ReadableHome = Annotated[str, Depends(readable_home)]
 StreamableHome = Annotated[str, Depends(streamable_home)]
 AnswerableHome = Annotated[str, Depends(answerable_home)]
 Installer = Annotated[Principal, Depends(installer)]
+
+
+async def stream_slot(
+    request: Request, home_id: StreamableHome, principal: CurrentPrincipal
+) -> AsyncIterator[str]:
+    """``home_id`` with one of its stream slots held until the stream ends (429 when the
+    token or the home already holds as many streams as the settings allow).
+
+    A ``yield`` dependency: FastAPI runs the code after ``yield`` once the response is over,
+    which for a stream is when the client goes away.
+    """
+    slots: StreamSlots = request.app.state.stream_slots
+    refused = slots.take(principal.token_id, home_id)
+    if refused is not None:
+        raise HTTPException(429, f"too many open streams: {refused}", headers={"Retry-After": "60"})
+    try:
+        yield home_id
+    finally:
+        slots.give_back(principal.token_id, home_id)
+
+
+StreamSlot = Annotated[str, Depends(stream_slot)]

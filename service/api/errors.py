@@ -27,11 +27,13 @@ FORBIDDEN = {403: _r("The token is valid but its role may not do this (or not fo
 NOT_FOUND = {404: _r("No such home (or no such resource in this home).")}
 CONFLICT = {409: _r("The request conflicts with the stored state.")}
 BAD_REQUEST = {400: _r("The request could not be read (e.g. malformed JSON or cursor).")}
+TOO_LARGE = {413: _r("The body is larger than the setting http_max_body_bytes (64 KiB).")}
+TOO_MANY_STREAMS = {429: _r("The token or the home holds as many streams as allowed.")}
 
 #: Routes that read one home.
 HOME_READ = UNAUTHORIZED | FORBIDDEN | NOT_FOUND
 #: Routes that write with a JSON body.
-HOME_WRITE = HOME_READ | BAD_REQUEST
+HOME_WRITE = HOME_READ | BAD_REQUEST | TOO_LARGE
 
 
 def unprocessable(loc: tuple[str | int, ...], msg: str, value: Any = None) -> HTTPException:

@@ -17,7 +17,7 @@ import logging
 import queue
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
@@ -31,7 +31,12 @@ from service import metrics
 from service.intake.messages import InboundMessage
 from service.intake.pipeline import BatchOutcome, IngestPipeline
 from service.mqttutil import parse_broker_url, topic_prefix
-from service.storage.deadletters import DeadLetter, insert_dead_letters
+from service.storage.deadletters import (
+    DeadLetter,
+    DeadLetterRetention,
+    insert_dead_letters,
+    purge_dead_letters,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -57,6 +62,10 @@ class IntakeConfig:
     # backlog. With True, several workers may pair the same home: per-home advisory locks
     # (service/runtime/homelock.py) serialise them.
     pair: bool = True
+    #: dead letters kept (a flood of bad payloads must not fill the disk), applied every
+    #: ``purge_every_s`` seconds by the worker thread
+    dead_letters: DeadLetterRetention = field(default_factory=DeadLetterRetention)
+    purge_every_s: float = 60.0
 
 
 @dataclass
@@ -82,6 +91,7 @@ class MqttIntake:
         self._stop = threading.Event()
         self._generation = 0
         self._last_busy_batch = float("-inf")  # monotonic time of the last half-full batch
+        self._next_purge = time.monotonic()  # of the dead letters
         self._errors_prefix = topic_prefix(config.topic_filter)
         self._worker = threading.Thread(target=self._work, name="atlas-intake-worker", daemon=True)
         # Pairing runs beside storage, not in its path: acks wait only for the commit, and a
@@ -217,6 +227,7 @@ class MqttIntake:
 
     def _work(self) -> None:
         while not (self._stop.is_set() and self._queue.empty()):
+            self._purge_if_due()
             batch = self._take_batch()
             if not batch:
                 continue
@@ -238,6 +249,21 @@ class MqttIntake:
                     self._dirty |= outcome.homes
                     self._dirty_newest = _later(self._dirty_newest, outcome.newest_t)
                     self._dirty_cv.notify()
+
+    def _purge_if_due(self) -> None:
+        """Apply the dead-letter retention once per ``purge_every_s``; a failure waits for the
+        next turn (nothing is lost by purging later)."""
+        if time.monotonic() < self._next_purge:
+            return
+        self._next_purge = time.monotonic() + self.config.purge_every_s
+        try:
+            with self.pipeline.engine.begin() as conn:
+                removed = purge_dead_letters(conn, self.config.dead_letters, datetime.now(UTC))
+        except SQLAlchemyError as exc:
+            _LOGGER.warning("could not purge dead letters (%s); trying again later", exc)
+            return
+        if removed:
+            _LOGGER.info("purged %d dead letters beyond the retention", removed)
 
     def _commit(self, batch: list[InboundMessage]) -> BatchOutcome | None:
         """Commit ``batch``; retry while the database is unavailable, isolate a poison row.

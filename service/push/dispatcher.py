@@ -4,6 +4,11 @@ Order of a send, per request: webhook / ntfy POST (idempotency key = request id)
 ``planned -> sent`` commit, then the retained MQTT state from the database. A crash after the
 POST re-sends with the same key (the receiver dedupes); a crash after the commit leaves the
 retained state to the next publish (every start re-publishes every home's state).
+
+A request is marked sent only once every configured channel accepted it. Until then it stays
+planned and is pushed again with backoff (service/push/retry.py) until it expires:
+:meth:`Dispatcher.send_planned` returns when to call it again. Every attempt is counted in
+``atlas_push_attempts_total{channel, outcome}``.
 """
 
 from __future__ import annotations
@@ -13,12 +18,14 @@ from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import httpx
 from sqlalchemy import Engine, select
 
 from atlas.homespec import HomeSpec, parse_home_spec
 from atlas.timetable import TimetablePolicy, is_quiet, next_awake
 from service import metrics
 from service.push.payload import state_payload
+from service.push.retry import PushRetries
 from service.push.text import describe_use
 from service.push.webhook import post_ntfy, post_webhook
 from service.storage.requestplans import expire_due, mark_sent, requests_in_state
@@ -42,6 +49,7 @@ class Dispatcher:
         home_push: Callable[[str], object | None] = lambda home_id: None,
         public_url: str = "",
         timeout_s: float = 5.0,
+        retries: PushRetries | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -51,6 +59,7 @@ class Dispatcher:
         self.home_push = home_push
         self.public_url = public_url
         self.timeout_s = timeout_s
+        self.retries = retries or PushRetries()
 
     def state_topic(self, home_id: str) -> str:
         return f"{self.topic_base}/homes/{home_id}/label-requests"
@@ -66,7 +75,8 @@ class Dispatcher:
         return parse_home_spec(spec)
 
     def send_planned(self, home_id: str) -> datetime | None:
-        """Send what is planned; returns when to try again if now is quiet (else None)."""
+        """Send what is planned; returns when to call again: the end of the quiet hours when
+        now is quiet, else the next retry of a failed push (None: nothing to retry)."""
         spec = self._spec(home_id)
         tz = ZoneInfo(spec.model.timezone)
         now = self.clock()
@@ -78,48 +88,71 @@ class Dispatcher:
                 u.use_id: u for u in load_uses(conn, home_id, only=[r["use_id"] for r in planned])
             }
         sent = 0
+        retry_at: datetime | None = None
+        down: set[str] = set()  # channels that failed in this pass: not tried again in it
         for req in planned:
-            if req["expires_at"] is not None and req["expires_at"] <= now:
+            rid, expires_at = req["request_id"], req["expires_at"]
+            if expires_at is not None and expires_at <= now:
+                self.retries.forget(rid)
                 continue  # expire() closes it; never ask about something already forgotten
+            if not self.retries.due(rid, now):
+                retry_at = _earliest(retry_at, self.retries.next_at(rid))
+                continue
             use = asked.get(req["use_id"])
             if use is not None:  # "Today" when planned may be "Yesterday" when it goes out
                 req = req | {"prompt": describe_use(use.t_open, use.t_close, use.lines, now, tz)}
-            self._push_http(spec, req, now)
+            if not self._push_http(spec, req, now, down):
+                again = self.retries.fail(rid, now)
+                if expires_at is None or again < expires_at:
+                    retry_at = _earliest(retry_at, again)
+                continue
+            self.retries.forget(rid)
             with self.db.begin() as conn:
-                if mark_sent(conn, req["request_id"], now, req["prompt"]):
+                if mark_sent(conn, rid, now, req["prompt"]):
                     sent += 1
         metrics.REQUESTS_SENT.inc(sent)
         self.publish_state(home_id, spec)
-        return None
+        return retry_at
 
-    def _push_http(self, spec: HomeSpec, req: dict, now: datetime) -> None:
+    def _push_http(self, spec: HomeSpec, req: dict, now: datetime, down: set[str]) -> bool:
+        """Push ``req`` on every configured channel that has not accepted it yet; True when
+        all of them have. A channel in ``down`` is not tried (it just failed for another
+        request: no point waiting for its timeout again)."""
         cfg = self.home_push(spec.home_id)
         if cfg is None:
-            return
-        payload = state_payload(spec, [req], now, lambda rid: self.answer_topic(spec.home_id, rid))
+            return True
+        rid = req["request_id"]
+        payload = state_payload(spec, [req], now, lambda r: self.answer_topic(spec.home_id, r))
         stamp = str(int(now.timestamp()))
         link = f"{self.public_url}/homes/{spec.home_id}" if self.public_url else ""
+        delivered = True
         for channel, send in (
             ("webhook", lambda: post_webhook(
-                cfg.webhook_url, cfg.webhook_secret, payload, req["request_id"], stamp,
-                self.timeout_s)),
+                cfg.webhook_url, cfg.webhook_secret, payload, rid, stamp, self.timeout_s)),
             ("ntfy", lambda: post_ntfy(
                 cfg.ntfy_url, "Which water use was this?", req["prompt"], link, self.timeout_s)),
         ):  # fmt: skip
-            if not getattr(cfg, f"{channel}_url"):
+            if not getattr(cfg, f"{channel}_url") or channel in self.retries.accepted(rid):
                 continue
-            try:
-                status = send()
-                if status >= 300:
-                    raise OSError(f"{channel} answered HTTP {status}")
-            except Exception as exc:  # the MQTT state still reaches the homeowner
-                metrics.PUSH_FAILURES.labels(channel).inc()
-                _LOGGER.warning("%s push of %s failed: %s", channel, req["request_id"], exc)
+            if channel in down:
+                delivered = False
+                continue
+            outcome, why = attempt(send)
+            metrics.PUSH_ATTEMPTS.labels(channel, outcome).inc()
+            if outcome == "ok":
+                self.retries.accept(rid, channel)
+                continue
+            _LOGGER.warning("%s push of %s failed: %s", channel, rid, why)
+            down.add(channel)
+            delivered = False
+        return delivered
 
     def expire(self, home_id: str) -> list[str]:
         """Expire past requests and re-publish the state; returns the expired ids."""
         with self.db.begin() as conn:
             gone = expire_due(conn, home_id, self.clock())
+        for request_id in gone:
+            self.retries.forget(request_id)
         if gone:
             metrics.REQUESTS_EXPIRED.inc(len(gone))
         self.publish_state(home_id)
@@ -141,3 +174,23 @@ class Dispatcher:
         payload = state_payload(spec, open_, now, lambda rid: self.answer_topic(home_id, rid))
         self.publish(self.state_topic(home_id), payload)
         return payload
+
+
+def attempt(send: Callable[[], int]) -> tuple[str, str]:
+    """Run one push: its outcome (``ok``, ``http_error`` for a status other than 2xx,
+    ``timeout``, ``error``) and what went wrong in words for the log.
+
+    The words are the status or the exception's type, never its text: that may carry the URL,
+    and an ntfy topic URL is the secret that lets anyone post to the homeowner's phone.
+    """
+    try:
+        status = send()
+    except httpx.TimeoutException:
+        return "timeout", "no answer within the timeout"
+    except Exception as exc:  # refused, unreachable, TLS, ...: the next attempt may succeed
+        return "error", type(exc).__name__
+    return ("ok", "") if 200 <= status < 300 else ("http_error", f"HTTP {status}")
+
+
+def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
+    return a if b is None else b if a is None else min(a, b)

@@ -1,10 +1,15 @@
-"""Signed webhook and ntfy-style pushes (plain HTTP POSTs, each retried by the next send).
+"""Signed webhook and ntfy-style pushes: plain HTTP POSTs; the dispatcher retries a failed one
+with backoff until its request expires (service/push/retry.py).
 
 Webhook: the body is JSON; ``X-Atlas-Signature: sha256=<hex>`` is HMAC-SHA256 over
 ``<timestamp>.<body>`` with the home's secret (the receiver recomputes it and rejects stale
 timestamps), and ``Idempotency-Key`` is the request id: a push repeated after a crash between
 the POST and our commit is recognised by the receiver, so delivery is at-least-once without
 duplicates. ntfy-style: the prompt as the message body, ``Title`` and ``Click`` headers.
+
+httpx logs every request with its URL at INFO; an ntfy topic URL is a secret (whoever knows it
+can post to the homeowner's phone), so its logger is set to WARNING here, where the pushes are
+made.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 
 import httpx
 
@@ -21,6 +27,7 @@ TIMESTAMP_HEADER = "X-Atlas-Timestamp"
 #: One client for every push (thread-safe, keeps connections): a client per push cost 20.8 ms of
 #: CPU (TLS context, pool) against 1.4 ms for a POST on a shared one (measured in issue 7).
 _CLIENT = httpx.Client()
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:

@@ -4,6 +4,13 @@ Separate from the intake's session so a slow answer never delays event acks. Sam
 settings as the intake (FACTS.md): stable client id, ``clean_start=False`` with a session
 expiry, QoS 1, ``manual_ack`` after the answer is committed; the paho callback only queues.
 A will message marks the service offline for Home Assistant when the process dies.
+
+Every message is acknowledged once handled, even when its handler raised: an unacknowledged
+message comes back after each reconnect and fails again, and the broker stops delivering once
+its in-flight window (Mosquitto: 20) is full of them, so a few poison messages would silence
+the channel. The handler records what it refuses (the answer handler keeps dead letters); the
+link logs and counts the rest. Only a database that is unavailable (``OperationalError``) is
+retried, with backoff, because the message itself is fine.
 """
 
 from __future__ import annotations
@@ -13,19 +20,24 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from sqlalchemy.exc import OperationalError
 
+from service import metrics
+from service.intake.messages import InboundMessage
 from service.mqttutil import parse_broker_url
 
 _LOGGER = logging.getLogger(__name__)
 
 
 class MqttLink:
-    """``handler(topic, payload)`` runs on a worker thread; the message is acked after it."""
+    """``handler(topic, payload)`` runs on a worker thread; the message is acked after it
+    returns or raises (except while the database is unavailable: then it is retried)."""
 
     def __init__(
         self,
@@ -42,8 +54,9 @@ class MqttLink:
         self.availability_topic = availability_topic
         self.session_expiry_s = session_expiry_s
         self.connected = threading.Event()
-        self._queue: queue.Queue = queue.Queue()
+        self._queue: queue.Queue[InboundMessage] = queue.Queue()
         self._stop = threading.Event()
+        self._generation = 0
         self._worker = threading.Thread(target=self._work, name="atlas-mqtt-link", daemon=True)
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=True
@@ -58,6 +71,7 @@ class MqttLink:
         if reason_code.is_failure:
             _LOGGER.warning("broker refused the runtime connection: %s", reason_code)
             return
+        self._generation += 1
         for topic in self.subscriptions:
             client.subscribe(topic, qos=1)
         client.publish(self.availability_topic, "online", qos=1, retain=True)
@@ -65,23 +79,44 @@ class MqttLink:
 
     def _on_message(self, client, userdata, msg) -> None:
         try:
-            self._queue.put((msg.topic, msg.payload, msg.mid, msg.qos))
+            self._queue.put(
+                InboundMessage(
+                    msg.topic, msg.payload, datetime.now(UTC), msg.mid, msg.qos, self._generation
+                )
+            )
         except Exception:  # never raise into paho's loop
             _LOGGER.exception("could not queue a runtime message")
 
     def _work(self) -> None:
         while not self._stop.is_set() or not self._queue.empty():
             try:
-                topic, payload, mid, qos = self._queue.get(timeout=0.2)
+                msg = self._queue.get(timeout=0.2)
             except queue.Empty:
                 continue
+            # a message of an earlier connection is redelivered anyway, and its packet id may
+            # belong to another message now (service/intake/messages.py)
+            if self._handle(msg) and msg.qos > 0 and msg.generation == self._generation:
+                self.client.ack(msg.mid, msg.qos)
+
+    def _handle(self, msg: InboundMessage) -> bool:
+        """Run the handler; False only when stopping while the database is unavailable."""
+        delay = 0.5
+        while True:
             try:
-                self.handler(topic, payload)
-            except Exception:  # not acked: the broker redelivers after a reconnect
-                _LOGGER.exception("handling %s failed", topic[:200])
-                continue
-            if qos > 0:
-                self.client.ack(mid, qos)
+                self.handler(msg.topic, msg.payload)
+                return True
+            except OperationalError as exc:
+                _LOGGER.warning(
+                    "database unavailable handling %s (%s); retrying in %.1f s",
+                    msg.topic[:200], exc, delay,
+                )  # fmt: skip
+            except Exception:
+                _LOGGER.exception("handling %s failed; acknowledged all the same", msg.topic[:200])
+                metrics.MQTT_LINK_FAILURES.inc()
+                return True
+            if self._stop.wait(delay):
+                return False  # unacknowledged: the broker redelivers it after the restart
+            delay = min(delay * 2, 30.0)
 
     def publish_json(self, topic: str, payload: dict | None, retain: bool = True) -> None:
         body = b"" if payload is None else json.dumps(payload, separators=(",", ":")).encode()

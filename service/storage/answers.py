@@ -1,7 +1,8 @@
 """Homeowner answers to label requests: validated and recorded in one transaction.
 
-Both answer paths (HTTP ``POST .../answer`` and MQTT ``.../answer``) call :func:`record_answer`,
-so they validate identically and race safely. The request's state moves ``sent -> answered``
+Both answer paths (HTTP ``POST .../answer`` and MQTT ``.../answer``) validate the body with
+:class:`AnswerCreate` and call :func:`record_answer`, so they accept and refuse the same answers
+and race safely. The request's state moves ``sent -> answered``
 (or ``sent -> declined`` for "not sure") with a guarded ``UPDATE ... WHERE state = 'sent'``; of
 two concurrent answers exactly one wins the row, and the loser re-reads the winner's outcome:
 the same choice is an idempotent repeat, a different one a conflict. The caller owns the
@@ -13,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, insert, select, update
 
 from service.storage.schema import fixtures, label_requests, labels, valves
@@ -21,6 +23,22 @@ from service.storage.schema import fixtures, label_requests, labels, valves
 NOT_SURE = "not sure"
 #: Request states in which an answer may still arrive.
 ANSWERABLE = ("sent",)
+
+
+class AnswerCreate(BaseModel):
+    """The homeowner's answer: one of the request's choices.
+
+    The one model of an answer body, whichever channel brings it: the HTTP endpoint declares
+    it, the MQTT handler validates its payload with it. Unknown fields are refused (a misspelt
+    field is an error, not silently ignored).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    choice: str = Field(min_length=1, max_length=127, examples=["kitchen/hot"])
+    answered_by: str = Field(
+        default="homeowner", min_length=1, max_length=120, pattern=r"^[^\x00-\x1f]+$"
+    )
 
 
 class AnswerError(ValueError):

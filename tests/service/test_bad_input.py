@@ -32,6 +32,11 @@ def bad_payloads(home: str, prefix: str) -> list[tuple[str, str, bytes]]:
     def edit(**changes: object) -> bytes:
         return json.dumps(good | changes).encode()
 
+    def digits(field: str, n: int) -> bytes:
+        """``field`` an integer of ``n`` digits (json.dumps writes at most 4300)."""
+        huge = "1" + "0" * (n - 1)
+        return edit(**{field: 7}).replace(f'"{field}": 7'.encode(), f'"{field}": {huge}'.encode())
+
     future = (datetime.now(UTC) + timedelta(days=2)).isoformat().replace("+00:00", "Z")
     odd_bytes = base64.b64encode(b"\x01\x02\x03").decode()
     return [
@@ -59,6 +64,10 @@ def bad_payloads(home: str, prefix: str) -> list[tuple[str, str, bytes]]:
         ("bad_time", t_hot, edit(t="2026-03-02T08:00:00")),  # no time zone
         ("future_time", t_hot, edit(t=future)),
         ("bad_scale", t_hot, edit(scale_kpa=float("inf"))),
+        ("bad_offset", t_hot, edit(offset_kpa=float("inf"))),
+        ("bad_offset", t_hot, edit(offset_kpa=float("nan"))),
+        ("number_too_large", t_hot, digits("scale_kpa", 401)),  # was an OverflowError
+        ("number_too_large", t_hot, digits("sample_rate_hz", 5000)),  # was a ValueError
         ("out_of_range", t_hot, edit(scale_kpa=10.0)),  # +-327 kPa counts x10: beyond 5000 kPa
         ("bad_line", t_hot, edit(line="warm")),
         ("unknown_encoding", t_hot, edit(encoding="f32le-b64")),

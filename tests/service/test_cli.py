@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from service.api.auth import TokenAuthenticator
 from service.broker import render_config
 from service.cli import main
+from service.settings import Settings, TokenSettings, hash_token
+from service.storage.deadletters import DeadLetter, insert_dead_letters
+from service.storage.engine import make_engine
 from simulator.generate import generate_run
 
 
@@ -84,3 +90,63 @@ def test_every_bench_is_listed_with_its_help(capsys):
     listing = capsys.readouterr().out
     for name in ("calibration", "codebook", "estimator", "fleet-transfer", "intake", "rules"):
         assert name in listing
+
+
+def test_token_new_prints_a_fresh_token_once_with_its_digest(capsys):
+    outputs = []
+    for _ in range(2):
+        assert main(["token", "new", "--role", "homeowner", "--home", "smith-house"]) == 0
+        lines = capsys.readouterr().out.splitlines()[:2]
+        outputs.append({k: v.strip() for k, v in (line.split(":", 1) for line in lines)})
+    first, second = outputs
+    assert first["token"] != second["token"] and len(first["token"]) >= 43
+    assert first["sha256"] == hash_token(first["token"])
+    settings = Settings(tokens=TokenSettings(homeowner_sha256={"smith-house": [first["sha256"]]}))
+    principal = TokenAuthenticator(settings).authenticate(first["token"])
+    assert principal.role == "homeowner" and principal.homes == {"smith-house"}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--role", "homeowner"], ["--role", "admin", "--home", "h"],
+     ["--role", "homeowner", "--home", "Bad Id"]],
+)  # fmt: skip
+def test_token_new_refuses_a_home_that_does_not_fit_the_role(args, capsys):
+    assert main(["token", "new", *args]) == 2
+    assert "--home" in capsys.readouterr().err
+
+
+def test_token_hash_reads_the_secret_from_stdin_not_the_command_line(monkeypatch, capsys):
+    monkeypatch.setattr("sys.stdin", io.StringIO("tok-admin-0123456789\n"))
+    assert main(["token", "hash"]) == 0
+    assert capsys.readouterr().out.strip() == hash_token("tok-admin-0123456789")
+    with pytest.raises(SystemExit):
+        main(["token", "hash", "tok-admin-0123456789"])
+
+
+def test_deadletters_list_and_purge(tmp_path, capsys):
+    db = f"sqlite:///{tmp_path}/cli.db"
+    assert main(["db", "upgrade", "--db", db]) == 0
+    engine = make_engine(db)
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        insert_dead_letters(conn, [
+            DeadLetter(f"t/{i}", b"x" * i, "bad_json" if i % 2 else "too_large", f"m{i}", None,
+                       now - timedelta(days=30 - i))
+            for i in range(10)
+        ])  # fmt: skip
+    engine.dispose()
+    capsys.readouterr()
+    assert main(["deadletters", "list", "--db", db, "--reason", "bad_json", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [r["topic"] for r in listed] == ["t/9", "t/7", "t/5", "t/3", "t/1"]
+    # ages 30 - i days: 25 days keeps i >= 6 (i = 5 is 25 days and a moment); 3 rows, i >= 7
+    assert main(["deadletters", "purge", "--db", db, "--max-age-days", "25"]) == 0
+    assert "purged 6" in capsys.readouterr().out
+    purge = ["deadletters", "purge", "--db", db, "--max-age-days", "25", "--max-rows", "3"]
+    assert main(purge) == 0
+    assert "purged 1" in capsys.readouterr().out
+    assert main(["deadletters", "list", "--db", db, "--json"]) == 0
+    assert [r["topic"] for r in json.loads(capsys.readouterr().out)] == ["t/9", "t/8", "t/7"]
+    assert main(["deadletters", "purge", "--db", db, "--max-rows", "0"]) == 2
+    assert "dead_letter_max_rows" in capsys.readouterr().err

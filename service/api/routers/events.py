@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from service.api.deps import HubDep, StreamableHome
-from service.api.errors import HOME_READ
+from service.api.deps import HubDep, StreamSlot
+from service.api.errors import HOME_READ, TOO_MANY_STREAMS
 
 router = APIRouter(prefix="/v1/homes/{home_id}/stream", tags=["events"])
 
@@ -23,10 +23,15 @@ router = APIRouter(prefix="/v1/homes/{home_id}/stream", tags=["events"])
             "content": {"text/event-stream": {}},
         },
         **HOME_READ,
+        **TOO_MANY_STREAMS,
     },
 )
-async def stream(home_id: StreamableHome, hub: HubDep) -> AsyncIterator[ServerSentEvent]:
-    """Subscribe to the home's events; the connection stays open (keep-alive comments)."""
+async def stream(home_id: StreamSlot, hub: HubDep) -> AsyncIterator[ServerSentEvent]:
+    """Subscribe to the home's events; the connection stays open (keep-alive comments).
+
+    Streams are capped per token and per home (settings ``sse_max_streams_per_token`` and
+    ``sse_max_streams_per_home``): one more is refused with 429.
+    """
     sub = hub.subscribe(home_id)
     try:
         yield ServerSentEvent(event="hello", data={"home_id": home_id})

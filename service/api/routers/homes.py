@@ -14,6 +14,7 @@ from service.api.errors import (
     CONFLICT,
     FORBIDDEN,
     HOME_READ,
+    TOO_LARGE,
     UNAUTHORIZED,
     unprocessable,
 )
@@ -75,7 +76,7 @@ def _written(spec: HomeSpec, created: bool) -> HomeWritten:
     "",
     status_code=201,
     response_model=HomeWritten,
-    responses=UNAUTHORIZED | FORBIDDEN | CONFLICT | BAD_REQUEST,
+    responses=UNAUTHORIZED | FORBIDDEN | CONFLICT | BAD_REQUEST | TOO_LARGE,
 )
 def create_home(
     _: Installer, engine: EngineDep, hooks: HooksDep, body: HomeSpecModel = SpecBody
@@ -103,6 +104,7 @@ def create_home(
         **UNAUTHORIZED,
         **FORBIDDEN,
         **BAD_REQUEST,
+        **TOO_LARGE,
     },
 )
 def replace_home(

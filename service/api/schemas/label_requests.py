@@ -7,7 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from service.api.schemas.common import STRICT
+#: The answer body is shared with the MQTT channel (one validation for both): see storage.
+from service.storage.answers import AnswerCreate as AnswerCreate
 
 RequestState = Literal["planned", "sent", "answered", "expired", "declined"]
 
@@ -36,17 +37,6 @@ class LabelRequestPublic(BaseModel):
 class LabelRequestsPublic(BaseModel):
     data: list[LabelRequestPublic]
     count: int
-
-
-class AnswerCreate(BaseModel):
-    """The homeowner's answer: one of the request's choices."""
-
-    model_config = STRICT
-
-    choice: str = Field(min_length=1, max_length=127, examples=["kitchen/hot"])
-    answered_by: str = Field(
-        default="homeowner", min_length=1, max_length=120, pattern=r"^[^\x00-\x1f]+$"
-    )
 
 
 class AnswerPublic(BaseModel):

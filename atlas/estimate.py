@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.stats import beta as beta_dist
+from scipy.stats import betabinom
 
 from atlas.domain import LEVELS, Hierarchy
 
@@ -117,10 +118,13 @@ class AccuracyEstimate:
     method: str
     confidence: float
     prior: BetaPrior | None = field(default=None)
+    prior_dropped: bool = False  # a prior was offered and the home's labels contradicted it
 
     def describe(self) -> str:
         """One line for logs and the level policy's reason."""
-        prior = f", prior Beta({self.prior.a:g}, {self.prior.b:g})" if self.prior else ""
+        prior = f", prior Beta({self.prior.a:.3g}, {self.prior.b:.3g})" if self.prior else ""
+        if self.prior_dropped:
+            prior = ", prior dropped: the home's labels contradict it"
         return (
             f"{self.level}: {self.point:.1%} (>= {self.lower:.1%} at {self.confidence:.0%}, "
             f"{self.method}, {self.n_labels} labels, {self.n_audit} audit, "
@@ -181,6 +185,7 @@ def estimate_accuracy(
     method: str = "ipw",
     confidence: float = 0.95,
     prior: BetaPrior | None = None,
+    prior_check: float | None = None,
 ) -> AccuracyEstimate:
     """Accuracy at ``level`` from scored labels.
 
@@ -195,6 +200,10 @@ def estimate_accuracy(
         One-sided confidence of ``lower``.
     prior : BetaPrior or None, default=None
         Explicit prior; with "audit_cp" it is refused (Clopper-Pearson is prior-free).
+    prior_check : float or None, default=None
+        Drop ``prior`` when the home's own evidence is this improbable under it
+        (:func:`prior_conflict` below this level): a prior from other homes must not outvote
+        a home that is measurably worse than they were.
 
     Returns
     -------
@@ -214,18 +223,32 @@ def estimate_accuracy(
     audit = np.array([lab.is_audit for lab in usable], dtype=bool)
     if method == "ipw":
         weights = np.array([1.0 / lab.inclusion_prob for lab in usable])
-        point, lower, n_eff = _ipw(correct, weights, confidence, prior)
+        x, n_eff = _ipw_counts(correct, weights)
         n_labels = len(usable)
     else:
-        x, n = float(correct[audit].sum()), int(audit.sum())
-        n_eff, n_labels = float(n), n
-        if method == "audit_cp":
-            point = x / n if n else 0.0
-            lower = clopper_pearson_lower(x, n, confidence)
-        else:
-            a, b = (prior.a, prior.b) if prior else (1.0, 1.0)
-            point = (a + x) / (a + b + n)
-            lower = _beta_lower(a + x, b + n - x, confidence)
+        x, n_eff = float(correct[audit].sum()), float(audit.sum())
+        n_labels = int(n_eff)
+    dropped = (
+        prior is not None
+        and prior_check is not None
+        and n_eff > 0
+        and prior_conflict(prior, x, n_eff) < prior_check
+    )
+    if dropped:
+        prior = None
+    if method == "audit_cp":
+        point = x / n_eff if n_eff else 0.0
+        lower = clopper_pearson_lower(x, n_eff, confidence)
+    elif method == "audit_beta":
+        a, b = (prior.a, prior.b) if prior else (1.0, 1.0)
+        point = (a + x) / (a + b + n_eff)
+        lower = _beta_lower(a + x, b + n_eff - x, confidence)
+    elif prior is not None:
+        a, b = prior.a + x, prior.b + n_eff - x
+        point, lower = a / (a + b), _beta_lower(a, b, confidence)
+    else:
+        point = x / n_eff if n_eff else 0.0
+        lower = clopper_pearson_lower(x, n_eff, confidence)
     return AccuracyEstimate(
         level,
         float(point),
@@ -236,13 +259,32 @@ def estimate_accuracy(
         method,
         confidence,
         prior,
+        dropped,
     )
 
 
-def _ipw(
-    correct: np.ndarray, weights: np.ndarray, confidence: float, prior: BetaPrior | None
-) -> tuple[float, float, float]:
-    """Hajek point estimate and effective-sample-size Clopper-Pearson (or Beta) lower bound.
+def prior_conflict(prior: BetaPrior, successes: float, trials: float) -> float:
+    """Prior-predictive probability of evidence as poor as ``successes`` of ``trials`` or worse.
+
+    A home drawn from the prior's population shows so few successes with this probability
+    (Beta-binomial lower tail; non-integer effective counts are rounded). A small value says
+    the home is not like the homes the prior came from (Box's prior-predictive check).
+
+    >>> prior = BetaPrior(90, 10)  # homes like it are ~90% accurate
+    >>> round(prior_conflict(prior, 9, 10), 2), round(prior_conflict(prior, 5, 10), 3)
+    (0.63, 0.003)
+    """
+    if trials <= 0:
+        return 1.0
+    n = max(1, round(trials))
+    k = round(successes * n / trials)
+    return float(betabinom.cdf(k, n, prior.a, prior.b))
+
+
+def _ipw_counts(correct: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
+    """Effective successes and trials ``(p * n_eff, n_eff)`` of the Hajek estimate ``p``.
+
+    The bound is then Clopper-Pearson (or the Beta posterior) on these effective counts.
 
     Hajek (sum of w*y over sum of w) rather than plain Horvitz-Thompson (sum of w*y over the
     known pool size): HT is exactly unbiased but its spread was 3-5 times larger in our
@@ -251,9 +293,7 @@ def _ipw(
     """
     n = correct.size
     if n == 0:
-        if prior is None:
-            return 0.0, 0.0, 0.0
-        return prior.a / (prior.a + prior.b), _beta_lower(prior.a, prior.b, confidence), 0.0
+        return 0.0, 0.0
     w = weights / weights.sum()
     p = min(1.0, max(0.0, float(np.dot(w, correct))))  # rounding can give 1.0000000000000002
     kish = 1.0 / float(np.dot(w, w))
@@ -263,11 +303,7 @@ def _ipw(
         n_eff = min(float(n), p * (1.0 - p) / var)
     else:
         n_eff = min(float(n), kish)
-    x_eff = p * n_eff
-    if prior is None:
-        return p, clopper_pearson_lower(x_eff, n_eff, confidence), n_eff
-    a, b = prior.a + x_eff, prior.b + n_eff - x_eff
-    return a / (a + b), _beta_lower(a, b, confidence), n_eff
+    return p * n_eff, n_eff
 
 
 def naive_accuracy(labels: Sequence[ScoredLabel], level: str) -> float:

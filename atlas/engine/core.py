@@ -43,6 +43,7 @@ import numpy as np
 
 from atlas.checklist import Announcement, match_announcement
 from atlas.classifier import HierarchicalClassifier
+from atlas.day_one import DayOnePriors, layout_key, load_day_one_priors
 from atlas.domain import LEVELS
 from atlas.engine.featurize import CodeProjection, Matrix, build_matrix, fit_projection
 from atlas.engine.preview import CONTEXT as PREVIEW_CONTEXT
@@ -61,7 +62,13 @@ from atlas.engine.records import (
     use_from_dict,
     use_to_dict,
 )
-from atlas.estimate import AccuracyEstimate, ScoredLabel, estimate_accuracy, truth_at_levels
+from atlas.estimate import (
+    AccuracyEstimate,
+    BetaPrior,
+    ScoredLabel,
+    estimate_accuracy,
+    truth_at_levels,
+)
 from atlas.events import Event
 from atlas.homespec import HomeSpec
 from atlas.levels import (
@@ -123,6 +130,17 @@ class EngineConfig:
     timetable, level_policy : policies of :mod:`atlas.timetable` and :mod:`atlas.levels`.
     estimate_method : {"ipw", "audit_cp", "audit_beta"}, default="ipw"
     confidence : float, default=0.95
+        One-sided confidence of the lower bounds the level policy compares with the goals.
+    day_one_prior : bool, default=False
+        Start the estimates from the day-one prior (:mod:`atlas.day_one`: simulated homes of
+        the home's layout class, per level and day). A fleet's own prior (``fleet=``) takes
+        precedence where it has one.
+    day_one_discrepancy_sd : float, default=0.05
+        How far a real home may sit from the simulated homes' accuracy, added to their spread
+        (:meth:`atlas.day_one.MomentPrior.beta`).
+    prior_check : float or None, default=0.05
+        A prior (fleet or day-one) is dropped at a level when the home's own labels are this
+        improbable under it (:func:`atlas.estimate.prior_conflict`); None: never dropped.
     n_audit, temperature, uniform_mix : see :func:`atlas.sampling.draw_batch`.
     min_answer_h : float, default=6
         A request is only drawn about a use young enough to leave this long before its
@@ -154,6 +172,9 @@ class EngineConfig:
     level_policy: LevelPolicy = field(default_factory=LevelPolicy)
     estimate_method: str = "ipw"
     confidence: float = 0.95
+    day_one_prior: bool = False
+    day_one_discrepancy_sd: float = 0.05
+    prior_check: float | None = 0.05
     n_audit: int = 1
     temperature: float = 1.0
     uniform_mix: float = 0.2
@@ -174,6 +195,12 @@ class EngineConfig:
             )
         if self.codebook_refit_days is not None and self.codebook_refit_days <= 0:
             raise ValueError(f"codebook_refit_days={self.codebook_refit_days} should be > 0.")
+        if not 0 <= self.day_one_discrepancy_sd < 0.5:
+            raise ValueError(
+                f"day_one_discrepancy_sd={self.day_one_discrepancy_sd} should be in [0, 0.5)."
+            )
+        if self.prior_check is not None and not 0 < self.prior_check < 1:
+            raise ValueError(f"prior_check={self.prior_check} should be in (0, 1) or None.")
 
 
 @dataclass(frozen=True)
@@ -208,6 +235,9 @@ class CalibrationEngine:
         category evidence in the feature matrix, stand-in training examples for valves it can
         pick reliably, its Beta prior in the estimates. None: the home alone, exactly as
         without the fleet.
+    day_one : atlas.day_one.DayOnePriors or None, default=None
+        The day-one prior table (used when ``config.day_one_prior`` is set); None: the table
+        shipped with Atlas.
     """
 
     def __init__(
@@ -218,6 +248,7 @@ class CalibrationEngine:
         *,
         strategy_factory: StrategyFactory | None = None,
         fleet: FleetPrior | None = None,
+        day_one: DayOnePriors | None = None,
     ) -> None:
         if installed_at.tzinfo is None or installed_at.utcoffset() is None:
             raise ValueError(f"installed_at={installed_at!r} should be timezone-aware.")
@@ -226,6 +257,8 @@ class CalibrationEngine:
         self.config = config or EngineConfig()
         self.strategy_factory = strategy_factory
         self.fleet = fleet
+        self.day_one = day_one
+        self.layout = layout_key(spec.hierarchy.category_of_fixture)
         self.tz = ZoneInfo(spec.model.timezone)
         self._uses: dict[str, WaterUse] = {}
         self._features: dict[str, TransientFeatures] = {}
@@ -802,7 +835,8 @@ class CalibrationEngine:
     def estimates(self, day: int | None = None) -> dict[str, AccuracyEstimate]:
         """Accuracy estimate with lower bound per level from the active (sampled) labels.
 
-        With a fleet and ``day``, the fleet's Beta prior for that level and week is applied.
+        With ``day``, the prior for that level and day is applied (:meth:`accuracy_prior`),
+        unless the home's labels contradict it (``config.prior_check``).
         """
         labels = self.scored_labels()
         return {
@@ -811,12 +845,22 @@ class CalibrationEngine:
                 lv,
                 method=self.config.estimate_method,
                 confidence=self.config.confidence,
-                prior=None
-                if self.fleet is None or day is None
-                else self.fleet.accuracy_prior(lv, day),
+                prior=None if day is None else self.accuracy_prior(lv, day),
+                prior_check=self.config.prior_check,
             )
             for lv in LEVELS
         }
+
+    def accuracy_prior(self, level: str, day: int) -> BetaPrior | None:
+        """The fleet's prior where it has one, else the day-one prior (if enabled), else None."""
+        if self.fleet is not None:
+            prior = self.fleet.accuracy_prior(level, day)
+            if prior is not None:
+                return prior
+        if not self.config.day_one_prior:
+            return None
+        table = self.day_one if self.day_one is not None else load_day_one_priors()
+        return table.prior(self.layout, level, day, self.config.day_one_discrepancy_sd)
 
     def daily_update(self, now: datetime) -> DailyReport:
         """Expire requests, retrain if labels arrived, estimate, and decide the display level."""

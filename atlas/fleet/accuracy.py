@@ -112,20 +112,6 @@ def fit_beta_binomial(
     return BetaPrior(float(a), float(b))
 
 
-def layout_key(category_of_fixture: Mapping[str, object]) -> str:
-    """A home's layout class: how many fixtures it has in each category.
-
-    WHY: homes of different layouts are not draws from one accuracy population. Measured in
-    ``atlas bench fleet-transfer`` (docs/fleet.md): an apartment (one fixture per category)
-    given a prior from two- and three-bath houses had its category level shown on 18% of
-    home-days while below goal; pooling only homes of the same layout class avoids that.
-    """
-    counts: dict[str, int] = {}
-    for cat in category_of_fixture.values():
-        counts[str(cat)] = counts.get(str(cat), 0) + 1
-    return ";".join(f"{c}:{n}" for c, n in sorted(counts.items()))
-
-
 class FleetAccuracyPrior:
     """Beta priors per (layout, level, week), fitted from the homes' :class:`AccuracyCount` lists.
 
@@ -135,7 +121,8 @@ class FleetAccuracyPrior:
     min_homes : int, default=3
         Fewer homes with evidence at a (level, week): no prior there (``prior`` returns None).
     layouts : mapping of home id to layout key, or None
-        :func:`layout_key` of each home; priors are also fitted per layout class.
+        :func:`atlas.day_one.layout_key` of each home; priors are also fitted per layout
+        class.
 
     A week later than any fitted one uses the latest fitted week of that level (accuracy grows
     with labels, so an earlier week's prior is the conservative choice); an earlier week than

@@ -25,10 +25,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from atlas.checklist import ChecklistItem
+from atlas.day_one import layout_key
 from atlas.engine.featurize import CodeProjection, Matrix
 from atlas.estimate import BetaPrior
 from atlas.features import EVIDENCE_COLUMNS
-from atlas.fleet.accuracy import FleetAccuracyPrior, layout_key
+from atlas.fleet.accuracy import FleetAccuracyPrior
 from atlas.fleet.category import CategoryStats, FleetCategoryModel, category_likelihood
 from atlas.fleet.codebook import codebook_from_atoms, fleet_atoms, fleet_projection
 from atlas.fleet.home import LocalHome

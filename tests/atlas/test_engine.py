@@ -256,3 +256,30 @@ def test_preview_context_updates_rebuild_the_engines_next_models(replay):
     engine.daily_update(nxt.t + timedelta(hours=1))  # a new label: a new classifier
     assert engine.model_version > version
     assert sent.context_update(engine.preview_model()) is None
+
+
+def test_day_one_prior_is_used_by_layout_and_day_and_only_when_set():
+    from atlas.day_one import DayOnePriors, MomentPrior, layout_key
+
+    spec = load_preset("apartment")
+    layout = layout_key(spec.hierarchy.category_of_fixture)
+    table = DayOnePriors({layout: {"category": {8: MomentPrior(0.9, 100.0, 10)}}})
+    installed = datetime(2026, 1, 5, tzinfo=ZoneInfo(spec.model.timezone))
+    config = EngineConfig(day_one_prior=True, day_one_discrepancy_sd=0.05)
+    on = CalibrationEngine(spec, installed, config, day_one=table)
+    prior = on.accuracy_prior("category", 9)
+    assert prior == table.prior(layout, "category", 9, 0.05)
+    assert on.accuracy_prior("category", 7) is None  # week 1 is the rules' week
+    assert on.accuracy_prior("valve", 9) is None  # the table has no valve prior
+    off = CalibrationEngine(spec, installed, EngineConfig(day_one_prior=False), day_one=table)
+    assert off.accuracy_prior("category", 9) is None
+    est = on.estimates(day=9)["category"]  # no label yet: the prior alone
+    assert est.prior == prior and est.point == pytest.approx(0.9)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("day_one_discrepancy_sd", -0.1), ("prior_check", 1.0)]
+)
+def test_prior_settings_are_checked(name, value):
+    with pytest.raises(ValueError, match=name):
+        EngineConfig(**{name: value})

@@ -1,0 +1,1 @@
+"""Data shipped with Atlas: the day-one accuracy prior table (``atlas.day_one``)."""

@@ -2,6 +2,8 @@
 
 The shared broker on 1883 cannot be restarted or reconfigured by a test; crash tests need their
 own broker they can kill, with persistence on and no queue cap (``service/config/mosquitto.conf``).
+The security tests run the deployment's own configuration instead (logins, ACL, TLS), given as
+``config``.
 """
 
 from __future__ import annotations
@@ -32,7 +34,15 @@ def render_config(port: int, data_dir: Path) -> str:
 class PrivateBroker:
     """``with PrivateBroker(workdir) as broker: broker.url`` ; :meth:`restart` keeps its data."""
 
-    def __init__(self, workdir: Path, port: int | None = None, binary: str = "mosquitto") -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        port: int | None = None,
+        binary: str = "mosquitto",
+        config: str | None = None,
+    ) -> None:
+        """``config``: a whole mosquitto.conf to run instead of the data-keeping template; it
+        must listen on ``port`` (start() waits for that port)."""
         path = shutil.which(binary) or shutil.which(binary, path="/usr/sbin:/usr/local/sbin")
         if path is None:
             raise FileNotFoundError(
@@ -41,6 +51,7 @@ class PrivateBroker:
         self.binary = path
         self.workdir = Path(workdir)
         self.port = port or free_port()
+        self.config = config
         self.process: subprocess.Popen | None = None
 
     @property
@@ -51,7 +62,7 @@ class PrivateBroker:
         data = self.workdir / "mosquitto-data"
         data.mkdir(parents=True, exist_ok=True)
         conf = self.workdir / "mosquitto.conf"
-        conf.write_text(render_config(self.port, data), "utf-8")
+        conf.write_text(self.config or render_config(self.port, data), "utf-8")
         log = (self.workdir / "mosquitto.log").open("ab")
         self.process = subprocess.Popen([self.binary, "-c", str(conf)], stdout=log, stderr=log)
         deadline = time.monotonic() + timeout_s

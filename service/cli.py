@@ -27,6 +27,7 @@ from sqlalchemy import Engine
 from atlas.homespec import HomeSpecError, is_valid_id, load_home_spec
 from service import bench
 from service.api.auth import ROLES
+from service.broker_logins import SERVICE_USERNAME, provision_logins
 from service.intake.fileingest import ingest_file
 from service.intake.mqtt import IntakeConfig, MqttIntake
 from service.intake.pipeline import IngestPipeline
@@ -203,9 +204,11 @@ def build_parser(with_benches: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     p = with_db(dead.add_parser("purge", help="delete dead letters beyond the retention"))
     p.add_argument(
-        "--config", type=Path, default=None,
+        "--config",
+        type=Path,
+        default=None,
         help="TOML settings with dead_letter_max_rows and dead_letter_max_age_days",
-    )  # fmt: skip
+    )
     p.add_argument("--max-rows", type=int, default=None, help="keep at most this many")
     p.add_argument("--max-age-days", type=float, default=None, help="keep this many days")
 
@@ -218,6 +221,28 @@ def build_parser(with_benches: bool = True) -> argparse.ArgumentParser:
     p = token.add_parser("new", help="generate a token; print it once with its digest")
     p.add_argument("--role", choices=ROLES, required=True)
     p.add_argument("--home", default=None, help="the home of a homeowner token")
+    broker = sub.add_parser("broker", help="MQTT broker administration").add_subparsers(
+        dest="broker_cmd", required=True
+    )
+    p = broker.add_parser(
+        "users",
+        help="add the broker logins of homes (gateway, homeowner device) or of the service; "
+        "print their new passwords once",
+        description="Logins are named for the ACL of deploy/atlas.acl: HOME/sensors (gateway), "
+        "HOME/label-requests (homeowner device); see docs/operations.md. Running it again for "
+        "a login gives it a new password.",
+    )
+    p.add_argument(
+        "--password-file",
+        type=Path,
+        required=True,
+        help="Mosquitto's password_file (e.g. /etc/mosquitto/atlas.passwd); created if missing",
+    )
+    p.add_argument("--home", action="append", default=[], help="a home id (repeatable)")
+    p.add_argument(
+        "--service", nargs="?", const=SERVICE_USERNAME, default=None, metavar="USERNAME",
+        help=f"the service account (default name {SERVICE_USERNAME!r}, the ACL's user block)",
+    )  # fmt: skip
     from service import demo
 
     demo.add_arguments(sub.add_parser("demo", help=demo.__doc__.splitlines()[0]))
@@ -261,6 +286,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return serve(settings)
     if args.command == "token":
         return _token(args)
+    if args.command == "broker":
+        return _broker_users(args)
     if args.command == "demo":
         from service.demo import run as run_demo
 
@@ -313,6 +340,31 @@ def _token(args: argparse.Namespace) -> int:
     print(f"sha256: {made.digest}")
     print(f"Give the token to its holder now: it is not stored and not shown again. "
           f"Add the sha256 to {made.setting} (docs/config.md).")  # fmt: skip
+    return 0
+
+
+def _broker_users(args: argparse.Namespace) -> int:
+    created = not args.password_file.exists()
+    try:
+        logins = provision_logins(args.password_file, args.home, args.service)
+    except (ValueError, RuntimeError, OSError) as exc:
+        print(f"atlas: error: {exc}", file=sys.stderr)
+        return 2
+    width = max(len(login.username) for login in logins)
+    for login in logins:
+        print(f"{login.role:<10} {login.username:<{width}}  {login.password}")
+    print(
+        f"The passwords are shown once and stored only as hashes in {args.password_file}:\n"
+        "give each to its device now. In a broker URL a username's '/' is written %2F,\n"
+        "e.g. mqtts://HOME%2Fsensors@BROKER:8883?ca_file=CA.pem with the password in\n"
+        "?password_file=PATH or $ATLAS_MQTT_PASSWORD (docs/operations.md).\n"
+        "Reload Mosquitto to apply: systemctl reload mosquitto"
+    )
+    if created:
+        print(
+            f"Created {args.password_file} readable by its owner only: make the broker's "
+            f"user its owner (chown mosquitto {args.password_file})."
+        )
     return 0
 
 

@@ -1,18 +1,24 @@
-"""Small MQTT helpers shared by the intake, the simulator's publisher and the benchmarks."""
+"""Small MQTT helpers: the address of an anonymous broker, and the topic prefix of a filter."""
 
 from __future__ import annotations
 
-from urllib.parse import urlparse
-
-DEFAULT_PORT = 1883
+from service.mqttconn import BrokerEndpoint
 
 
 def parse_broker_url(url: str) -> tuple[str, int]:
-    """``mqtt://HOST:PORT`` -> (host, port). Only plain ``mqtt://`` is supported for now."""
-    parsed = urlparse(url)
-    if parsed.scheme != "mqtt" or not parsed.hostname:
-        raise ValueError(f"broker url {url!r} should look like mqtt://HOST:PORT")
-    return parsed.hostname, parsed.port or DEFAULT_PORT
+    """``mqtt://HOST:PORT`` -> (host, port), for a client that connects without login or TLS.
+
+    A URL with a login or ``mqtts://`` is refused rather than reduced to its address: that
+    client would connect anonymously and in clear. Such clients are built with
+    :func:`service.mqttconn.new_client`.
+    """
+    broker = BrokerEndpoint.from_url(url)
+    if broker.tls or broker.username is not None:
+        raise ValueError(
+            f"broker url {broker.masked()!r} has a login or TLS; this client only connects "
+            "anonymously in clear (service.mqttconn.new_client applies both)"
+        )
+    return broker.host, broker.port
 
 
 def topic_prefix(topic_filter: str) -> str:

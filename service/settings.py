@@ -11,6 +11,7 @@ lists every field.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -24,6 +25,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from service.mqttconn import BrokerEndpoint
 from service.storage.deadletters import DeadLetterRetention
 
 #: Token values that must never protect a deployment (they appear in docs and examples).
@@ -68,13 +70,20 @@ class HomePushSettings(BaseModel):
 class Settings(BaseSettings):
     """Everything ``atlas serve`` needs; defaults give the embedded single-process set-up."""
 
+    # hide_input_in_errors: a validation error would otherwise repeat the input, every field of
+    # it for a model check, the password in broker_url included
     model_config = SettingsConfigDict(
-        env_prefix="ATLAS_", env_nested_delimiter="__", extra="forbid", toml_file=None
+        env_prefix="ATLAS_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        toml_file=None,
+        hide_input_in_errors=True,
     )
 
     environment: str = Field(default="development", pattern=r"^(development|production)$")
     db_url: str = "sqlite:///atlas.db"
-    broker_url: str = "mqtt://127.0.0.1:1883"
+    #: login and TLS included (service/mqttconn.py); out of the repr for its password
+    broker_url: str = Field(default="mqtt://127.0.0.1:1883", repr=False)
     event_topic: str = "atlas/v1/homes/+/sensors/+/events"
     worker_id: int = Field(default=0, ge=0, le=9999)
     mqtt_client_prefix: str = Field(default="atlas", pattern=r"^[A-Za-z0-9_\-]{1,32}$")
@@ -145,6 +154,30 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("broker_url")
+    @classmethod
+    def _parseable_broker(cls, value: str) -> str:
+        BrokerEndpoint.from_url(value)  # its errors show the URL with the password masked
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_open_broker_in_production(self) -> Settings:
+        """Production logs in to the broker, and sends that login in clear only to this host."""
+        if self.environment != "production":
+            return self
+        broker = BrokerEndpoint.from_url(self.broker_url)
+        if broker.username is None:
+            raise ValueError(
+                f"production needs a broker login: broker_url={broker.masked()!r} has no user "
+                "(mqtt://USER@HOST, docs/operations.md)"
+            )
+        if not broker.tls and not _is_loopback(broker.host):
+            raise ValueError(
+                f"production sends the broker login encrypted: broker_url={broker.masked()!r} "
+                "should be mqtts:// unless the broker is on this host (127.0.0.1, ::1, localhost)"
+            )
+        return self
+
     @model_validator(mode="after")
     def _refuse_open_production(self) -> Settings:
         """Production must be protected: at least one admin token, none a known placeholder."""
@@ -190,6 +223,15 @@ class Settings(BaseSettings):
         if toml_path:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml_path)))
         return tuple(sources)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def hash_token(token: str) -> str:

@@ -25,10 +25,19 @@ EPILOG = """examples:
   atlas-sim presets
   atlas-sim generate --preset two_bath_house --days 28 --seed 1 --out run.jsonl
   atlas-sim stream --broker mqtt://127.0.0.1:1883 --speed 3600 --file run.jsonl
+  ATLAS_MQTT_PASSWORD=... atlas-sim stream --file run.jsonl \\
+      --broker 'mqtts://smith-house%2Fsensors@broker.example.net:8883?ca_file=ca.pem'
   atlas-sim fixture --home home.toml --fixture "kitchen sink" --valve hot
   atlas-sim plot --preset two_bath_house --out waves.png
   atlas-sim difficulty --preset two_bath_house --days 28 --seed 1
 """
+
+
+BROKER_HELP = (
+    "broker URL: mqtt://HOST:PORT, or with the gateway's login and TLS "
+    "mqtts://HOME%%2Fsensors@HOST:8883?ca_file=CA.pem&password_file=PATH "
+    "(or the password in $ATLAS_MQTT_PASSWORD; docs/operations.md)"
+)
 
 
 def _err(message: str) -> None:
@@ -80,8 +89,9 @@ def run_stream(messages: list[tuple[str, bytes, float]], broker: str, speed: flo
     from simulator.stream import stream_events  # paho is only needed when streaming
 
     report = stream_events(messages, broker, speed=speed)
+    refused = f", {report.refused} refused by the broker" if report.refused else ""
     print(
-        f"published {report.sent} events, {report.acknowledged} acknowledged (QoS 1), "
+        f"published {report.sent} events, {report.acknowledged} acknowledged (QoS 1){refused}, "
         f"{report.resent} resent, in {report.elapsed_s:.1f} s",
         file=sys.stderr,
     )
@@ -141,8 +151,11 @@ def _cmd_stream(args: argparse.Namespace) -> int:
     else:
         events = generate_run(_spec(args), days=args.days, seed=args.seed)
         payloads = [e.payload() for e in events]
+    from service.mqttconn import masked_url
+
     print(
-        f"streaming {len(payloads)} events to {args.broker} at speed {args.speed}", file=sys.stderr
+        f"streaming {len(payloads)} events to {masked_url(args.broker)} at speed {args.speed}",
+        file=sys.stderr,
     )
     return run_stream(messages_from_payloads(payloads), args.broker, args.speed)
 
@@ -233,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--home", help="generate this home spec first")
     p.add_argument("--days", type=int, default=1, help="days to generate (with --preset/--home)")
     p.add_argument("--seed", type=int, default=1, help="seed (with --preset/--home)")
-    p.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="broker URL")
+    p.add_argument("--broker", default="mqtt://127.0.0.1:1883", help=BROKER_HELP)
     p.add_argument(
         "--speed",
         type=float,
@@ -252,7 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fixture", required=True, help="fixture id or name, e.g. 'kitchen sink'")
     p.add_argument("--valve", required=True, help="valve name: hot, cold, mixed, fill...")
     p.add_argument("--duration", type=float, default=5.0, help="seconds the water runs")
-    p.add_argument("--broker", help="publish to this broker (else print the payloads)")
+    p.add_argument(
+        "--broker", help=f"publish to this broker (else print the payloads); {BROKER_HELP}"
+    )
     p.set_defaults(func=_cmd_fixture)
 
     p = sub.add_parser(

@@ -6,7 +6,11 @@ still held. So every message is written to a small SQLite outbox *before* it is 
 deleted when its PUBACK arrives; a restarted publisher resends what is left. With
 ``replay_window_s`` > 0 it also keeps acknowledged messages that long and republishes them after
 a reconnect, covering a broker that crashed before its next snapshot. Duplicates are harmless:
-the service deduplicates by event_id.
+the service deduplicates by event_id. A PUBACK that refuses the message (an MQTT 5 reason code
+such as "Not authorized": the gateway's login may not publish on that topic) acknowledges
+nothing: the message stays in the outbox and the report counts it as refused.
+
+The broker URL carries the gateway's login and TLS (service/mqttconn.py).
 """
 
 from __future__ import annotations
@@ -22,11 +26,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from tqdm import tqdm
 
-from service.mqttutil import parse_broker_url
+from service.mqttconn import BrokerEndpoint, new_client
 
 CHUNK = 200  # messages written to the outbox per transaction when they are due together
 ACK_WAIT_S = 60.0  # give up waiting for the last PUBACKs after this long without progress
@@ -39,6 +41,9 @@ class StreamReport:
     resent: int  # outbox messages of an earlier run, or replayed after a broker restart
     elapsed_s: float
     pending: int = 0  # still in the outbox, not acknowledged, when the run ended
+    #: PUBACKs that refused the message (MQTT 5 reason code, e.g. "Not authorized": the login
+    #: may not publish on that topic); such messages stay in the outbox, counted in ``pending``
+    refused: int = 0
 
 
 class Outbox:
@@ -92,10 +97,8 @@ class Outbox:
 class _Publisher:
     """paho client + the bookkeeping between publish() calls and their PUBACKs."""
 
-    def __init__(self, broker_url: str, client_id: str) -> None:
-        self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
-        )
+    def __init__(self, broker: BrokerEndpoint, client_id: str) -> None:
+        self.client = new_client(broker, client_id)
         self.client.max_inflight_messages_set(100)
         self.client.max_queued_messages_set(0)
         self.client.reconnect_delay_set(min_delay=1, max_delay=10)
@@ -103,21 +106,28 @@ class _Publisher:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.acked_mids: collections.deque[int] = collections.deque()
+        self.refused_mids: collections.deque[int] = collections.deque()
         self.in_flight: dict[int, int] = {}  # mid -> outbox seq
         self.connected = threading.Event()
+        #: why the broker refused the first connection (a wrong login, a topic not allowed)
+        self.refused: str | None = None
+        self.answered = threading.Event()  # the broker accepted or refused the first CONNECT
         self.reconnects: collections.deque[float] = collections.deque()  # disconnect times
         self._connects = 0
         self._disconnected_at = 0.0
-        host, port = parse_broker_url(broker_url)
-        self.client.connect_async(host, port, keepalive=30)
+        self.client.connect_async(broker.host, broker.port, keepalive=30)
         self.client.loop_start()
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
-        self.acked_mids.append(mid)
+        (self.refused_mids if reason_code.is_failure else self.acked_mids).append(mid)
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
+            if self._connects == 0:
+                self.refused = str(reason_code)
+                self.answered.set()
             return
+        self.answered.set()
         self._connects += 1
         if self._connects > 1:
             self.reconnects.append(self._disconnected_at)
@@ -131,10 +141,14 @@ class _Publisher:
         info = self.client.publish(topic, payload, qos=1)
         self.in_flight[info.mid] = seq
 
-    def drain_acks(self) -> list[int]:
+    def drain_acks(self) -> tuple[list[int], list[int]]:
+        """Outbox seqs whose PUBACK arrived since the last call: (accepted, refused)."""
+        return self._drain(self.acked_mids), self._drain(self.refused_mids)
+
+    def _drain(self, mids: collections.deque[int]) -> list[int]:
         seqs = []
-        while self.acked_mids:
-            seq = self.in_flight.pop(self.acked_mids.popleft(), None)
+        while mids:
+            seq = self.in_flight.pop(mids.popleft(), None)
             if seq is not None:
                 seqs.append(seq)
         return seqs
@@ -164,15 +178,17 @@ def stream_events(
         raise ValueError(f"speed={speed} should be >= 0 (0 or inf: as fast as possible).")
     fast = speed == 0 or math.isinf(speed)
     items = list(messages)
+    broker = BrokerEndpoint.from_url(broker_url)
     outbox = Outbox(outbox_dir)
-    pub = _Publisher(broker_url, client_id or f"atlas-sim-{uuid.uuid4().hex[:12]}")
+    pub = _Publisher(broker, client_id or f"atlas-sim-{uuid.uuid4().hex[:12]}")
     started = time.monotonic()
-    sent = acknowledged = resent = 0
+    sent = acknowledged = resent = refused = 0
     bar = tqdm(total=len(items), file=sys.stderr, disable=not progress, unit="ev", desc="publish")
 
     def settle() -> None:
-        nonlocal acknowledged, resent
-        seqs = pub.drain_acks()
+        nonlocal acknowledged, resent, refused
+        seqs, refusals = pub.drain_acks()
+        refused += len(refusals)
         if seqs:
             outbox.mark_acked(seqs, replay_window_s)
             acknowledged += len(seqs)
@@ -184,8 +200,13 @@ def stream_events(
         pub.reconnects.clear()
 
     try:
-        if not pub.connected.wait(connect_timeout_s):
-            raise ConnectionError(f"no connection to {broker_url} within {connect_timeout_s} s")
+        pub.answered.wait(connect_timeout_s)
+        if pub.refused is not None:
+            raise ConnectionError(f"{broker.masked()} refused the connection: {pub.refused}")
+        if not pub.connected.wait(0):
+            raise ConnectionError(
+                f"no connection to {broker.masked()} within {connect_timeout_s} s"
+            )
         for seq, topic, payload in outbox.unacked():  # left over from an earlier run
             pub.publish(seq, topic, payload)
             resent += 1
@@ -207,15 +228,20 @@ def stream_events(
             bar.update(len(chunk))
             i = j
             settle()
-        last_progress, last_acked = time.monotonic(), acknowledged
+        last_progress, last_answered = time.monotonic(), acknowledged + refused
         while pub.in_flight and time.monotonic() - last_progress < ACK_WAIT_S:
             time.sleep(0.02)
             settle()
-            if acknowledged != last_acked:
-                last_progress, last_acked = time.monotonic(), acknowledged
+            if acknowledged + refused != last_answered:
+                last_progress, last_answered = time.monotonic(), acknowledged + refused
         settle()
         return StreamReport(
-            sent, acknowledged, resent, time.monotonic() - started, pending=len(outbox.unacked())
+            sent,
+            acknowledged,
+            resent,
+            time.monotonic() - started,
+            pending=len(outbox.unacked()),
+            refused=refused,
         )
     finally:
         bar.close()

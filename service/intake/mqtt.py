@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
@@ -30,7 +29,8 @@ from atlas.events import EVENT_TOPIC_FILTER
 from service import metrics
 from service.intake.messages import InboundMessage
 from service.intake.pipeline import BatchOutcome, IngestPipeline
-from service.mqttutil import parse_broker_url, topic_prefix
+from service.mqttconn import BrokerEndpoint, new_client
+from service.mqttutil import topic_prefix
 from service.storage.deadletters import (
     DeadLetter,
     DeadLetterRetention,
@@ -43,7 +43,8 @@ _LOGGER = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class IntakeConfig:
-    broker_url: str = "mqtt://127.0.0.1:1883"
+    #: login and TLS included (service/mqttconn.py); kept out of the repr for its password
+    broker_url: str = field(default="mqtt://127.0.0.1:1883", repr=False)
     client_id: str = "atlas-intake"
     topic_filter: str = EVENT_TOPIC_FILTER
     session_expiry_s: int = 7 * 24 * 3600  # a week of downtime before the broker forgets us
@@ -104,15 +105,11 @@ class MqttIntake:
         self.paired_through: datetime | None = None
         self._pairing_done = threading.Event()
         self._pairing = threading.Thread(target=self._pair_loop, name="atlas-pairing", daemon=True)
+        self.broker = BrokerEndpoint.from_url(config.broker_url)
         self.client = self._make_client()
 
     def _make_client(self) -> mqtt.Client:
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=self.config.client_id,
-            protocol=mqtt.MQTTv5,
-            manual_ack=True,
-        )
+        client = new_client(self.broker, self.config.client_id, manual_ack=True)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
@@ -124,10 +121,12 @@ class MqttIntake:
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
-            _LOGGER.warning("broker refused the connection: %s", reason_code)
+            _LOGGER.warning("%s refused the connection: %s", self.broker.masked(), reason_code)
             return
         self._generation += 1
-        _LOGGER.info("connected (session present: %s)", flags.session_present)
+        _LOGGER.info(
+            "connected to %s (session present: %s)", self.broker.masked(), flags.session_present
+        )
         client.subscribe(self.config.topic_filter, qos=1)
         self.connected.set()
 
@@ -158,14 +157,17 @@ class MqttIntake:
     # --- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> None:
-        host, port = parse_broker_url(self.config.broker_url)
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = self.config.session_expiry_s
         # Acks wait for the commit, so the broker's in-flight window bounds throughput: with
         # its default (20) the intake idles while a batch commits. Ask for a larger window.
         props.ReceiveMaximum = self.config.receive_maximum
         self.client.connect_async(
-            host, port, keepalive=self.config.keepalive_s, clean_start=False, properties=props
+            self.broker.host,
+            self.broker.port,
+            keepalive=self.config.keepalive_s,
+            clean_start=False,
+            properties=props,
         )
         self.client.loop_start()  # reconnects by itself, with the backoff set above
         self._worker.start()

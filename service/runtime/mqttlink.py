@@ -22,15 +22,13 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from sqlalchemy.exc import OperationalError
 
 from service import metrics
 from service.intake.messages import InboundMessage
-from service.mqttutil import parse_broker_url
+from service.mqttconn import BrokerEndpoint, new_client
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -48,7 +46,7 @@ class MqttLink:
         availability_topic: str,
         session_expiry_s: int = 7 * 24 * 3600,
     ) -> None:
-        self.broker_url = broker_url
+        self.broker = BrokerEndpoint.from_url(broker_url)
         self.subscriptions = subscriptions
         self.handler = handler
         self.availability_topic = availability_topic
@@ -58,9 +56,7 @@ class MqttLink:
         self._stop = threading.Event()
         self._generation = 0
         self._worker = threading.Thread(target=self._work, name="atlas-mqtt-link", daemon=True)
-        self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=True
-        )
+        self.client = new_client(self.broker, client_id, manual_ack=True)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = lambda *a: self.connected.clear()
         self.client.on_message = self._on_message
@@ -69,7 +65,9 @@ class MqttLink:
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
-            _LOGGER.warning("broker refused the runtime connection: %s", reason_code)
+            _LOGGER.warning(
+                "%s refused the runtime connection: %s", self.broker.masked(), reason_code
+            )
             return
         self._generation += 1
         for topic in self.subscriptions:
@@ -123,10 +121,11 @@ class MqttLink:
         self.client.publish(topic, body, qos=1, retain=retain)
 
     def start(self) -> None:
-        host, port = parse_broker_url(self.broker_url)
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = self.session_expiry_s
-        self.client.connect_async(host, port, keepalive=30, clean_start=False, properties=props)
+        self.client.connect_async(
+            self.broker.host, self.broker.port, keepalive=30, clean_start=False, properties=props
+        )
         self.client.loop_start()
         self._worker.start()
 

@@ -27,7 +27,7 @@ import json
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -45,6 +45,18 @@ from atlas.pairing import pair_events
 from atlas.strategies import STRATEGIES
 from atlas.transient import TransientFeatures
 from atlas.uses import WaterUse
+from service.bench._conditions import (
+    add_condition_arguments,
+    describe_conditions,
+    engine_config_from_args,
+    homeowner_from_args,
+)
+from service.bench._promotion import (
+    home_promotion,
+    plot_promotion,
+    promotion_summary,
+    promotion_table,
+)
 from service.bench.pairing import simulate
 from simulator.homeowner import NOT_SURE as HOMEOWNER_NOT_SURE
 from simulator.homeowner import Homeowner
@@ -73,9 +85,12 @@ class ReplayHome:
     announcements: list[Announcement]  # week-1 guided checklist
 
 
-def prepare_home(preset: str, seed: int, days: int) -> ReplayHome:
-    """Simulate, pair, and derive the true valve per use and the week-1 announcements."""
-    sim = simulate(preset, days, seed)
+def prepare_home(preset: str, seed: int, days: int, variation: float = 1.0) -> ReplayHome:
+    """Simulate, pair, and derive the true valve per use and the week-1 announcements.
+
+    ``variation`` scales the plumbing spread (1.3: the stress condition of docs/benchmarks.md).
+    """
+    sim = simulate(preset, days, seed, variation)
     pairing = pair_events(sim.events)
     tz = ZoneInfo(sim.spec.model.timezone)
     start_local = min(e.t for e in sim.events).astimezone(tz)
@@ -141,9 +156,15 @@ def _truth_at(spec: HomeSpec, home: ReplayHome, level: str) -> dict[str, str]:
     return {u: h.label_at(v, level) for u, v in home.truth.items()}
 
 
-def run_home(home: ReplayHome, strategy: str, days: int, homeowner: Homeowner) -> dict:
+def run_home(
+    home: ReplayHome,
+    strategy: str,
+    days: int,
+    homeowner: Homeowner,
+    config: EngineConfig | None = None,
+) -> dict:
     """Replay one home through the engine with one strategy; per-day measurements."""
-    daily, _ = replay(home, strategy, days, homeowner)
+    daily, _ = replay(home, strategy, days, homeowner, config=config)
     return {"preset": home.preset, "seed": home.seed, "strategy": strategy, "days": daily}
 
 
@@ -155,11 +176,14 @@ def replay(
     *,
     fleet: FleetPrior | None = None,
     refit_codebook: bool = True,
+    config: EngineConfig | None = None,
 ) -> tuple[list[dict], CalibrationEngine]:
     """The calibration protocol in simulated time: per-day measurements and the final engine.
 
     ``fleet`` starts the home from what earlier homes taught (``atlas bench fleet-transfer``);
     with a fleet codebook, ``refit_codebook=False`` keeps it instead of fitting the home's own.
+    ``config``: the engine's settings (default ``EngineConfig()``); the strategy and the random
+    state are the run's.
     """
     spec = home.spec
     factory = None
@@ -168,7 +192,11 @@ def replay(
     engine = CalibrationEngine(
         spec,
         home.installed_at,
-        EngineConfig(strategy="random" if factory else strategy, random_state=home.seed),
+        replace(
+            config or EngineConfig(),
+            strategy="random" if factory else strategy,
+            random_state=home.seed,
+        ),
         strategy_factory=factory,
         fleet=None if fleet is None else fleet.for_home(spec),
     )
@@ -256,6 +284,15 @@ def _measure(
         pred = engine.predictions(lv)
         for name, use_ids in ids.items():
             out.setdefault(name, {})[lv] = _accuracy(pred, truth_lv[lv], use_ids)
+    ingested = engine.predictions("valve")  # a use still running at day's end is not yet in
+    window_ids = [u for u in ids["window"] if u in ingested]
+    window_cls = engine.classify(window_ids) if window_ids else []
+    out["confidence"] = {  # the model's own mean top probability on the window's uses
+        lv: float(np.mean([c.confidence[lv] for c in window_cls]))
+        if window_cls and window_cls[0].confidence
+        else float("nan")
+        for lv in LEVELS
+    }
     est = report.estimates  # type: ignore[attr-defined]
     out["estimated"] = {lv: est[lv].point for lv in LEVELS}
     out["lower"] = {lv: est[lv].lower for lv in LEVELS}
@@ -278,6 +315,30 @@ def false_promotions(days: list[dict], first_day: int = 8) -> dict[str, float]:
             fails = any(d["window"][lv] < goal for lv, goal in DEFAULT_GOALS[level].items())
             bad += shown and fails
         out[level] = bad / len(rows) if rows else float("nan")
+    return out
+
+
+def bound_coverage(days: list[dict], first_day: int = 8) -> dict[str, dict[str, int]]:
+    """Per level: home-days (from ``first_day``) with a non-zero lower bound, and how many of
+    them had the trailing-7-day true accuracy at or above it (the bound's coverage)."""
+    rows = [d for d in days if d["day"] >= first_day]
+    out = {}
+    for lv in LEVELS:
+        bounded = [d for d in rows if d["lower"][lv] > 0 and not np.isnan(d["window"][lv])]
+        out[lv] = {
+            "days": len(bounded),
+            "covered": sum(d["window"][lv] >= d["lower"][lv] for d in bounded),
+        }
+    return out
+
+
+def coverage_share(days_per_home: Sequence[Sequence[dict]]) -> dict[str, float]:
+    """Per level, over homes: the share of bounded home-days covered (:func:`bound_coverage`)."""
+    counts = [bound_coverage(list(days)) for days in days_per_home]
+    out = {}
+    for lv in LEVELS:
+        n = sum(c[lv]["days"] for c in counts)
+        out[lv] = sum(c[lv]["covered"] for c in counts) / n if n else float("nan")
     return out
 
 
@@ -343,16 +404,26 @@ def summarize(runs: list[dict]) -> dict:
             )
         fp = [false_promotions(h["days"]) for h in homes]
         false_promotion = {lv: float(np.mean([f[lv] for f in fp])) for lv in LEVELS}
-        contract["strategies"][name] = {"weeks": weeks, "false_promotion": false_promotion}
+        promotion = promotion_summary([h["days"] for h in homes])
+        coverage = coverage_share([h["days"] for h in homes])
+        contract["strategies"][name] = {
+            "weeks": weeks,
+            "false_promotion": false_promotion,
+            "promotion": promotion,
+            "coverage": coverage,
+        }
         details["strategies"][name] = {
             "weeks": detail_weeks,
             "false_promotion": false_promotion,
+            "promotion": promotion,
+            "coverage": coverage,
             "homes": [
                 {
                     "preset": h["preset"],
                     "seed": h["seed"],
                     "weeks": weekly_rows(h["days"]),
                     "false_promotion": false_promotions(h["days"]),
+                    "promotion": home_promotion(h["days"]),
                     "days": h["days"],
                 }
                 for h in homes
@@ -382,11 +453,15 @@ def table(name: str, summary: dict) -> str:
             f"| {w['week']} | {w['labels']:.1f} | {w['true']['valve']:.1%} | "
             f"{w['true']['fixture']:.1%} | {w['true']['category']:.1%} | {est} | {levels} |"
         )
-    fp = s["false_promotion"]
+    fp, cov = s["false_promotion"], s["coverage"]
     lines += [
         "",
         "False promotions (share of home-days 8-28): "
         + ", ".join(f"{lv} {fp[lv]:.1%}" for lv in LEVELS),
+        "Lower-bound coverage (home-days 8-28 with a bound): "
+        + ", ".join(f"{lv} {cov[lv]:.1%}" for lv in LEVELS),
+        "",
+        promotion_table({name: s["promotion"]}),
         "",
     ]
     return "\n".join(lines)
@@ -437,6 +512,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--quick", action="store_true", help="one preset (two_bath_house), one seed, 28 days"
     )
     parser.add_argument("--homeowner-seed", type=int, default=0, help="simulated homeowner seed")
+    add_condition_arguments(parser)
     parser.add_argument("--out", type=Path, default=Path("bench-out/calibration"))
     parser.add_argument("--json", type=Path, default=None, help="write the contract JSON here")
     parser.add_argument("--no-progress", action="store_true")
@@ -490,6 +566,10 @@ def write_outputs(runs: list[dict], args: argparse.Namespace, header: str) -> No
         json.dumps(summary["details"], indent=1), encoding="utf-8"
     )
     plots = plot_curves(summary, args.out)
+    plots += plot_promotion(
+        {n: [h["days"] for h in s["homes"]] for n, s in summary["details"]["strategies"].items()},
+        args.out,
+    )
     if args.json:
         args.json.write_text(json.dumps(summary["contract"], indent=1), encoding="utf-8")
     print(header + text)
@@ -512,7 +592,8 @@ def run(args: argparse.Namespace) -> int:
     if not strategies:
         print("no strategy to run", file=sys.stderr)
         return 2
-    homeowner = Homeowner(seed=args.homeowner_seed)
+    homeowner = homeowner_from_args(args)
+    config = engine_config_from_args(args)
     runs = []
     bar = tqdm(
         total=len(presets) * len(seeds) * len(strategies),
@@ -522,16 +603,13 @@ def run(args: argparse.Namespace) -> int:
     )
     for preset in presets:
         for seed in seeds:
-            home = prepare_home(preset, seed, args.days)
+            home = prepare_home(preset, seed, args.days, args.variation)
             for name in strategies:
                 bar.set_postfix_str(f"{preset} seed {seed} {name}")
-                runs.append(run_home(home, name, args.days, homeowner))
+                runs.append(run_home(home, name, args.days, homeowner, config))
                 bar.update()
     bar.close()
-    header = (
-        f"presets {presets}, seeds {seeds}, {args.days} days, homeowner seed "
-        f"{args.homeowner_seed}\n\n"
-    )
+    header = f"presets {presets}, seeds {seeds}, {args.days} days; {describe_conditions(args)}\n\n"
     write_outputs(runs, args, header)
     return 0
 

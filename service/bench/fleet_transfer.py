@@ -24,33 +24,34 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, time
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from atlas.checklist import ChecklistItem, build_checklist
 from atlas.domain import LEVELS
-from atlas.engine import CalibrationEngine
-from atlas.events import decode_event, encode_event
+from atlas.engine import CalibrationEngine, EngineConfig
 from atlas.fleet import FleetConfig, FleetPrior, LocalHome, build_fleet
 from atlas.levels import DISPLAY_LEVELS
-from atlas.pairing import pair_events
 from atlas.strategies import STRATEGIES
+from service.bench._conditions import (
+    add_condition_arguments,
+    engine_config_from_args,
+    homeowner_from_args,
+)
+from service.bench._promotion import plot_promotion, promotion_summary, promotion_table
 from service.bench.calibration import (
     ReplayHome,
-    _guided_announcements,
+    bound_coverage,
     false_promotions,
+    prepare_home,
     replay,
     weekly_rows,
 )
-from simulator.generate import generate_run
 from simulator.homeowner import Homeowner
-from simulator.presets import PRESETS, load_preset
+from simulator.presets import PRESETS
 
 
 @dataclass(frozen=True)
@@ -107,36 +108,6 @@ GOALS: tuple[tuple[str, dict[str, float]], ...] = (
 )
 
 
-def prepare_varied(preset: str, seed: int, days: int, variation: float) -> ReplayHome:
-    """As :func:`service.bench.calibration.prepare_home`, with the simulator's plumbing spread."""
-    spec = load_preset(preset)
-    sim = generate_run(spec, days=days, seed=seed, variation=variation)
-    events = [decode_event(encode_event(s.event)) for s in sim]
-    truth = {s.event.event_id: dict(s.truth) for s in sim}
-    pairing = pair_events(events)
-    tz = ZoneInfo(spec.model.timezone)
-    installed_at = datetime.combine(min(e.t for e in events).astimezone(tz).date(), time(0), tz)
-    done = [u.t_close or u.t for u in pairing.uses]
-    order = sorted(range(len(pairing.uses)), key=lambda i: (done[i], pairing.uses[i].use_id))
-    uses = [pairing.uses[i] for i in order]
-    use_truth = {
-        u.use_id: Counter(sorted(truth[e]["valve"] for e in u.event_ids)).most_common(1)[0][0]
-        for u in uses
-    }
-    return ReplayHome(
-        preset,
-        seed,
-        spec,
-        installed_at,
-        events,
-        uses,
-        [done[i] for i in order],
-        pairing.features,
-        use_truth,
-        _guided_announcements(spec, truth, events, installed_at),
-    )
-
-
 def with_checklist(home: ReplayHome, items: Sequence[ChecklistItem]) -> ReplayHome:
     """``home`` whose homeowner does only ``items`` of the guided checklist in week 1.
 
@@ -188,10 +159,11 @@ def run_home(
     homeowner: Homeowner,
     fleet: FleetPrior | None,
     refit_codebook: bool,
+    config: EngineConfig | None = None,
 ) -> tuple[dict, CalibrationEngine]:
     """The calibration protocol of ``atlas bench calibration`` with an optional fleet."""
     daily, engine = replay(
-        home, strategy, days, homeowner, fleet=fleet, refit_codebook=refit_codebook
+        home, strategy, days, homeowner, fleet=fleet, refit_codebook=refit_codebook, config=config
     )
     out = {"preset": home.preset, "seed": home.seed, "days": daily}
     out["guided_asked"] = len(home.announcements)
@@ -225,20 +197,6 @@ def labels_to_goals(days: list[dict]) -> dict[str, dict]:
     return out
 
 
-def bound_coverage(days: list[dict], first_day: int = 8) -> dict[str, dict[str, int]]:
-    """Per level: home-days (from ``first_day``) with a non-zero lower bound, and how many of
-    them had the trailing-7-day true accuracy at or above it (the bound's coverage)."""
-    rows = [d for d in days if d["day"] >= first_day]
-    out = {}
-    for lv in LEVELS:
-        bounded = [d for d in rows if d["lower"][lv] > 0 and not np.isnan(d["window"][lv])]
-        out[lv] = {
-            "days": len(bounded),
-            "covered": sum(d["window"][lv] >= d["lower"][lv] for d in bounded),
-        }
-    return out
-
-
 def home_record(run: dict, *, role: str, variant: str, fleet_homes: int, held_out: str) -> dict:
     return {
         **{k: run[k] for k in ("preset", "seed")},
@@ -258,14 +216,15 @@ def home_record(run: dict, *, role: str, variant: str, fleet_homes: int, held_ou
 def run_held_out(args: argparse.Namespace, held_out: str, bar: object) -> list[dict]:
     """Fleet sequence of the other presets (or ``--fleet-presets``), then the held-out
     preset's new homes."""
-    homeowner = Homeowner(seed=args.homeowner_seed)
+    homeowner = homeowner_from_args(args)
+    engine_config = engine_config_from_args(args)
     others = args.fleet_presets or [p for p in PRESETS if p != held_out]
     config = FleetConfig(random_state=args.fleet_seed)
     local: list[LocalHome] = []
     records = []
     for i in range(args.fleet_size):
         preset, seed = others[i % len(others)], args.fleet_seed + i
-        home = prepare_varied(preset, seed, args.days, VARIATIONS[i % len(VARIATIONS)])
+        home = prepare_home(preset, seed, args.days, VARIATIONS[i % len(VARIATIONS)])
         # the fleet homes keep run 2's protocol (full checklist, no stand-ins): their labels
         # are what the fleet measures its stand-ins on
         fleet = without_standins(build_fleet(local, config)) if local else None
@@ -277,6 +236,7 @@ def run_held_out(args: argparse.Namespace, held_out: str, bar: object) -> list[d
             homeowner=homeowner,
             fleet=fleet,
             refit_codebook=False,
+            config=engine_config,
         )
         records.append(
             home_record(
@@ -306,7 +266,7 @@ def run_held_out(args: argparse.Namespace, held_out: str, bar: object) -> list[d
         "grouped": sorted(f"{c}:{'+'.join(ln)}" for c, ln in (trust.grouped_ if trust else ())),
     }
     for seed in args.seeds:
-        home = prepare_varied(held_out, seed, args.days, 1.0)
+        home = prepare_home(held_out, seed, args.days, args.variation)
         for name in args.variants:
             variant = VARIANTS[name]
             fleet = None
@@ -322,6 +282,7 @@ def run_held_out(args: argparse.Namespace, held_out: str, bar: object) -> list[d
                 homeowner=homeowner,
                 fleet=fleet,
                 refit_codebook=variant.refit,
+                config=engine_config,
             )
             record = home_record(
                 run,
@@ -342,8 +303,8 @@ def _mean(values: Sequence[float]) -> float:
     return float(np.mean(vals)) if vals else float("nan")
 
 
-def summarize(records: list[dict]) -> dict:
-    """Means per group: new homes per variant, fleet home 1 and the last fleet home."""
+def group_records(records: list[dict]) -> dict[str, list[dict]]:
+    """The reported groups: new homes per variant, fleet home 1 and the last fleet home."""
     groups: dict[str, list[dict]] = {}
     for r in records:
         if r["role"] == "new_home":
@@ -356,10 +317,13 @@ def summarize(records: list[dict]) -> dict:
     groups[f"fleet_home_{last} (fleet of {last - 1})"] = [
         r for r in records if r["role"] == f"fleet_home_{last}"
     ]
+    return {name: rs for name, rs in groups.items() if rs}
+
+
+def summarize(records: list[dict]) -> dict:
+    """Means per group (:func:`group_records`)."""
     out = {}
-    for name, rs in groups.items():
-        if not rs:
-            continue
+    for name, rs in group_records(records).items():
         n_weeks = min(len(r["weeks"]) for r in rs)
         weeks = [
             {
@@ -393,6 +357,7 @@ def summarize(records: list[dict]) -> dict:
             "to_goal": goals,
             "false_promotion": {lv: _mean([r["false_promotion"][lv] for r in rs]) for lv in LEVELS},
             "coverage": coverage,
+            "promotion": promotion_summary([r["days"] for r in rs]),
         }
     out["paired_savings"] = paired_savings(records)
     return out
@@ -508,6 +473,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--variants", nargs="+", default=list(DEFAULT_VARIANTS), choices=list(VARIANTS)
     )
     parser.add_argument("--homeowner-seed", type=int, default=0)
+    add_condition_arguments(parser)
     parser.add_argument(
         "--quick", action="store_true", help="apartment held out, 2 fleet homes, 1 seed, 14 days"
     )
@@ -540,6 +506,9 @@ def run(args: argparse.Namespace) -> int:
     summary = summarize(records)
     args.out.mkdir(parents=True, exist_ok=True)
     text = markdown(summary)
+    groups = group_records(records)
+    text += "\n\n" + promotion_table({n: summary[n]["promotion"] for n in groups}) + "\n"
+    plot_promotion({n: [r["days"] for r in rs] for n, rs in groups.items()}, args.out)
     (args.out / "fleet.md").write_text(text, encoding="utf-8")
     (args.out / "fleet_details.json").write_text(
         json.dumps({"records": records}, indent=1), encoding="utf-8"

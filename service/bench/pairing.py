@@ -49,10 +49,13 @@ class SimulatedHome:
     truth: dict[str, dict]  # event id -> truth dict
 
 
-def simulate(preset: str, days: int, seed: int) -> SimulatedHome:
-    """Generate a run and round-trip every event through the wire encoding."""
+def simulate(preset: str, days: int, seed: int, variation: float = 1.0) -> SimulatedHome:
+    """Generate a run and round-trip every event through the wire encoding.
+
+    ``variation`` scales the simulator's plumbing spread (:func:`simulator.generate.generate_run`).
+    """
     spec = load_preset(preset)
-    sim_events = generate_run(spec, days=days, seed=seed)
+    sim_events = generate_run(spec, days=days, seed=seed, variation=variation)
     events = [decode_event(encode_event(s.event)) for s in sim_events]
     truth = {s.event.event_id: dict(s.truth) for s in sim_events}
     return SimulatedHome(spec, events, truth)

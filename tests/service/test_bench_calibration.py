@@ -35,7 +35,13 @@ def test_quick_run_writes_the_contract_json(tmp_path):
     assert set(data) == {"strategies"}
     assert set(data["strategies"]) == {"random", "atlas"}
     for result in data["strategies"].values():
-        assert set(result) == {"weeks", "false_promotion"}
+        assert set(result) == {"weeks", "false_promotion", "promotion", "coverage"}
+        for level in ("category", "fixture", "valve"):
+            promotion = result["promotion"][level]
+            for key in ("shown_by_day", "oracle_by_day"):
+                assert set(promotion[key]) == {"8", "15", "22", "29"}
+                assert all(0.0 <= v <= 1.0 for v in promotion[key].values())
+            assert promotion["shown_by_day"]["8"] == 0.0  # week 1 shows the rules only
         assert [w["week"] for w in result["weeks"]] == [1, 2, 3, 4]
         labels = [w["labels"] for w in result["weeks"]]
         assert 8 <= labels[0] <= 20  # the guided checklist of the seed protocol
@@ -51,4 +57,21 @@ def test_quick_run_writes_the_contract_json(tmp_path):
         assert all(0.0 <= result["false_promotion"][lv] <= 1.0 for lv in LEVELS)
     for level in LEVELS:
         assert (tmp_path / f"learning_{level}.png").stat().st_size > 0
+        assert (tmp_path / f"promotion_{level}.png").stat().st_size > 0
     assert "| week | labels |" in (tmp_path / "calibration.md").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_stress_flags_reach_the_simulated_homeowner(tmp_path):
+    """--p-no-answer 1: nobody answers, so no sampled label ever arrives after week 1."""
+    parser = argparse.ArgumentParser()
+    calibration.add_arguments(parser)
+    common = ["--presets", "apartment", "--seed", "1", "--days", "12", "--strategies", "random"]
+    common += ["--no-progress", "--variation", "1.3"]
+    silent = parser.parse_args([*common, "--p-no-answer", "1", "--out", str(tmp_path / "s")])
+    assert calibration.run(silent) == 0
+    details = json.loads((tmp_path / "s" / "calibration_details.json").read_text())
+    (home,) = details["strategies"]["random"]["homes"]
+    assert all(d["labels_by_source"].get("active", 0) == 0 for d in home["days"])
+    assert "variation 1.3" in (tmp_path / "s" / "calibration.md").read_text()

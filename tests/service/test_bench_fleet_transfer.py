@@ -24,6 +24,9 @@ def test_quick_run_reports_with_and_without_fleet(tmp_path):
     summary = json.loads(path.read_text())
     assert {"new_home/none", "new_home/fleet", "new_home/fleet_checklist"} <= set(summary)
     assert "home_1 (no fleet)" in summary
+    lag = summary["new_home/fleet"]["promotion"]["category"]
+    assert set(lag) == {"median_lag_days", "homes_with_oracle", "shown_by_day", "oracle_by_day"}
+    assert (tmp_path / "promotion_valve.png").stat().st_size > 0
     records = json.loads((tmp_path / "fleet_details.json").read_text())["records"]
     roles = [(r["role"], r["variant"], r["fleet_homes"]) for r in records]
     assert roles[:2] == [("fleet_home_1", "none", 0), ("fleet_home_2", "fleet", 1)]

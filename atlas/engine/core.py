@@ -129,9 +129,12 @@ class EngineConfig:
         follow, then :data:`NOT_SURE`.
     timetable, level_policy : policies of :mod:`atlas.timetable` and :mod:`atlas.levels`.
     estimate_method : {"ipw", "audit_cp", "audit_beta"}, default="ipw"
-    confidence : float, default=0.95
-        One-sided confidence of the lower bounds the level policy compares with the goals.
-    day_one_prior : bool, default=False
+    confidence : float, default=0.9
+        One-sided confidence of the lower bounds the level policy compares with the goals
+        (``atlas bench decision-rules``, docs/estimation.md: with the day-one prior, 0.9 keeps
+        false promotion at 1-2% of home-days where 0.95 leaves the fixture level 20 days
+        behind the truth).
+    day_one_prior : bool, default=True
         Start the estimates from the day-one prior (:mod:`atlas.day_one`: simulated homes of
         the home's layout class, per level and day). A fleet's own prior (``fleet=``) takes
         precedence where it has one.
@@ -171,8 +174,8 @@ class EngineConfig:
     timetable: TimetablePolicy = field(default_factory=TimetablePolicy)
     level_policy: LevelPolicy = field(default_factory=LevelPolicy)
     estimate_method: str = "ipw"
-    confidence: float = 0.95
-    day_one_prior: bool = False
+    confidence: float = 0.9
+    day_one_prior: bool = True
     day_one_discrepancy_sd: float = 0.05
     prior_check: float | None = 0.05
     n_audit: int = 1

@@ -20,7 +20,7 @@ import argparse
 import json
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -29,8 +29,8 @@ import numpy as np
 from atlas.day_one import DayOnePriors, load_day_one_priors
 from atlas.domain import LEVELS
 from atlas.engine.records import LabelRecord
-from atlas.estimate import AccuracyEstimate, estimate_accuracy
-from atlas.levels import LevelState, decide_level
+from atlas.estimate import AccuracyEstimate, ScoredLabel, estimate_accuracy
+from atlas.levels import LevelPolicy, LevelState, decide_level
 from service.bench._conditions import (
     add_condition_arguments,
     describe_conditions,
@@ -38,19 +38,29 @@ from service.bench._conditions import (
     homeowner_from_args,
 )
 from service.bench._promotion import REPORT_DAYS, promotion_summary
-from service.bench.calibration import coverage_share, false_promotions, prepare_home, replay
+from service.bench.calibration import (
+    ReplayHome,
+    coverage_share,
+    false_promotions,
+    prepare_home,
+    replay,
+)
 from simulator.presets import PRESETS
 
 
 @dataclass(frozen=True)
 class Rule:
     """How a day's estimates are made: the bound's confidence and the day-one prior's
-    discrepancy (None: no day-one prior)."""
+    discrepancy (None: no day-one prior). ``true_answers`` scores every label against the
+    simulator's truth instead of the homeowner's answer: what a perfect correction of the
+    homeowner's slips could give at most."""
 
     name: str
     confidence: float
     discrepancy_sd: float | None
     prior_check: float | None = 0.05
+    true_answers: bool = False
+    policy: LevelPolicy = field(default_factory=LevelPolicy)
 
 
 RULES: tuple[Rule, ...] = (
@@ -64,18 +74,31 @@ RULES: tuple[Rule, ...] = (
     Rule("day-one sd 0.05, 90%, unchecked", 0.90, 0.05, None),
     Rule("day-one sd 0.07, 90%", 0.90, 0.07),
     Rule("day-one sd 0.05, 80%", 0.80, 0.05),
+    Rule("day-one sd 0.05, 90%, true answers", 0.90, 0.05, true_answers=True),
+    Rule("day-one sd 0.05, 90%, demote margin 3 pts", 0.90, 0.05, policy=LevelPolicy(margin=0.03)),
+    Rule("day-one sd 0.05, 90%, demote after 4", 0.90, 0.05, policy=LevelPolicy(demote_after=4)),
 )
 
 
+def scored_labels(labels: Sequence[LabelRecord], rule: Rule, home: ReplayHome) -> list[ScoredLabel]:
+    """The sampled, scored labels, against the answers or (``rule.true_answers``) the truth."""
+    scored = [r.scored for r in labels if r.source == "active" and r.scored is not None]
+    if not rule.true_answers:
+        return scored
+    h = home.spec.hierarchy
+    return [
+        replace(s, true={lv: h.label_at(home.truth[s.use_id], lv) for lv in s.true}) for s in scored
+    ]
+
+
 def day_estimates(
-    labels: Sequence[LabelRecord],
+    scored: Sequence[ScoredLabel],
     rule: Rule,
     table: DayOnePriors,
     layout: str,
     day: int,
 ) -> dict[str, AccuracyEstimate]:
-    """The estimates of ``rule`` from ``labels`` (the sampled, scored ones count)."""
-    scored = [r.scored for r in labels if r.source == "active" and r.scored is not None]
+    """The estimates of ``rule`` from the scored labels known on ``day``."""
     return {
         lv: estimate_accuracy(
             scored,
@@ -93,7 +116,7 @@ def day_estimates(
 def rerun(
     days: Sequence[Mapping],
     labels: Sequence[LabelRecord],
-    installed_at,
+    home: ReplayHome,
     rule: Rule,
     table: DayOnePriors,
     layout: str,
@@ -102,10 +125,10 @@ def rerun(
     state, out = LevelState(), []
     for row in days:
         day = row["day"]
-        end = installed_at + timedelta(days=day)
-        known = [r for r in labels if r.at < end]
+        end = home.installed_at + timedelta(days=day)
+        known = scored_labels([r for r in labels if r.at < end], rule, home)
         est = day_estimates(known, rule, table, layout, day)
-        decision = decide_level(est, state, day=day)
+        decision = decide_level(est, state, day=day, policy=rule.policy)
         state = decision.state
         out.append({**row, "level": decision.level, "lower": {lv: est[lv].lower for lv in LEVELS}})
     return out
@@ -172,9 +195,7 @@ def run(args: argparse.Namespace) -> int:
         home = prepare_home(preset, seed, args.days, args.variation)
         days, engine = replay(home, "atlas", args.days, homeowner, config=config)
         for rule in RULES:
-            reruns[rule.name].append(
-                rerun(days, engine.labels, home.installed_at, rule, table, engine.layout)
-            )
+            reruns[rule.name].append(rerun(days, engine.labels, home, rule, table, engine.layout))
     results = {name: summarize(rows) for name, rows in reruns.items()}
     print(f"{len(homes)} homes {homes}; replayed with {describe_conditions(args)}\n")
     print(markdown(results))

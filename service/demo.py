@@ -3,16 +3,25 @@
 What runs (all on this machine): a broker (a private ``mosquitto`` on a free port with the
 data-keeping config, or ``--broker URL``), SQLite in a temporary folder, the full service in this
 process (intake, per-home pipeline, scheduler, MQTT link and the HTTP API under uvicorn on a free
-port) on a simulated clock running ``--speed`` times wall time, the simulator publishing a
-``two_bath_house`` at that speed (QoS 1, outbox), and a simulated homeowner who does the week-1
-checklist through ``POST /v1/homes/{id}/announcements`` and answers label requests through the
-HTTP API like a person (some ignored, some late, some wrong; :mod:`simulator.homeowner`). At the
-end it prints the Table 8-2-style summary: per week, labels, estimated accuracy with its lower
-bound and the TRUE accuracy per level (against the simulator's ground truth), the level shown;
-events published vs stored.
+port), a gateway publishing a simulated ``two_bath_house`` (QoS 1), and a simulated homeowner who
+does the week-1 checklist through ``POST /v1/homes/{id}/announcements`` and answers label
+requests through the HTTP API like a person (some ignored, some late, some wrong;
+:mod:`simulator.homeowner`).
 
-The pieces (:class:`InProcessService`, :class:`HttpHomeowner`, :func:`weekly_summary`) are also
-what the end-to-end restart test drives.
+All of them run on one :class:`~service.runtime.clock.VirtualClock`, a discrete-event clock that
+:class:`VirtualTimeDriver` advances from one due instant to the next (an event to publish, a
+homeowner's action, a scheduler job or classifier pass) only once the service has finished what
+was due: stored and paired every event, run every due job and pass. So a round that takes a wall
+second still sends its requests at the round's minute, a request expires only because the
+homeowner did not answer in time, and the same seeds print the same table on any machine.
+
+At the end it prints the Table 8-2-style summary: per week (per day with ``--verbose``), labels,
+the level shown beside the level the truth allows, and per level the estimate with its lower
+bound next to the TRUE accuracy (against the simulator's ground truth); events published vs
+stored; label requests by state.
+
+The pieces (:class:`InProcessService`, :class:`HttpHomeowner`, :func:`summary_rows`) are also
+what the end-to-end restart test drives, there on a :class:`~service.runtime.clock.ScaledClock`.
 """
 
 from __future__ import annotations
@@ -26,44 +35,37 @@ import tempfile
 import threading
 import time
 import uuid
-from collections import defaultdict
 from collections.abc import Callable
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import httpx
 import uvicorn
-from sqlalchemy import Engine, func, select
+from paho.mqtt.reasoncodes import ReasonCode
+from sqlalchemy import Engine
 
 from atlas.events import EVENT_TOPIC
 from atlas.homespec import HomeSpec, parse_home_spec
 from service.broker import PrivateBroker, free_port
-from service.runtime.clock import ScaledClock
+from service.demo_summary import event_counts, print_summary, summary_rows
+from service.mqttconn import BrokerEndpoint, new_client
+from service.runtime.clock import Clock, VirtualClock
 from service.settings import Settings
 from service.storage.engine import make_engine, upgrade
 from service.storage.homes import upsert_home
-from service.storage.schema import (
-    classifications,
-    events,
-    label_requests,
-    labels,
-    use_events,
-    uses,
-)
-from service.storage.stats import db_stats
 from service.waiting import wait_until
 from simulator.generate import SimEvent, generate_run
 from simulator.homeowner import NOT_SURE, Homeowner
 from simulator.presets import load_preset
-from simulator.stream import StreamReport, stream_events
+
+if TYPE_CHECKING:
+    from service.runtime.service import AtlasRuntime
 
 _LOGGER = logging.getLogger(__name__)
-LEVELS = ("category", "fixture", "valve")
-#: Default speed: 28 simulated days in about 3.5 minutes of wall time.
-DEFAULT_SPEED = 12_000.0
 
 
 # ---------------------------------------------------------------------------- the simulated home
@@ -90,34 +92,31 @@ class SimulatedHome:
 
     @property
     def end(self) -> datetime:
-        d = self.installed.date() + timedelta(days=self.days)
+        return self.midnight_after(self.days)
+
+    def midnight_after(self, day: int) -> datetime:
+        """The local midnight that ends calibration ``day`` (day 1: the installation day)."""
+        d = self.installed.date() + timedelta(days=day)
         return datetime(d.year, d.month, d.day, tzinfo=self.installed.tzinfo)
 
     def truth_of_event(self) -> dict[str, dict]:
         return {s.event.event_id: s.truth for s in self.sim}
 
-    def messages(self, topic_base: str = "atlas/v1") -> list[tuple[str, bytes, float]]:
-        """``(topic, payload, seconds since install)`` for :func:`stream_events`."""
+    def publications(self, topic_base: str = "atlas/v1") -> list[tuple[datetime, str, bytes]]:
+        """``(event time, topic, payload)`` of every event, in time order."""
         default_base = EVENT_TOPIC.split("/homes/", 1)[0]
-        out = []
-        for s in self.sim:
-            topic = topic_base + s.event.topic()[len(default_base) :]
-            offset = (s.event.t - self.installed).total_seconds()
-            out.append((topic, json.dumps(s.payload()).encode(), offset))
-        return out
+        return [
+            (s.event.t, topic_base + s.event.topic()[len(default_base) :],
+             json.dumps(s.payload()).encode())
+            for s in self.sim
+        ]  # fmt: skip
 
-
-def pairing_accuracy(engine: Engine, sim: list[SimEvent]) -> tuple[int, int]:
-    """(simulated uses stored with exactly their events, simulated uses): truth is ``use_id``."""
-    truth: dict[str, set[str]] = defaultdict(set)
-    for s in sim:
-        truth[s.truth["use_id"]].add(s.event.event_id)
-    stored: dict[str, set[str]] = defaultdict(set)
-    with engine.connect() as conn:
-        for use_id, event_id in conn.execute(select(use_events.c.use_id, use_events.c.event_id)):
-            stored[use_id].add(event_id)
-    found = {frozenset(ids) for ids in stored.values()}
-    return sum(frozenset(ids) in found for ids in truth.values()), len(truth)
+    def messages(self, topic_base: str = "atlas/v1") -> list[tuple[str, bytes, float]]:
+        """``(topic, payload, seconds since install)`` (:func:`simulator.stream.stream_events`)."""
+        return [
+            (topic, payload, (t - self.installed).total_seconds())
+            for t, topic, payload in self.publications(topic_base)
+        ]
 
 
 def register(db: Engine, home: SimulatedHome) -> None:
@@ -132,13 +131,13 @@ def register(db: Engine, home: SimulatedHome) -> None:
 class InProcessService:
     """``atlas serve`` in this process: runtime + API under uvicorn in a thread; restartable."""
 
-    def __init__(self, settings: Settings, db: Engine, clock: ScaledClock) -> None:
+    def __init__(self, settings: Settings, db: Engine, clock: Clock) -> None:
         self.settings = settings
         self.db = db
         self.clock = clock
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
-        self.runtime = None
+        self.runtime: AtlasRuntime | None = None
 
     @property
     def url(self) -> str:
@@ -182,32 +181,29 @@ class InProcessService:
 def demo_settings(
     workdir: Path,
     broker_url: str,
-    clock: ScaledClock,
     *,
     topic_base: str = "atlas/v1",
     client_prefix: str | None = None,
     db_url: str | None = None,
     port: int | None = None,
+    **overrides,
 ) -> Settings:
-    """Settings of the in-process service; the API reads the same simulated clock from them."""
-    return Settings(
-        environment="development",
-        db_url=db_url or f"sqlite:///{workdir}/atlas.db",
-        broker_url=broker_url,
-        event_topic=f"{topic_base}/homes/+/sensors/+/events",
-        mqtt_client_prefix=client_prefix or f"demo-{uuid.uuid4().hex[:8]}",
-        http_port=port or free_port(),
-        log_json=False,
-        sim_start=clock.sim_start.isoformat(),
-        sim_wall_start=clock.wall_start,
-        sim_speed=clock.speed,
-        # wall seconds: at thousands of times real time a minute of wall time is days
-        scheduler_sweep_s=2.0,
-        retrain_debounce_s=0.3,
-        # the stored pairing gives the provisional classifications: a child process's start
-        # (seconds of CPU) and hand-over would be hours of simulated time here
-        provisional_process=False,
-    )
+    """Settings of the in-process service (``overrides``: any other setting)."""
+    return Settings(**{
+        "environment": "development",
+        "db_url": db_url or f"sqlite:///{workdir}/atlas.db",
+        "broker_url": broker_url,
+        "event_topic": f"{topic_base}/homes/+/sensors/+/events",
+        "mqtt_client_prefix": client_prefix or f"demo-{uuid.uuid4().hex[:8]}",
+        "http_port": port or free_port(),
+        "log_json": False,
+        # the stored pairing gives the provisional classifications: a child process would
+        # classify beside the work the driver waits for, on CPU the table never shows
+        "provisional_process": False,
+        # fewer, larger classifier passes (the longest pause the settings allow): each pass
+        # rebuilds the home's whole matrix, most of the demo's time
+        "classify_every_s": 60.0,
+    } | overrides)  # fmt: skip
 
 
 # ---------------------------------------------------------------------------- the homeowner
@@ -238,15 +234,18 @@ class HttpHomeowner:
     Week 1: for each checklist item (``GET .../checklist``) it announces the next simulated
     uses of that fixture a minute before they start (the simulator does not run fixtures on
     demand, so "I'm about to do it" is said before a use the simulation had planned anyway).
-    Always: it polls the open requests and answers each per :class:`Homeowner` (ignored, late,
-    wrong, not sure), at the service time the model says.
+    Always: it reads the open requests (:meth:`look`) and answers each per :class:`Homeowner`
+    (ignored, late, wrong, not sure) at the service time the model says (:meth:`act`).
+
+    Stepped by :class:`VirtualTimeDriver`, or on a thread of its own (:meth:`start`) that polls
+    a running clock.
     """
 
     def __init__(
         self,
         api_url: str,
         home: SimulatedHome,
-        clock: ScaledClock,
+        clock: Clock,
         *,
         seed: int = 7,
         model: Homeowner | None = None,
@@ -306,7 +305,9 @@ class HttpHomeowner:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(10)
+        if self._thread.ident is not None:
+            self._thread.join(10)
+        self.http.close()
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -318,12 +319,23 @@ class HttpHomeowner:
             self._stop.wait(0.05)
 
     def step(self) -> None:
-        now = self.clock.now()
+        self.look()
+        self.act(self.clock.now())
+
+    def look(self) -> None:
+        """Read the open requests; plan the answer to each new one."""
         r = self.http.get(f"{self.base}/label-requests", params={"state": "open"})
-        for req in r.raise_for_status().json()["data"]:
-            if req["request_id"] not in self._seen:
-                self._seen.add(req["request_id"])
-                self._schedule_answer(req)
+        new = [q for q in r.raise_for_status().json()["data"] if q["request_id"] not in self._seen]
+        for req in sorted(new, key=lambda q: (q["sent_at"] or q["created_at"], q["request_id"])):
+            self._seen.add(req["request_id"])
+            self._schedule_answer(req)
+
+    def next_due(self) -> datetime | None:
+        """When the next announcement or answer is due (None: nothing planned)."""
+        return self._due[0].at if self._due else None
+
+    def act(self, now: datetime) -> None:
+        """Post the announcements and answers due by ``now``."""
         while self._due and self._due[0].at <= now:
             due = heapq.heappop(self._due)
             if due.kind == "announce":
@@ -371,133 +383,6 @@ class HttpHomeowner:
             _LOGGER.warning("answer refused: %s %s", r.status_code, r.text[:200])
 
 
-# ---------------------------------------------------------------------------- the summary
-
-
-def _true_label(truth: dict, level: str) -> str:
-    return str(truth[{"valve": "valve", "fixture": "fixture", "category": "category"}[level]])
-
-
-def weekly_summary(db: Engine, api: httpx.Client, home: SimulatedHome) -> list[dict]:
-    """Per week: labels, display level, estimate/bound (HTTP) and true accuracy (DB vs truth)."""
-    home_id = home.spec.home_id
-    acc = api.get(f"/v1/homes/{home_id}/accuracy", params={"limit": 10000}).raise_for_status()
-    rows = acc.json()["data"]
-    timeline = acc.json()["timeline"]
-    truth = home.truth_of_event()
-    with db.connect() as conn:
-        use_t = {
-            r.use_id: r._mapping["t"]
-            for r in conn.execute(select(uses.c.use_id, uses.c.t).where(uses.c.home_id == home_id))
-        }
-        cls_rows = conn.execute(
-            select(
-                classifications.c.use_id,
-                classifications.c.level,
-                classifications.c.label,
-                classifications.c.created_at,
-            )
-            .where(classifications.c.home_id == home_id)
-            .order_by(classifications.c.created_at, classifications.c.id)
-        ).all()
-        label_rows = conn.execute(
-            select(labels.c.source, labels.c.answered_at).where(labels.c.home_id == home_id)
-        ).all()
-    weeks = []
-    n_weeks = -(-home.days // 7)
-    for w in range(1, n_weeks + 1):
-        end = min(home.installed + timedelta(days=7 * w), home.end)
-        start = home.installed + timedelta(days=7 * (w - 1))
-        seen_by = end + timedelta(hours=1)  # the daily update at 00:05 reports the day that ended
-        week_uses = [u for u, t in use_t.items() if start <= t < end and u[2:] in truth]
-        latest: dict[tuple[str, str], str] = {}
-        for r in cls_rows:
-            if r.created_at <= seen_by and r.use_id in use_t and start <= use_t[r.use_id] < end:
-                latest[(r.use_id, r.level)] = r.label
-        levels = {}
-        for level in LEVELS:
-            est = [
-                x for x in rows if x["level"] == level and datetime.fromisoformat(x["t"]) <= seen_by
-            ]
-            # every use of the week, as the calibration bench scores it: a use the service has
-            # not classified at this level (no model yet) counts as not correct
-            scored = [(uid, latest.get((uid, level))) for uid in week_uses]
-            correct = sum(label == _true_label(truth[uid[2:]], level) for uid, label in scored)
-            last = est[-1] if est and est[-1]["n_labels"] > 0 else None  # no labels: no estimate
-            levels[level] = {
-                "estimate": None if last is None else round(last["estimate"], 3),
-                "lower_bound": None if last is None else round(last["lower_bound"], 3),
-                "n_labels": 0 if last is None else last["n_labels"],
-                "true_accuracy": round(correct / len(scored), 3) if scored else None,
-                "n_uses": len(scored),
-            }
-        shown = [c["level"] for c in timeline if datetime.fromisoformat(c["t"]) <= seen_by]
-        weeks.append(
-            {
-                "week": w,
-                "end": end.isoformat(),
-                "labels": sum(1 for s, t in label_rows if s != "guided" and t <= seen_by),
-                "guided_labels": sum(1 for s, t in label_rows if s == "guided" and t <= seen_by),
-                "level": shown[-1] if shown else "rules",
-                "levels": levels,
-            }
-        )
-    return weeks
-
-
-def event_counts(db: Engine, home_id: str) -> dict:
-    with db.connect() as conn:
-        stored = conn.execute(
-            select(func.count(), func.count(func.distinct(events.c.event_id))).where(
-                events.c.home_id == home_id
-            )
-        ).one()
-        states = dict(
-            conn.execute(
-                select(label_requests.c.state, func.count())
-                .where(label_requests.c.home_id == home_id)
-                .group_by(label_requests.c.state)
-            ).all()
-        )
-        stats = db_stats(conn)
-    return {
-        "stored": stored[0],
-        "distinct_event_ids": stored[1],
-        "dead_letters": stats["dead_letters"],
-        "requests": states,
-    }
-
-
-def print_table(summary: dict, out: Callable[[str], None]) -> None:
-    out("\nweek  labels  guided  shown     " + "  ".join(f"{lv:>22}" for lv in LEVELS))
-    out(
-        "                                 "
-        + "  ".join(f"{'est (lower) / true':>22}" for _ in LEVELS)
-    )
-    for w in summary["weeks"]:
-        cells = []
-        for lv in LEVELS:
-            c = w["levels"][lv]
-            est = (
-                "  -  "
-                if c["estimate"] is None
-                else f"{c['estimate']:.2f} ({c['lower_bound']:.2f})"
-            )
-            true = "-" if c["true_accuracy"] is None else f"{c['true_accuracy']:.2f}"
-            cells.append(f"{est + ' / ' + true:>22}")
-        out(
-            f"{w['week']:>4}  {w['labels']:>6}  {w['guided_labels']:>6}  {w['level']:<8}  "
-            + "  ".join(cells)
-        )
-    ev = summary["events"]
-    out(
-        f"\nevents: simulated {ev['simulated']}, published {ev['published']}, acknowledged "
-        f"{ev['acknowledged']}, stored {ev['stored']} ({ev['distinct_event_ids']} distinct ids), "
-        f"dead letters {ev['dead_letters']}"
-    )
-    out(f"label requests by state: {summary['requests']}; homeowner: {summary['homeowner']}")
-
-
 # ---------------------------------------------------------------------------- the run
 
 
@@ -515,16 +400,172 @@ def start_broker(stack: ExitStack, workdir: Path, out: Callable[[str], None]) ->
     return broker.url
 
 
+class Gateway:
+    """A home's gateway publishing one event at a time at QoS 1, each until its PUBACK.
+
+    :func:`simulator.stream.stream_events` paces a whole stream by the wall clock; here the
+    driver decides when each event is due, so the gateway only publishes. The broker URL
+    carries its login and TLS (service/mqttconn.py).
+    """
+
+    def __init__(self, broker_url: str, client_id: str, timeout_s: float = 30.0) -> None:
+        self.timeout_s = timeout_s
+        self.published = 0
+        self.acknowledged = 0
+        self.broker = BrokerEndpoint.from_url(broker_url)
+        self.client = new_client(self.broker, client_id)
+        self._connack: list[ReasonCode] = []
+        self._answered = threading.Event()
+        self._refused: set[int] = set()  # mids whose PUBACK refused the message
+        self.client.on_connect = self._on_connect
+        self.client.on_publish = self._on_publish
+        self.client.connect_async(self.broker.host, self.broker.port, keepalive=30)
+        self.client.loop_start()
+        self._answered.wait(timeout_s)
+        if not self._connack or self._connack[0].is_failure:
+            self.close()
+            why = f"refused: {self._connack[0]}" if self._connack else f"none within {timeout_s} s"
+            raise ConnectionError(f"no gateway connection to {self.broker.masked()} ({why})")
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        self._connack.append(reason_code)
+        self._answered.set()
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        if reason_code.is_failure:  # e.g. "Not authorized": the login may not use that topic
+            self._refused.add(mid)
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        info = self.client.publish(topic, payload, qos=1)
+        self.published += 1
+        info.wait_for_publish(self.timeout_s)
+        if not info.is_published():
+            raise RuntimeError(f"the broker did not acknowledge an event within {self.timeout_s} s")
+        if info.mid in self._refused:
+            raise RuntimeError(f"{self.broker.masked()} refused an event on {topic!r}")
+        self.acknowledged += 1
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+class VirtualTimeDriver:
+    """Plays a run on a :class:`VirtualClock`: advance to the next due instant, deliver what is
+    due there, wait until the service is idle, repeat.
+
+    Due instants: the next event to publish, the homeowner's next action and the runtime's
+    (:meth:`AtlasRuntime.next_due`: its next scheduler job or classifier pass). At an instant,
+    the events come first (each stored and paired), then what the runtime has due (after a job,
+    the homeowner reads the open requests), then the homeowner's announcements and answers.
+    After each, the driver waits until the service is idle: it has taken in every event
+    published and :meth:`AtlasRuntime.idle` holds. The clock does not move before.
+    """
+
+    def __init__(
+        self,
+        clock: VirtualClock,
+        runtime: AtlasRuntime,
+        gateway: Gateway,
+        homeowner: HttpHomeowner,
+        publications: list[tuple[datetime, str, bytes]],
+        *,
+        settle_timeout_s: float = 120.0,
+    ) -> None:
+        self.clock = clock
+        self.runtime = runtime
+        self.gateway = gateway
+        self.homeowner = homeowner
+        self.publications = publications
+        self.settle_timeout_s = settle_timeout_s
+        self._next = 0  # index of the next publication
+
+    def run_until(
+        self, end: datetime, before_advance: Callable[[datetime], None] = lambda t: None
+    ) -> None:
+        """Deliver everything due up to ``end``; ``before_advance(t)`` runs (the service idle)
+        before each move of the clock to ``t``."""
+        self.settle()
+        while (t := self.next_due()) is not None and t <= end:
+            self._advance(t, before_advance)
+            self._deliver(t)
+        self._advance(end, before_advance)
+
+    def next_due(self) -> datetime | None:
+        """The next instant at which something is due (never before now)."""
+        times = [t for t in (self.homeowner.next_due(), self.runtime.next_due()) if t is not None]
+        if self._next < len(self.publications):
+            times.append(self.publications[self._next][0])
+        return max(min(times), self.clock.now()) if times else None
+
+    def _advance(self, t: datetime, before_advance: Callable[[datetime], None]) -> None:
+        if t > self.clock.now():
+            before_advance(t)
+            self.clock.advance_to(t)
+
+    def _deliver(self, t: datetime) -> None:
+        while self._next < len(self.publications) and self.publications[self._next][0] <= t:
+            _, topic, payload = self.publications[self._next]
+            self.gateway.publish(topic, payload)
+            self._next += 1
+            self.settle()
+        due = self.runtime.next_due()
+        if due is not None and due <= t:
+            job = self.runtime.scheduler.next_due()
+            self.runtime.wake()
+            self.settle()
+            if job is not None and job <= t:  # only jobs send and expire requests
+                self.homeowner.look()
+        owner = self.homeowner.next_due()
+        if owner is not None and owner <= t:
+            self.homeowner.act(t)
+            self.settle()
+
+    def settle(self) -> None:
+        """Wait until the service is idle (see the class docstring)."""
+
+        def idle() -> bool:
+            return self.runtime.messages_taken >= self.gateway.published and self.runtime.idle()
+
+        if not wait_until(idle, self.settle_timeout_s, poll_s=0.0005, max_poll_s=0.002):
+            raise RuntimeError(
+                f"the service did not finish what was due at {self.clock.now().isoformat()} "
+                f"within {self.settle_timeout_s} s of wall time"
+            )
+
+
+class _DayLines:
+    """Prints a line per simulated day as the clock leaves it (the service idle, so the counts
+    are the same on every run)."""
+
+    def __init__(self, db: Engine, home: SimulatedHome, homeowner: HttpHomeowner, out) -> None:
+        self.db = db
+        self.home = home
+        self.homeowner = homeowner
+        self.out = out
+        self.day = 1
+
+    def __call__(self, t: datetime) -> None:
+        while self.day <= self.home.days and t >= self.home.midnight_after(self.day):
+            c = event_counts(self.db, self.home.spec.home_id)
+            self.out(
+                f"  day {self.day:>2}: {c['stored']:>5} events stored, requests {c['requests']}, "
+                f"homeowner answered {self.homeowner.counters.answered}, "
+                f"announced {self.homeowner.counters.announced}"
+            )
+            self.day += 1
+
+
 def run_demo(
     *,
     days: int = 28,
-    speed: float = DEFAULT_SPEED,
     seed: int = 1,
     homeowner_seed: int = 7,
     diligent_homeowner: bool = False,
     preset: str = "two_bath_house",
     broker_url: str | None = None,
     workdir: Path | None = None,
+    verbose: bool = False,
     keep_running: bool = False,
     out: Callable[[str], None] = print,
 ) -> dict:
@@ -532,31 +573,22 @@ def run_demo(
 
     ``diligent_homeowner``: answer every request within minutes (still sometimes wrong or
     not sure). The default homeowner ignores a fifth and answers almost a third hours late,
-    so one short round may end with no label at all.
+    so one short round may end with no label at all. ``verbose``: a row per day as well.
     """
+    started = time.monotonic()
     with ExitStack() as stack:
         if workdir is None:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="atlas-demo-")))
         workdir.mkdir(parents=True, exist_ok=True)
         broker_url = broker_url or start_broker(stack, workdir, out)
         home = SimulatedHome.generate(preset, days, seed)
-        messages = home.messages()
-        out(
-            f"simulated {days} days of {preset!r}: {len(home.sim)} events; "
-            f"playing at {speed:,.0f}x (~{messages[-1][2] / speed:.0f} s of streaming)"
-        )
+        out(f"simulated {days} days of {preset!r}: {len(home.sim)} events")
         db = make_engine(f"sqlite:///{workdir}/atlas.db")
         stack.callback(db.dispose)
         upgrade(db)
         register(db, home)
-        # the runtime's imports (scikit-learn) take seconds: done before the clock starts, or
-        # the first simulated hours pass before the service and the homeowner are up (the
-        # checklist's first announcements were then refused as more than an hour old)
-        from service.runtime.serve import build_app  # noqa: F401
-
-        clock = ScaledClock(home.installed, time.time() + 3.0, speed)
-        settings = demo_settings(workdir, broker_url, clock)
-        service = InProcessService(settings, db, clock)
+        clock = VirtualClock(home.installed)
+        service = InProcessService(demo_settings(workdir, broker_url), db, clock)
         service.start()
         stack.callback(service.stop)
         out(f"service up: {service.url} (database {workdir}/atlas.db)")
@@ -564,44 +596,37 @@ def run_demo(
         if diligent_homeowner:
             model = Homeowner(p_no_answer=0.0, p_late=0.0, seed=homeowner_seed)
         homeowner = HttpHomeowner(service.url, home, clock, model=model)
-        out(f"homeowner: {homeowner.plan_checklist()} week-1 checklist announcements planned")
-        homeowner.start()
         stack.callback(homeowner.stop)
-        report = _stream(messages, broker_url, clock, workdir, db, home, homeowner, out)
-        wait_until(
-            lambda: (
-                event_counts(db, home.spec.home_id)["distinct_event_ids"] >= report.acknowledged
-            ),
-            60,
-            poll_s=0.2,
-        )
-        # let the clock pass the last midnight: the daily update reports the last day
-        last_daily = home.end + timedelta(minutes=10)
-        wait_until(
-            lambda: clock.now() >= last_daily,
-            clock.wall_seconds((last_daily - clock.now()).total_seconds()) + 5,
-            poll_s=0.2,
-        )
+        gateway = Gateway(broker_url, f"demo-gateway-{uuid.uuid4().hex[:8]}")
+        stack.callback(gateway.close)
+        publications = home.publications()
+        driver = VirtualTimeDriver(clock, service.runtime, gateway, homeowner, publications)
+        out(f"homeowner: {homeowner.plan_checklist()} week-1 checklist announcements planned")
+        # past the last midnight (the daily update at 00:05 reports the last day) and the last
+        # event (a use that began before midnight may end after it)
+        until = max(home.end + timedelta(minutes=10), publications[-1][0])
+        driver.run_until(until, _DayLines(db, home, homeowner, out))
+        counts = event_counts(db, home.spec.home_id)
         with httpx.Client(base_url=service.url, timeout=10) as api:
-            wait_until(lambda: _has_daily_after(api, home, home.end), 30, poll_s=0.2)
             summary = {
                 "home_id": home.spec.home_id,
                 "days": days,
-                "speed": speed,
                 "events": {
                     "simulated": len(home.sim),
-                    "published": report.sent,
-                    "acknowledged": report.acknowledged,
+                    "published": gateway.published,
+                    "acknowledged": gateway.acknowledged,
                 }
-                | {k: v for k, v in event_counts(db, home.spec.home_id).items() if k != "requests"},
-                "requests": event_counts(db, home.spec.home_id)["requests"],
+                | {k: v for k, v in counts.items() if k != "requests"},
+                "requests": counts["requests"],
                 "homeowner": vars(homeowner.counters),
-                "weeks": weekly_summary(db, api, home),
+                "weeks": summary_rows(db, api, home, 7),
                 "dashboard_url": f"{service.url}/homes/{home.spec.home_id}/dashboard",
             }
-        homeowner.stop()
-        print_table(summary, out)
-        out(f"\ndashboard: {summary['dashboard_url']}")
+            if verbose:
+                summary["per_day"] = summary_rows(db, api, home, 1)
+        print_summary(summary, out)
+        out(f"\n{days} days played in {time.monotonic() - started:.0f} s of wall time")
+        out(f"dashboard: {summary['dashboard_url']}")
         if keep_running:
             out("serving until Ctrl-C (--keep-running)")
             with suppress(KeyboardInterrupt):
@@ -609,64 +634,11 @@ def run_demo(
     return summary
 
 
-def _has_daily_after(api: httpx.Client, home: SimulatedHome, t: datetime) -> bool:
-    r = api.get(f"/v1/homes/{home.spec.home_id}/accuracy", params={"limit": 3})
-    return r.status_code == 200 and any(
-        datetime.fromisoformat(x["t"]) >= t for x in r.json()["data"]
-    )
-
-
-def _stream(messages, broker_url, clock, workdir, db, home, homeowner, out) -> StreamReport:
-    """Publish on the simulated clock (in a thread) and print progress once per simulated day."""
-    result: dict[str, StreamReport] = {}
-
-    def play() -> None:
-        time.sleep(max(0.0, clock.wall_start - time.time()))
-        result["report"] = stream_events(
-            messages,
-            broker_url,
-            speed=clock.speed,
-            outbox_dir=workdir / "outbox",
-            progress=False,
-            client_id=f"demo-gateway-{uuid.uuid4().hex[:8]}",
-        )
-
-    player = threading.Thread(target=play, name="gateway", daemon=True)
-    player.start()
-    day_printed = 0
-    while player.is_alive():
-        player.join(0.5)
-        day = home_day(home, clock.now())
-        if day > day_printed and day <= home.days:
-            day_printed = day
-            c = event_counts(db, home.spec.home_id)
-            out(
-                f"  day {day:>2}: {c['stored']:>5} events stored, requests {c['requests']}, "
-                f"homeowner answered {homeowner.counters.answered}, "
-                f"announced {homeowner.counters.announced}"
-            )
-    if "report" not in result:
-        raise RuntimeError("the simulated gateway failed; see the log above")
-    return result["report"]
-
-
-def home_day(home: SimulatedHome, t: datetime) -> int:
-    local = t.astimezone(home.installed.tzinfo).date()
-    return (local - home.installed.date()).days + 1
-
-
 # ---------------------------------------------------------------------------- command line
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--days", type=int, default=28, help="simulated days (default 28)")
-    parser.add_argument(
-        "--speed",
-        type=float,
-        default=DEFAULT_SPEED,
-        help=f"simulated seconds per wall second (default {DEFAULT_SPEED:,.0f}: 28 days in "
-        "about 3.5 minutes)",
-    )
     parser.add_argument("--seed", type=int, default=1, help="simulation seed")
     parser.add_argument("--homeowner-seed", type=int, default=7)
     parser.add_argument(
@@ -674,6 +646,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="the homeowner answers every request within minutes (default: a fifth ignored, "
         "almost a third answered hours late)",
+    )
+    parser.add_argument(
+        "--verbose",
+        dest="per_day",
+        action="store_true",
+        help="print the summary table per day as well as per week",
     )
     parser.add_argument("--broker", default=None, help="use this MQTT 5 broker, not a private one")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the database here")
@@ -693,12 +671,12 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--days={args.days} should be at least 1")
     summary = run_demo(
         days=args.days,
-        speed=args.speed,
         seed=args.seed,
         homeowner_seed=args.homeowner_seed,
         diligent_homeowner=args.diligent_homeowner,
         broker_url=args.broker,
         workdir=args.workdir,
+        verbose=args.per_day,
         keep_running=args.keep_running,
     )
     if args.json:

@@ -47,7 +47,7 @@ from service.storage.enginestate import (
 from service.storage.events import load_events, utc
 from service.storage.homestatus import LEVEL_NAMES, append_accuracy, upsert_home_status
 from service.storage.requestplans import closed_answers, insert_planned
-from service.storage.schema import events, homes
+from service.storage.schema import events, homes, uses
 from service.storage.uses import load_uses
 
 _LOGGER = logging.getLogger(__name__)
@@ -71,6 +71,7 @@ class _Home:
     known: set[str] = field(default_factory=set)  # use ids ingested
     applied: set[str] = field(default_factory=set)  # request ids whose answer was applied
     announced: set[int] = field(default_factory=set)  # announcement ids given to the engine
+    guided: set[str] = field(default_factory=set)  # use ids whose guided label is stored
     uses_read_at: datetime | None = None  # wall clock of the last read of new uses
     saved_at: float = 0.0  # monotonic time of the last snapshot save
     unsaved: bool = False  # ingested uses not in the saved snapshot yet
@@ -217,8 +218,9 @@ class HomePipeline:
     def _store_guided(self, conn: Connection, home_id: str, home: _Home) -> None:
         """Store the labels matched announcements gave (the checklist's progress reads them)."""
         for rec in home.engine.labels:
-            if rec.source == "guided":
+            if rec.source == "guided" and rec.use_id not in home.guided:
                 record_guided_label(conn, home_id, rec.use_id, rec.label, rec.at)
+                home.guided.add(rec.use_id)
 
     # ------------------------------------------------------------------ new uses
 
@@ -233,7 +235,9 @@ class HomePipeline:
             self._apply_announcements(conn, home_id, home)
             read_at = datetime.now(UTC)
             since = None if home.uses_read_at is None else home.uses_read_at - USE_READ_OVERLAP
-            new = load_uses(conn, home_id, exclude=home.known, created_since=since)
+            new = []
+            if since is None or self._has_new_uses(conn, home_id, home, since):
+                new = load_uses(conn, home_id, exclude=home.known, created_since=since)
             if not new:
                 home.uses_read_at = read_at
                 return 0
@@ -260,6 +264,14 @@ class HomePipeline:
         metrics.USES_CLASSIFIED.inc(len(new))
         self.listener.classified(home_id, sse_rows(result, new, provisional=False))
         return len(new)
+
+    @staticmethod
+    def _has_new_uses(conn: Connection, home_id: str, home: _Home, since: datetime) -> bool:
+        """Whether a use stored since ``since`` is not ingested yet: ids only, as most passes
+        find none (every pairing dirties its home), and reading whole uses cost as much as
+        ingesting one once the overlap spans the home's history (a replay in minutes)."""
+        query = select(uses.c.use_id).where(uses.c.home_id == home_id, uses.c.created_at >= since)
+        return any(use_id not in home.known for use_id in conn.execute(query).scalars())
 
     def _events_of(
         self, conn: Connection, new: list[WaterUse]

@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 
 from service import metrics
 from service.api.app import create_app
+from service.api.deps import service_now
 from service.runtime.clock import Clock
 from service.runtime.gcpauses import PauseTimer, freeze_startup, space_full_collections
 from service.runtime.service import AtlasRuntime
@@ -30,11 +31,14 @@ _LOGGER = logging.getLogger(__name__)
 def build_app(
     settings: Settings, db: Engine | None = None, clock: Clock | None = None
 ) -> tuple[FastAPI, AtlasRuntime]:
-    """The API app whose lifespan starts and stops an :class:`AtlasRuntime`."""
+    """The API app whose lifespan starts and stops an :class:`AtlasRuntime` (``clock``: the
+    service's time for both, e.g. the demo's virtual clock; None: from the settings)."""
     own_db = db is None
     db = db or make_engine(settings.db_url)
     runtime = AtlasRuntime(settings, db, clock)
     app = create_app(settings, db=db, hooks=runtime.hooks())
+    # the API compares answers and announcements with the runtime's time: one clock for both
+    app.dependency_overrides[service_now] = runtime.clock.now
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

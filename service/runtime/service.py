@@ -37,6 +37,7 @@ from service.runtime.clock import Clock, clock_from_settings
 from service.runtime.mqttlink import MqttLink
 from service.runtime.ownership import Ownership
 from service.runtime.pipeline import HomePipeline, Listener
+from service.runtime.quiescence import RoutingLedger
 from service.scheduler.delegate import Delegation
 from service.scheduler.leader import LeaderElection
 from service.scheduler.service import AtlasScheduler
@@ -130,6 +131,7 @@ class _RoutingIngest(IngestPipeline):
                          on_stored=on_stored)  # fmt: skip
         self._route = route
         self._stored_at: dict[str, float] = {}  # home -> wall time its newest events committed
+        self.ledger = RoutingLedger()  # committed, not routed yet (AtlasRuntime.idle)
         self.owner_pairer = self.pairer
         self.pairer = _NothingWaits(self._offer)  # what MqttIntake's pairing loop polls
         self._owns = owns
@@ -141,6 +143,7 @@ class _RoutingIngest(IngestPipeline):
         outcome = super().process(batch)
         committed = time.time()
         self._stored_at.update(dict.fromkeys(outcome.homes, committed))
+        self.ledger.committed(outcome.homes)
         metrics.EVENTS_IN.inc(len(outcome.stored))
         metrics.EVENT_DUPLICATES.inc(outcome.duplicates)
         metrics.DEAD_LETTERS.inc(len(outcome.dead))
@@ -148,8 +151,10 @@ class _RoutingIngest(IngestPipeline):
 
     def pair(self, homes_: set[str], *, final: bool = False) -> int:
         """Route, do not pair: the owner pairs (0 uses here; the runtime counts them)."""
+        taken = self.ledger.routing(homes_)
         now = time.time()
         self._route(set(homes_), max((self._stored_at.get(h, now) for h in homes_), default=now))
+        self.ledger.routed(taken)
         return 0
 
 
@@ -250,15 +255,24 @@ class AtlasRuntime:
         )  # fmt: skip
         self.intake = MqttIntake(
             self.ingest,
-            IntakeConfig(broker_url=settings.broker_url, client_id=settings.mqtt_client_id,
-                         topic_filter=settings.event_topic),
-        )  # fmt: skip
+            IntakeConfig(
+                broker_url=settings.broker_url,
+                client_id=settings.mqtt_client_id,
+                topic_filter=settings.event_topic,
+                # a stepped clock's driver publishes an event once the last one is handled:
+                # waiting for more to fill the batch would find none
+                batch_wait_s=0.0 if self.clock.stepped else IntakeConfig.batch_wait_s,
+                dead_letters=settings.dead_letter_retention,
+            ),
+        )
         self.uses_paired = 0
         # the earliest queue time of the homes the pair loop is pairing now (None: idle)
         self._pairing_since: float | None = None
         self._to_pair = _SettleQueue()
         self._pair_cv = threading.Condition()
         self._dirty: set[str] = set()
+        self._classifying = False  # a pass over dirty homes is under way
+        self._pass_at = self.clock.now()  # service time of the next pass (while any is dirty)
         self._dirty_cv = threading.Condition()
         self._stop = threading.Event()
         self._pairer = threading.Thread(target=self._pair_loop, name="atlas-owner-pairing",
@@ -342,6 +356,46 @@ class AtlasRuntime:
         self.ownership.stop()  # closing its connection hands this worker's homes to the others
         self.link.stop()
         _LOGGER.info("runtime stopped")
+
+    @property
+    def messages_taken(self) -> int:
+        """Event messages the intake has taken in (committed or dead-lettered) and acked."""
+        return self.intake.counters.received
+
+    def idle(self) -> bool:
+        """Whether everything due for this worker is done: every batch committed was routed
+        and paired, every classifier pass due by the service clock ran, and no scheduler job
+        runs or is due.
+
+        A stepped clock's driver advances service time only then (after comparing what it
+        published with :attr:`messages_taken`), to :meth:`next_due` at the latest. The stages
+        are read in the order work flows through them, and each hands work on before letting
+        go of it, so work that moves on between two reads is seen at the later one. Only the
+        scheduler's leader is ever idle.
+        """
+        if self.ingest.ledger.pending():
+            return False
+        with self._pair_cv:
+            if self._to_pair.earliest() is not None or self._pairing_since is not None:
+                return False
+        with self._dirty_cv:
+            if self._classifying or (self._dirty and self._pass_at <= self.clock.now()):
+                return False
+        return self.scheduler.idle()
+
+    def next_due(self) -> datetime | None:
+        """The next service instant at which this worker acts by itself: a scheduler job or
+        the classifier's next pass (None: nothing planned)."""
+        with self._dirty_cv:
+            due = [self._pass_at] if self._dirty else []
+        job = self.scheduler.next_due()
+        return min(due + ([] if job is None else [job]), default=None)
+
+    def wake(self) -> None:
+        """Do what is due now: a stepped clock has moved (a running clock needs no call)."""
+        self.scheduler.wakeup()
+        with self._dirty_cv:
+            self._dirty_cv.notify()
 
     def readiness(self) -> dict[str, bool]:
         try:
@@ -448,11 +502,15 @@ class AtlasRuntime:
         another (half of a 2-worker drain went into those waits).
         """
         pairer = self.ingest.owner_pairer
+        # a stepped clock does not move while the service waits, so a wait in wall time would
+        # store a use at a moment that depends on the machine: its uses settle by event time
+        settle_by_wall = not self.clock.stepped
         while True:
             with self._pair_cv:
                 while not self._stop.is_set():
                     now = time.monotonic()
-                    self._to_pair.add(pairer.due_homes(), now)
+                    if settle_by_wall:
+                        self._to_pair.add(pairer.due_homes(), now)
                     wait = self._to_pair.next_in(now)
                     if wait == 0.0:  # a home is ready: scan the queue again only then
                         self._pairing_since = self._to_pair.earliest()
@@ -487,36 +545,54 @@ class AtlasRuntime:
 
     def _mark_dirty(self, homes_: set[str]) -> None:
         with self._dirty_cv:
+            if not self._dirty:  # the pause before the next pass starts now
+                pause = timedelta(seconds=self.settings.classify_every_s)
+                self._pass_at = self.clock.now() + pause
             self._dirty |= set(homes_)
             self._dirty_cv.notify()
 
     def _pipeline_loop(self) -> None:
-        """Classify the dirty homes in passes, ``classify_every_s`` apart: the pause starts
-        when a home is first dirtied (after a pass or an idle spell), and the homes dirtied
-        during it join the pass. Idle, the loop still wakes every 0.5 s to save snapshots."""
-        pause = self.clock.wall_seconds(self.settings.classify_every_s)
+        """Classify the dirty homes in passes, ``classify_every_s`` of service time apart: the
+        pause starts when a home is first dirtied (after a pass or an idle spell), and the homes
+        dirtied during it join the pass. Idle, the loop still wakes every 0.5 s to save
+        snapshots."""
         while True:
             with self._dirty_cv:
                 if not self._dirty and not self._stop.is_set():
                     self._dirty_cv.wait(0.5)
-                dirty = bool(self._dirty)
-            if dirty and pause > 0:
-                self._stop.wait(pause)
-            with self._dirty_cv:
+                while self._dirty and not self._stop.is_set() and (wait := self._pass_wait()) != 0:
+                    self._dirty_cv.wait(wait)
                 homes_, self._dirty = self._dirty, set()
+                self._classifying = bool(homes_)
             if not homes_ and self._stop.is_set():
                 return
             try:
-                self.pipeline.flush()  # snapshots left unsaved by ingests (runtime/pipeline.py)
-            except Exception:
-                _LOGGER.exception("saving the engines' snapshots failed")
-            for home_id in sorted(homes_):
-                if not self.ownership.owns(home_id):  # moved meanwhile: the new owner does it
-                    continue
-                try:
-                    self.pipeline.process_home(home_id)
-                except Exception:  # the scheduler's sweep retries; the uses are in the database
-                    _LOGGER.exception("classifying new uses of %s failed", home_id)
+                self._classify(homes_)
+            finally:
+                with self._dirty_cv:
+                    self._classifying = False
+
+    def _pass_wait(self) -> float | None:
+        """Wall seconds until the next pass (0: now; None: until woken, as a stepped clock
+        moves only when its driver advances it)."""
+        left = (self._pass_at - self.clock.now()).total_seconds()
+        if left <= 0:
+            return 0.0
+        return None if self.clock.stepped else self.clock.wall_seconds(left)
+
+    def _classify(self, homes_: set[str]) -> None:
+        """One pass of :meth:`_pipeline_loop`."""
+        try:
+            self.pipeline.flush()  # snapshots left unsaved by ingests (runtime/pipeline.py)
+        except Exception:
+            _LOGGER.exception("saving the engines' snapshots failed")
+        for home_id in sorted(homes_):
+            if not self.ownership.owns(home_id):  # moved meanwhile: the new owner does it
+                continue
+            try:
+                self.pipeline.process_home(home_id)
+            except Exception:  # the scheduler's sweep retries; the uses are in the database
+                _LOGGER.exception("classifying new uses of %s failed", home_id)
 
     # ------------------------------------------------------------------ MQTT state
 

@@ -8,6 +8,14 @@ runs one. Job ids carry the service-time instant (``round:<home>:<iso>``): a dat
 by APScheduler right after it is submitted, so a successor with its own id can never collide
 with it, and a restart finds exactly the jobs still due.
 
+Time is the service's: a job is due once the service clock has reached it (the job store
+asks the clock). Under a stepped clock (:class:`service.runtime.clock.VirtualClock`, the demo)
+that clock moves only when its driver advances it, and the driver advances only once the
+scheduler is :meth:`AtlasScheduler.idle`, so: jobs run one at a time, in due order (two runs
+of the same seeds do the same), none is ever "missed" (APScheduler's misfire check compares
+wall times), the loop sleeps until woken (:meth:`AtlasScheduler.wakeup`, after each advance),
+and there is no sweep (the driver waits for every notification, so it would find nothing).
+
 Shutdown is ours, not APScheduler's: ``BackgroundScheduler.shutdown(wait=True)`` waits for running
 jobs while it holds the job-store lock, and a running job that schedules its successor
 (``get_job``/``add_job`` take that same lock) then waits forever (seen as a hung round job in the
@@ -41,10 +49,26 @@ from service.storage.requestplans import closed_answers
 _LOGGER = logging.getLogger(__name__)
 
 JOB_TABLE = "apscheduler_jobs"
+#: The first instant after a request's expiry that a datetime can hold.
+EXPIRY_STEP = timedelta(microseconds=1)
 
 
 class _SharedEngineJobStore(SQLAlchemyJobStore):
-    """The job store on the service's engine, which it must not dispose when it stops."""
+    """The job store on the service's engine (which it must not dispose when it stops), whose
+    jobs are due once the service clock has reached them."""
+
+    def __init__(self, clock: Clock, **options) -> None:
+        super().__init__(**options)
+        self.clock = clock
+
+    def service_now(self) -> datetime:
+        """The service clock's now on the wall timeline of the stored run times."""
+        return self.clock.to_wall(self.clock.now())
+
+    def get_due_jobs(self, now: datetime) -> list:
+        # the real clocks' now is APScheduler's own (a moment earlier); a virtual clock's lies
+        # in the past of it, and only its advances make jobs due
+        return super().get_due_jobs(min(now, self.service_now()))
 
     def shutdown(self) -> None:
         """APScheduler's version disposes the engine; the pipeline still uses it."""
@@ -63,9 +87,13 @@ class _TrackingExecutor(ThreadPoolExecutor):
 class _DrainingScheduler(BackgroundScheduler):
     """A ``BackgroundScheduler`` whose shutdown cannot deadlock with a job adding a job."""
 
-    def __init__(self, executor: _TrackingExecutor, **options) -> None:
-        super().__init__(executors={"default": executor}, **options)
+    def __init__(
+        self, executor: _TrackingExecutor, store: _SharedEngineJobStore, **options
+    ) -> None:
+        super().__init__(executors={"default": executor}, jobstores={"default": store},
+                         **options)  # fmt: skip
         self._executor = executor
+        self._store = store
         self._gate = threading.Lock()
         self._draining = False
 
@@ -76,10 +104,29 @@ class _DrainingScheduler(BackgroundScheduler):
         with self._gate:
             if self._draining:
                 return None
-            return super()._process_jobs()
+            wait = super()._process_jobs()
+        # a stepped clock's jobs all lie in the wall past: only an advance (a wakeup) or a new
+        # job can make one due, so wait for those instead of polling
+        return None if self._store.clock.stepped else wait
 
     def running_job_ids(self) -> set[str]:
         return self._executor.running_job_ids()
+
+    def next_run_time(self) -> datetime | None:
+        """The earliest stored run time (wall timeline), without loading any job."""
+        return self._store.get_next_run_time()
+
+    def settled(self) -> bool:
+        """No job runs and none is due by the service clock.
+
+        Under the job stores' lock, which a pass holds from reading the due jobs until it has
+        submitted them, and a job holds while it adds its successor: a job is always seen
+        either stored or running, never in between.
+        """
+        with self._jobstores_lock:
+            if self.running_job_ids():
+                return False
+            return not self._store.get_due_jobs(self._store.service_now())
 
     def shutdown(self, wait: bool = True) -> None:
         with self._gate:
@@ -128,8 +175,9 @@ class AtlasScheduler:
         # answers already seen applied by the engine, per home: the sweep loads an engine
         # only when an answer it has not seen yet exists
         self._applied_seen: dict[str, set[str]] = {}
-        self._scheduler: BackgroundScheduler | None = None
+        self._scheduler: _DrainingScheduler | None = None
         self._lock = threading.Lock()
+        self._started = False  # set once start() has reconciled every home
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -139,33 +187,55 @@ class AtlasScheduler:
 
     def start(self) -> None:
         """Start scheduling (call only on the leader); reconciles every home's jobs."""
+        stepped = self.clock.stepped  # see the module docstring
         with self._lock:
             if self.running:
                 return
             self._scheduler = _DrainingScheduler(
-                _TrackingExecutor(self.threads),
-                jobstores={"default": _SharedEngineJobStore(engine=self.db, tablename=JOB_TABLE)},
+                _TrackingExecutor(1 if stepped else self.threads),
+                _SharedEngineJobStore(self.clock, engine=self.db, tablename=JOB_TABLE),
                 job_defaults={
                     "coalesce": True,
-                    "misfire_grace_time": int(self.misfire_grace_s),
+                    "misfire_grace_time": None if stepped else int(self.misfire_grace_s),
                     "max_instances": 1,
                 },
                 timezone=UTC,
             )
             jobs.bind(self)
             self._scheduler.start()
-        self.add_once("sweep", jobs.sweep_job, trigger="interval", seconds=self.sweep_s)
+        if not stepped:
+            self.add_once("sweep", jobs.sweep_job, trigger="interval", seconds=self.sweep_s)
         job_ids = {j.id for j in self._scheduler.get_jobs()}
         for home_id in self._home_ids():
             self.reconcile(home_id, job_ids)
+        self._started = True
 
     def shutdown(self) -> None:
         """Stop scheduling; running jobs finish first (their work is committed or not at all)."""
         with self._lock:
+            self._started = False
             if self._scheduler is not None and self._scheduler.running:
                 self._scheduler.shutdown(wait=True)
             self._scheduler = None
             jobs.bind(None)
+
+    def idle(self) -> bool:
+        """Started (every home reconciled), no job running and none due by the service clock:
+        what the driver of a stepped clock waits for before it advances the clock."""
+        sched = self._scheduler
+        return self._started and sched is not None and sched.settled()
+
+    def wakeup(self) -> None:
+        """Look for due jobs now: a stepped clock has moved (a running clock needs no call)."""
+        sched = self._scheduler
+        if sched is not None and sched.running:
+            sched.wakeup()
+
+    def next_due(self) -> datetime | None:
+        """The service instant of the earliest stored job (None: none, or not started)."""
+        sched = self._scheduler
+        run = None if sched is None else sched.next_run_time()
+        return None if run is None else self.clock.from_wall(run)
 
     # ------------------------------------------------------------------ adding jobs
 
@@ -193,9 +263,7 @@ class AtlasScheduler:
         executor's view a sweep re-created a running round (which was then sent twice) or a
         queued one (then skipped as "maximum number of running instances")."""
         sched = self._scheduler
-        if isinstance(sched, _DrainingScheduler) and any(
-            j.startswith(prefix) for j in sched.running_job_ids()
-        ):
+        if sched is not None and any(j.startswith(prefix) for j in sched.running_job_ids()):
             return True
         if job_ids is None:
             sched = self._scheduler
@@ -229,8 +297,9 @@ class AtlasScheduler:
                  [home_id, due.isoformat()])  # fmt: skip
 
     def schedule_retrain(self, home_id: str) -> None:
-        """Debounced: answers arriving together retrain once."""
-        run = datetime.now(UTC) + timedelta(seconds=self.retrain_debounce_s)
+        """Debounced: answers arriving together retrain once (``retrain_debounce_s`` wall
+        seconds later; under a virtual clock, service seconds: its wall timeline runs at 1x)."""
+        run = self.clock.to_wall(self.clock.now()) + timedelta(seconds=self.retrain_debounce_s)
         self.add_once(f"retrain:{home_id}", jobs.retrain_job, run_date=run, args=[home_id])
 
     def reconcile(self, home_id: str, job_ids: set[str] | None = None) -> None:
@@ -255,8 +324,12 @@ class AtlasScheduler:
         self._schedule_expiry(home_id)
 
     def _schedule_expiry(self, home_id: str) -> None:
-        due = self.dispatcher.next_expiry(home_id)
-        if due is not None:
+        expires_at = self.dispatcher.next_expiry(home_id)
+        if expires_at is not None:
+            # a request expires once it is past its expiry (an answer at that very instant still
+            # counts): at expires_at itself the job would expire nothing and add itself again,
+            # forever under a virtual clock, which does not move while the job runs
+            due = expires_at + EXPIRY_STEP
             self._at(f"expire:{home_id}:{due.isoformat()}", jobs.expire_job, due, [home_id])
 
     def _tz(self, home_id: str) -> ZoneInfo:

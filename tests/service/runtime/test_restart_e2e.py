@@ -19,14 +19,8 @@ import pytest
 from shared_services import SHARED_BROKER_URL
 from sqlalchemy import func, select
 
-from service.demo import (
-    HttpHomeowner,
-    InProcessService,
-    SimulatedHome,
-    demo_settings,
-    event_counts,
-    register,
-)
+from service.demo import HttpHomeowner, InProcessService, SimulatedHome, demo_settings, register
+from service.demo_summary import event_counts
 from service.runtime.clock import ScaledClock
 from service.storage.engine import make_engine, upgrade
 from service.storage.schema import label_requests, labels
@@ -54,8 +48,10 @@ def test_restart_loses_no_event_label_or_round(tmp_path, uid, topic_prefix):
     register(db, home)
     clock = ScaledClock(home.installed, time.time() + 2.0, SPEED)
     settings = demo_settings(
-        tmp_path, SHARED_BROKER_URL, clock, topic_base=topic_prefix, client_prefix=f"e2e-{uid}"
-    )
+        tmp_path, SHARED_BROKER_URL, topic_base=topic_prefix, client_prefix=f"e2e-{uid}",
+        # wall seconds: at 14,400x a minute of wall time is ten days
+        scheduler_sweep_s=2.0, retrain_debounce_s=0.3,
+    )  # fmt: skip
     service = InProcessService(settings, db, clock)
     service.start()
     # a homeowner who answers every request at once: this test is about the restart, and a

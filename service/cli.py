@@ -240,9 +240,13 @@ def build_parser(with_benches: bool = True) -> argparse.ArgumentParser:
     )
     p.add_argument("--home", action="append", default=[], help="a home id (repeatable)")
     p.add_argument(
-        "--service", nargs="?", const=SERVICE_USERNAME, default=None, metavar="USERNAME",
+        "--service",
+        nargs="?",
+        const=SERVICE_USERNAME,
+        default=None,
+        metavar="USERNAME",
         help=f"the service account (default name {SERVICE_USERNAME!r}, the ACL's user block)",
-    )  # fmt: skip
+    )
     from service import demo
 
     demo.add_arguments(sub.add_parser("demo", help=demo.__doc__.splitlines()[0]))
@@ -338,8 +342,10 @@ def _token(args: argparse.Namespace) -> int:
         return 2
     print(f"token:  {made.token}")
     print(f"sha256: {made.digest}")
-    print(f"Give the token to its holder now: it is not stored and not shown again. "
-          f"Add the sha256 to {made.setting} (docs/config.md).")  # fmt: skip
+    print(
+        f"Give the token to its holder now: it is not stored and not shown again. "
+        f"Add the sha256 to {made.setting} (docs/config.md)."
+    )
     return 0
 
 
@@ -375,8 +381,10 @@ def _deadletters(args: argparse.Namespace, engine: Engine) -> None:
             print(json.dumps(rows, indent=2, default=str))
             return
         for r in rows:
-            print(f"{r['id']} {r['received_at']} {r['reason']} {r['payload_size']} B "
-                  f"{r['topic']}: {r['message'][:200]}")  # fmt: skip
+            print(
+                f"{r['id']} {r['received_at']} {r['reason']} {r['payload_size']} B "
+                f"{r['topic']}: {r['message'][:200]}"
+            )
         return
     overrides = {
         key: value
@@ -389,8 +397,10 @@ def _deadletters(args: argparse.Namespace, engine: Engine) -> None:
     retention = load_settings(args.config, **overrides).dead_letter_retention
     removed = deadletters_purge(engine, retention, datetime.now(UTC))
     days = retention.max_age.total_seconds() / 86400
-    print(f"purged {removed} dead letters (keeping at most {retention.max_rows}, "
-          f"received within {days:g} days)")  # fmt: skip
+    print(
+        f"purged {removed} dead letters (keeping at most {retention.max_rows}, "
+        f"received within {days:g} days)"
+    )
 
 
 if __name__ == "__main__":

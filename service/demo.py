@@ -106,10 +106,13 @@ class SimulatedHome:
         """``(event time, topic, payload)`` of every event, in time order."""
         default_base = EVENT_TOPIC.split("/homes/", 1)[0]
         return [
-            (s.event.t, topic_base + s.event.topic()[len(default_base) :],
-             json.dumps(s.payload()).encode())
+            (
+                s.event.t,
+                topic_base + s.event.topic()[len(default_base) :],
+                json.dumps(s.payload()).encode(),
+            )
             for s in self.sim
-        ]  # fmt: skip
+        ]
 
     def messages(self, topic_base: str = "atlas/v1") -> list[tuple[str, bytes, float]]:
         """``(topic, payload, seconds since install)`` (:func:`simulator.stream.stream_events`)."""
@@ -189,21 +192,24 @@ def demo_settings(
     **overrides,
 ) -> Settings:
     """Settings of the in-process service (``overrides``: any other setting)."""
-    return Settings(**{
-        "environment": "development",
-        "db_url": db_url or f"sqlite:///{workdir}/atlas.db",
-        "broker_url": broker_url,
-        "event_topic": f"{topic_base}/homes/+/sensors/+/events",
-        "mqtt_client_prefix": client_prefix or f"demo-{uuid.uuid4().hex[:8]}",
-        "http_port": port or free_port(),
-        "log_json": False,
-        # the stored pairing gives the provisional classifications: a child process would
-        # classify beside the work the driver waits for, on CPU the table never shows
-        "provisional_process": False,
-        # fewer, larger classifier passes (the longest pause the settings allow): each pass
-        # rebuilds the home's whole matrix, most of the demo's time
-        "classify_every_s": 60.0,
-    } | overrides)  # fmt: skip
+    return Settings(
+        **{
+            "environment": "development",
+            "db_url": db_url or f"sqlite:///{workdir}/atlas.db",
+            "broker_url": broker_url,
+            "event_topic": f"{topic_base}/homes/+/sensors/+/events",
+            "mqtt_client_prefix": client_prefix or f"demo-{uuid.uuid4().hex[:8]}",
+            "http_port": port or free_port(),
+            "log_json": False,
+            # the stored pairing gives the provisional classifications: a child process would
+            # classify beside the work the driver waits for, on CPU the table never shows
+            "provisional_process": False,
+            # fewer, larger classifier passes (the longest pause the settings allow): each pass
+            # rebuilds the home's whole matrix, most of the demo's time
+            "classify_every_s": 60.0,
+        }
+        | overrides
+    )
 
 
 # ---------------------------------------------------------------------------- the homeowner

@@ -66,11 +66,15 @@ def summary_rows(
             if r.use_id[2:] in truth
         }
         cls_rows = conn.execute(
-            select(classifications.c.use_id, classifications.c.level,
-                   classifications.c.label, classifications.c.created_at)
+            select(
+                classifications.c.use_id,
+                classifications.c.level,
+                classifications.c.label,
+                classifications.c.created_at,
+            )
             .where(classifications.c.home_id == home_id)
             .order_by(classifications.c.created_at, classifications.c.id)
-        ).all()  # fmt: skip
+        ).all()
         label_rows = conn.execute(
             select(labels.c.source, labels.c.answered_at).where(labels.c.home_id == home_id)
         ).all()

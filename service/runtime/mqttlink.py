@@ -106,8 +106,10 @@ class MqttLink:
             except OperationalError as exc:
                 _LOGGER.warning(
                     "database unavailable handling %s (%s); retrying in %.1f s",
-                    msg.topic[:200], exc, delay,
-                )  # fmt: skip
+                    msg.topic[:200],
+                    exc,
+                    delay,
+                )
             except Exception:
                 _LOGGER.exception("handling %s failed; acknowledged all the same", msg.topic[:200])
                 metrics.MQTT_LINK_FAILURES.inc()

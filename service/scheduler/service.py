@@ -90,8 +90,7 @@ class _DrainingScheduler(BackgroundScheduler):
     def __init__(
         self, executor: _TrackingExecutor, store: _SharedEngineJobStore, **options
     ) -> None:
-        super().__init__(executors={"default": executor}, jobstores={"default": store},
-                         **options)  # fmt: skip
+        super().__init__(executors={"default": executor}, jobstores={"default": store}, **options)
         self._executor = executor
         self._store = store
         self._gate = threading.Lock()

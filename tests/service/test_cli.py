@@ -108,9 +108,12 @@ def test_token_new_prints_a_fresh_token_once_with_its_digest(capsys):
 
 @pytest.mark.parametrize(
     "args",
-    [["--role", "homeowner"], ["--role", "admin", "--home", "h"],
-     ["--role", "homeowner", "--home", "Bad Id"]],
-)  # fmt: skip
+    [
+        ["--role", "homeowner"],
+        ["--role", "admin", "--home", "h"],
+        ["--role", "homeowner", "--home", "Bad Id"],
+    ],
+)
 def test_token_new_refuses_a_home_that_does_not_fit_the_role(args, capsys):
     assert main(["token", "new", *args]) == 2
     assert "--home" in capsys.readouterr().err
@@ -130,11 +133,20 @@ def test_deadletters_list_and_purge(tmp_path, capsys):
     engine = make_engine(db)
     now = datetime.now(UTC)
     with engine.begin() as conn:
-        insert_dead_letters(conn, [
-            DeadLetter(f"t/{i}", b"x" * i, "bad_json" if i % 2 else "too_large", f"m{i}", None,
-                       now - timedelta(days=30 - i))
-            for i in range(10)
-        ])  # fmt: skip
+        insert_dead_letters(
+            conn,
+            [
+                DeadLetter(
+                    f"t/{i}",
+                    b"x" * i,
+                    "bad_json" if i % 2 else "too_large",
+                    f"m{i}",
+                    None,
+                    now - timedelta(days=30 - i),
+                )
+                for i in range(10)
+            ],
+        )
     engine.dispose()
     capsys.readouterr()
     assert main(["deadletters", "list", "--db", db, "--reason", "bad_json", "--json"]) == 0

@@ -53,10 +53,13 @@ def test_purge_keeps_the_newest_rows_within_the_age(engine, max_rows, max_age_h,
 @pytest.mark.timeout(60)
 def test_the_intake_applies_the_retention(sqlite_engine, topic_prefix, uid) -> None:
     config = IntakeConfig(
-        broker_url=SHARED_BROKER_URL, client_id=f"in-{uid}",
+        broker_url=SHARED_BROKER_URL,
+        client_id=f"in-{uid}",
         topic_filter=f"{topic_prefix}/homes/+/sensors/+/events",
-        dead_letters=DeadLetterRetention(max_rows=3), purge_every_s=0.1, pair=False,
-    )  # fmt: skip
+        dead_letters=DeadLetterRetention(max_rows=3),
+        purge_every_s=0.1,
+        pair=False,
+    )
     intake = MqttIntake(IngestPipeline(sqlite_engine), config)
     intake.start()
     try:

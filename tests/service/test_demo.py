@@ -20,8 +20,9 @@ _RUN_SPECIFIC = ("started a private mosquitto", "service up:", "dashboard:", "da
 def _printed(tmp_path, name: str) -> tuple[dict, list[str]]:
     lines: list[str] = []
     # diligent: the default homeowner may ignore or answer too late every request of one round
-    summary = run_demo(days=8, diligent_homeowner=True, verbose=True,
-                       workdir=tmp_path / name, out=lines.append)  # fmt: skip
+    summary = run_demo(
+        days=8, diligent_homeowner=True, verbose=True, workdir=tmp_path / name, out=lines.append
+    )
     return summary, [line for line in lines if not any(s in line for s in _RUN_SPECIFIC)]
 
 

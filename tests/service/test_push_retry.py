@@ -72,19 +72,29 @@ def endpoints() -> Iterator[list[_Endpoint]]:
 def _planned(engine, spec, expires_in: timedelta) -> str:
     """One planned request about one use of ``spec``'s home; returns its id."""
     use = WaterUse(
-        use_id=f"u-{spec.home_id}", home_id=spec.home_id, lines=("cold",),
-        t_open=T0 - timedelta(minutes=5), t_close=T0 - timedelta(minutes=4),
-        status=UseStatus.PAIRED, drop_kpa={"cold": 18.0},
-    )  # fmt: skip
+        use_id=f"u-{spec.home_id}",
+        home_id=spec.home_id,
+        lines=("cold",),
+        t_open=T0 - timedelta(minutes=5),
+        t_close=T0 - timedelta(minutes=4),
+        status=UseStatus.PAIRED,
+        drop_kpa={"cold": 18.0},
+    )
     request_id = f"{spec.home_id}-d008-0"
     with engine.begin() as conn:
         upsert_home(conn, spec, now=T0)
         insert_uses(conn, [use], now=T0)
         plan_request(
-            conn, request_id=request_id, home_id=spec.home_id, round_=8, slot=0,
-            use_id=use.use_id, choices=[spec.fixtures[0].id, "not sure"], prompt="What was it?",
+            conn,
+            request_id=request_id,
+            home_id=spec.home_id,
+            round_=8,
+            slot=0,
+            use_id=use.use_id,
+            choices=[spec.fixtures[0].id, "not sure"],
+            prompt="What was it?",
             now=T0,
-        )  # fmt: skip
+        )
         conn.execute(
             update(label_requests)
             .where(label_requests.c.request_id == request_id)
@@ -95,17 +105,23 @@ def _planned(engine, spec, expires_in: timedelta) -> str:
 
 def _dispatcher(engine, cfg: HomePushSettings, now: list[datetime]) -> Dispatcher:
     return Dispatcher(
-        engine, clock=lambda: now[0], topic_base="t", publish=lambda *a: None,
+        engine,
+        clock=lambda: now[0],
+        topic_base="t",
+        publish=lambda *a: None,
         policy=TimetablePolicy(quiet_start=time(0), quiet_end=time(0)),  # never quiet
-        home_push=lambda home_id: cfg, timeout_s=0.3,
+        home_push=lambda home_id: cfg,
+        timeout_s=0.3,
         retries=PushRetries(Backoff(first_s=60, factor=2, max_s=3600)),
-    )  # fmt: skip
+    )
 
 
 def _state(engine, home_id: str) -> dict[str, list[str]]:
     with engine.connect() as conn:
-        return {s: [r["request_id"] for r in requests_in_state(conn, home_id, s)]
-                for s in ("planned", "sent", "expired")}  # fmt: skip
+        return {
+            s: [r["request_id"] for r in requests_in_state(conn, home_id, s)]
+            for s in ("planned", "sent", "expired")
+        }
 
 
 def _attempts(channel: str, outcome: str) -> float:
@@ -171,9 +187,10 @@ def test_a_channel_that_accepted_is_not_pushed_again_nor_its_url_logged(
     hook, ntfy = _Endpoint([204]), _Endpoint([500, 200])
     endpoints.extend([hook, ntfy])
     cfg = HomePushSettings(
-        webhook_url=f"{hook.url}/hook", webhook_secret="s" * 16,
+        webhook_url=f"{hook.url}/hook",
+        webhook_secret="s" * 16,
         ntfy_url=f"{ntfy.url}/{SECRET_TOPIC}",
-    )  # fmt: skip
+    )
     rid = _planned(sqlite_engine, home_spec, expires_in=timedelta(hours=24))
     now = [T0]
     disp = _dispatcher(sqlite_engine, cfg, now)

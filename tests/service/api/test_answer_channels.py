@@ -116,9 +116,12 @@ def _runtime_link(engine, prefix: str, client_id: str, handled: list[str]) -> Mq
         link.publish_json(f"{topic}/result", {"ok": outcome.ok, **outcome.detail}, retain=False)
 
     link = MqttLink(
-        SHARED_BROKER_URL, client_id, [f"{prefix}/homes/+/label-requests/+/answer"],
-        on_message, f"{prefix}/status",
-    )  # fmt: skip
+        SHARED_BROKER_URL,
+        client_id,
+        [f"{prefix}/homes/+/label-requests/+/answer"],
+        on_message,
+        f"{prefix}/status",
+    )
     link.start()
     assert link.connected.wait(10)
     time.sleep(0.3)  # the SUBACK: a message published before it is not this new session's

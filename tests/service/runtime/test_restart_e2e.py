@@ -48,10 +48,14 @@ def test_restart_loses_no_event_label_or_round(tmp_path, uid, topic_prefix):
     register(db, home)
     clock = ScaledClock(home.installed, time.time() + 2.0, SPEED)
     settings = demo_settings(
-        tmp_path, SHARED_BROKER_URL, topic_base=topic_prefix, client_prefix=f"e2e-{uid}",
+        tmp_path,
+        SHARED_BROKER_URL,
+        topic_base=topic_prefix,
+        client_prefix=f"e2e-{uid}",
         # wall seconds: at 14,400x a minute of wall time is ten days
-        scheduler_sweep_s=2.0, retrain_debounce_s=0.3,
-    )  # fmt: skip
+        scheduler_sweep_s=2.0,
+        retrain_debounce_s=0.3,
+    )
     service = InProcessService(settings, db, clock)
     service.start()
     # a homeowner who answers every request at once: this test is about the restart, and a

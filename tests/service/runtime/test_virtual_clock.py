@@ -31,10 +31,16 @@ def _timed_job(name: str, wall_s: float) -> None:
 @pytest.fixture
 def virtual_scheduler(sqlite_engine):
     clock = VirtualClock(START)
-    dispatcher = Dispatcher(sqlite_engine, clock=clock.now, policy=TimetablePolicy(),
-                            topic_base="t", publish=lambda topic, payload: None)  # fmt: skip
-    sched = AtlasScheduler(sqlite_engine, HomePipeline(sqlite_engine, clock=clock.now),
-                           dispatcher, clock)  # fmt: skip
+    dispatcher = Dispatcher(
+        sqlite_engine,
+        clock=clock.now,
+        policy=TimetablePolicy(),
+        topic_base="t",
+        publish=lambda topic, payload: None,
+    )
+    sched = AtlasScheduler(
+        sqlite_engine, HomePipeline(sqlite_engine, clock=clock.now), dispatcher, clock
+    )
     _JOBS.update(clock=clock, ran=[])
     sched.start()
     yield clock, sched

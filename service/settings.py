@@ -94,6 +94,10 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
     codebook_min_transients: int = Field(default=200, ge=20)
     calibration_strategy: str = Field(default="atlas", pattern=r"^(random|margin|diversity|atlas)$")
+    #: the display's decision rule (docs/estimation.md); defaults are EngineConfig's
+    estimate_confidence: float = Field(default=0.9, ge=0.5, lt=1.0)
+    day_one_prior: bool = True
+    day_one_discrepancy_sd: float = Field(default=0.05, ge=0.0, lt=0.5)
     timetable: TimetableSettings = Field(default_factory=TimetableSettings)
     tokens: TokenSettings = Field(default_factory=TokenSettings)
     #: home_id -> webhook / ntfy push settings

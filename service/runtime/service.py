@@ -180,6 +180,18 @@ class _Publish(Listener):
             self.rt.provisional.model_changed(home_id)
 
 
+def engine_config_from(settings: Settings, timetable: TimetablePolicy) -> EngineConfig:
+    """The calibration engine's settings: the strategy and the display's decision rule from
+    ``settings``, and the timetable the dispatcher enforces."""
+    return EngineConfig(
+        strategy=settings.calibration_strategy,
+        timetable=timetable,
+        confidence=settings.estimate_confidence,
+        day_one_prior=settings.day_one_prior,
+        day_one_discrepancy_sd=settings.day_one_discrepancy_sd,
+    )
+
+
 class AtlasRuntime:
     """Everything ``atlas serve`` runs besides the HTTP server (see the module docstring)."""
 
@@ -198,7 +210,7 @@ class AtlasRuntime:
             memory_h=tt.memory_hours,
         )
         # the engine plans rounds and expiry with the same timetable the dispatcher enforces
-        engine_config = EngineConfig(strategy=settings.calibration_strategy, timetable=self.policy)
+        engine_config = engine_config_from(settings, self.policy)
         self.pipeline = HomePipeline(
             db, clock=self.clock.now, listener=_Publish(self),
             config_for=lambda spec: engine_config,

@@ -1,17 +1,18 @@
 """Estimators and display rules side by side, on the same homes and the same labels.
 
 Each home (presets x seeds) is replayed once through ``atlas bench calibration``'s protocol
-with the default settings; then every rule in :data:`RULES` re-estimates each day from the
-labels the home had by then and re-runs :func:`atlas.levels.decide_level`. Reported per rule:
+with the engine settings of the flags (default: the engine's own); then every rule in
+:data:`RULES` re-estimates each day from the labels the home had by then and re-runs
+:func:`atlas.levels.decide_level`. Reported per rule:
 the lower bound's coverage per level, the mean lower bound at days 15, 22 and 29, the median
 lag behind what the truth allows, and the false-promotion rate (docs/estimation.md).
 
     atlas bench decision-rules --json /tmp/rules.json       # 3 presets x seeds 1-5, ~8 min
     atlas bench decision-rules --presets apartment --seeds 1 2 --p-wrong 0.2
 
-The labels are those the default rule's levels asked for (a finer level asks fewer questions
-per round), so a rule's figures here are exact for the default and close for the others; the
-default's are checked against ``atlas bench calibration``.
+The labels are those the replay's own rule asked for (a finer level asks fewer questions per
+round), so that rule's figures are exact (they equal ``atlas bench calibration``'s) and the
+others' close.
 """
 
 from __future__ import annotations

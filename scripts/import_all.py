@@ -2,9 +2,6 @@
 
 Run by ``.ci/run`` in the runtime-only venv (no dev extras) right after the short demo: a module
 that imports something only a dev extra installs breaks there as it would for a user.
-
-Modules that belong to an optional extra (``pip install -e ".[bench]"``) are imported too; their
-failure is accepted only when it is the extra's own package that is missing.
 """
 
 from __future__ import annotations
@@ -14,8 +11,6 @@ import pkgutil
 import sys
 
 PACKAGES = ("atlas", "rules", "codebook", "simulator", "service")
-#: module -> (extra, top-level package that extra provides)
-OPTIONAL = {"service.bench._skactiveml": ("bench", "skactiveml")}
 
 
 def main() -> int:
@@ -30,12 +25,6 @@ def main() -> int:
             count += 1
             try:
                 importlib.import_module(module)
-            except ModuleNotFoundError as exc:
-                extra = OPTIONAL.get(module)
-                if extra and exc.name == extra[1]:
-                    print(f"    {module}: needs the [{extra[0]}] extra ({exc.name}), skipped")
-                    continue
-                failed.append(f"{module}: {exc!r}")
             except Exception as exc:  # report every failure, not just the first
                 failed.append(f"{module}: {exc!r}")
     for line in failed:

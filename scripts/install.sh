@@ -7,13 +7,13 @@
 # and without pip's wheel cache (which would hand back a wheel built against numpy 1).
 # See ../shared/FACTS.md, "scikit-learn-extra".
 #
-# Usage: scripts/install.sh [--dev]     (--dev adds the test and lint tools and the benchmark extras)
+# Usage: scripts/install.sh [--dev]     (--dev adds the test and lint tools)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${ATLAS_VENV:-.venv}
 PY=${PYTHON:-python3}
 extras=""
-[ "${1:-}" = "--dev" ] && extras="[dev,bench]"
+[ "${1:-}" = "--dev" ] && extras="[dev]"
 
 if [ ! -x "$VENV/bin/python" ]; then
     echo "==> creating virtual environment $VENV"

@@ -526,23 +526,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _strategies(names: Sequence[str]) -> list[str]:
-    out = []
-    for name in names:
-        if name == OUTSIDE_REFERENCE:
-            try:
-                import skactiveml  # noqa: F401
-            except ImportError:
-                print(
-                    "skipping 'skactiveml': scikit-activeml is not installed (it is the outside "
-                    "reference, to be added as a bench extra)",
-                    file=sys.stderr,
-                )
-                continue
-        out.append(name)
-    return out
-
-
 def runs_from_details(paths: Sequence[Path]) -> list[dict]:
     """The per-home runs stored in calibration_details.json files (for ``--merge``)."""
     runs = []
@@ -588,10 +571,7 @@ def run(args: argparse.Namespace) -> int:
     seeds = [args.seed] if args.seed is not None else args.seeds
     if args.quick:
         seeds = seeds[:1]
-    strategies = _strategies(args.strategies)
-    if not strategies:
-        print("no strategy to run", file=sys.stderr)
-        return 2
+    strategies = args.strategies
     homeowner = homeowner_from_args(args)
     config = engine_config_from_args(args)
     runs = []

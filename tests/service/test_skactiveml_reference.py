@@ -6,8 +6,6 @@ import numpy as np
 import pytest
 
 from atlas.classifier import HierarchicalClassifier
-
-pytest.importorskip("skactiveml")
 from service.bench._skactiveml import SkactivemlUncertainty
 
 

@@ -208,6 +208,34 @@ def decide_level(
     return _decision(level, LevelState(level, 0), reason, held)
 
 
+def level_allowed_by(
+    accuracy: Mapping[str, float | None], *, day: int, policy: LevelPolicy | None = None
+) -> str:
+    """The finest display level whose goals, and every coarser level's, ``accuracy`` meets.
+
+    What :func:`decide_level` would show on ``day`` if it knew the accuracy exactly (no bound,
+    no hysteresis): the benchmarks and the demo compare the level shown with it, given the TRUE
+    accuracy. Week 1 is ``rule_categories``; a missing or NaN accuracy meets no goal.
+
+    >>> level_allowed_by({"category": 0.91, "fixture": 0.90, "valve": 0.90}, day=8)
+    'fixture'
+    """
+    policy = policy or LevelPolicy()
+    allowed = DISPLAY_LEVELS[0]
+    if day < policy.first_full_day:
+        return allowed
+    for display in DISPLAY_LEVELS[1:]:
+        goals = policy.goals.get(display, {}).items()
+        if not all(_meets(accuracy.get(level), goal) for level, goal in goals):
+            break
+        allowed = display
+    return allowed
+
+
+def _meets(value: float | None, goal: float) -> bool:
+    return value is not None and not np.isnan(value) and value >= goal
+
+
 def _highest_holding(
     policy: LevelPolicy, estimates: Mapping[str, AccuracyEstimate], below: int
 ) -> str:

@@ -9,7 +9,7 @@ instants, so two runs on the same seeds print the same table.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -31,29 +31,14 @@ TRAILING = timedelta(days=7)
 SEEN_AFTER = timedelta(hours=1)
 
 
-def truth_allows(true_accuracy: Mapping[str, float | None], day: int) -> str:
-    """The finest display level whose goals (:data:`atlas.levels.DEFAULT_GOALS`) the TRUE
-    accuracy meets at it and at every coarser level, decided on calibration ``day`` (week 1:
-    the rule-confident categories only), named as the service shows it."""
-    # imported here: atlas.levels pulls in scipy (a second), which `atlas --help` and the other
-    # commands that build the demo's parser should not pay for
-    from atlas.levels import DISPLAY_LEVELS, LevelPolicy
-
-    policy = LevelPolicy()
-    allowed = DISPLAY_LEVELS[0]
-    if day >= policy.first_full_day:
-        for display in DISPLAY_LEVELS[1:]:
-            goals = policy.goals[display].items()
-            if not all((true_accuracy.get(lv) or 0.0) >= goal for lv, goal in goals):
-                break
-            allowed = display
-    return LEVEL_NAMES[allowed]
-
-
 def summary_rows(
     db: Engine, api: httpx.Client, home: SimulatedHome, days_per_row: int
 ) -> list[dict]:
     """One row per ``days_per_row`` days (7: weeks, 1: days); the module docstring says what."""
+    # imported here: atlas.levels pulls in scipy (a second), which `atlas --help` and the other
+    # commands that build the demo's parser should not pay for
+    from atlas.levels import level_allowed_by
+
     home_id = home.spec.home_id
     acc = api.get(f"/v1/homes/{home_id}/accuracy", params={"limit": 10000}).raise_for_status()
     estimates = acc.json()["data"]
@@ -118,7 +103,7 @@ def summary_rows(
                 "labels": sum(1 for s, t in label_rows if s != "guided" and t <= seen_by),
                 "guided_labels": sum(1 for s, t in label_rows if s == "guided" and t <= seen_by),
                 "level": shown[-1] if shown else LEVEL_NAMES["rule_categories"],
-                "truth_allows": truth_allows(fractions, decided_on),
+                "truth_allows": LEVEL_NAMES[level_allowed_by(fractions, day=decided_on)],
                 "levels": levels,
             }
         )

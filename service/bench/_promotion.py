@@ -17,30 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
-from atlas.levels import DEFAULT_GOALS, DISPLAY_LEVELS
+from atlas.levels import DISPLAY_LEVELS, LevelPolicy, level_allowed_by
 
 #: The days at which the share of homes showing / allowed a level is reported (start of day).
 REPORT_DAYS: tuple[int, ...] = (8, 15, 22, 29)
-FIRST_DAY = 8
+FIRST_DAY = LevelPolicy().first_full_day
 PROMOTED_LEVELS: tuple[str, ...] = DISPLAY_LEVELS[1:]
-
-
-def truth_allows(window: Mapping[str, float], level: str) -> bool:
-    """Whether true accuracies ``window`` meet the goals of ``level`` and of every coarser one."""
-    rank = DISPLAY_LEVELS.index(level)
-    return all(
-        not np.isnan(window[lv]) and window[lv] >= goal
-        for display in DISPLAY_LEVELS[1 : rank + 1]
-        for lv, goal in DEFAULT_GOALS[display].items()
-    )
-
-
-def allowed_level(window: Mapping[str, float], day: int) -> str:
-    """The finest display level the truth allows on ``day`` (week 1: ``rule_categories``)."""
-    if day < FIRST_DAY:
-        return DISPLAY_LEVELS[0]
-    allowed = [lv for lv in PROMOTED_LEVELS if truth_allows(window, lv)]
-    return allowed[-1] if allowed else DISPLAY_LEVELS[0]
 
 
 def _shows(level_shown: str, level: str) -> bool:
@@ -67,7 +49,8 @@ def home_promotion(days: Sequence[Mapping]) -> dict[str, dict]:
 
 
 def _allowed(row: Mapping, level: str) -> bool:
-    return row["day"] >= FIRST_DAY and truth_allows(row["window"], level)
+    """Whether the truth allows ``level`` (or finer) on the row's day."""
+    return _shows(level_allowed_by(row["window"], day=row["day"]), level)
 
 
 def _share_by_day(days_per_home: Sequence[Sequence[Mapping]], test) -> dict[str, float]:

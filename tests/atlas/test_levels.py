@@ -13,6 +13,7 @@ from atlas.levels import (
     LevelState,
     confusion_from_probabilities,
     decide_level,
+    level_allowed_by,
     lump_fixtures,
     lump_label,
 )
@@ -138,3 +139,20 @@ def test_confusion_from_probabilities_rows_sum_to_one():
 def test_lump_label_without_shared_location_lists_names():
     lump = (_fixture("wc1", Category.TOILET, "upstairs"), _fixture("wc2", Category.TOILET, "hall"))
     assert lump_label(lump) == "one of: Wc1, Wc2"
+
+
+@pytest.mark.parametrize(
+    ("accuracy", "day", "allowed"),
+    [
+        ({"category": 0.99, "fixture": 0.99, "valve": 0.99}, 7, "rule_categories"),  # week 1
+        ({"category": 0.84, "fixture": 0.99, "valve": 0.99}, 8, "rule_categories"),
+        ({"category": 0.86, "fixture": 0.81, "valve": 0.99}, 8, "category"),
+        ({"category": 0.88, "fixture": 0.83, "valve": 0.79}, 8, "fixture"),
+        # valve needs fixture 0.87 and category 0.92 too, not only its own 0.80
+        ({"category": 0.91, "fixture": 0.90, "valve": 0.90}, 8, "fixture"),
+        ({"category": 0.93, "fixture": 0.88, "valve": 0.81}, 8, "valve"),
+        ({"category": None, "fixture": 0.99, "valve": 0.99}, 8, "rule_categories"),
+    ],
+)
+def test_the_truth_allows_the_finest_level_whose_goals_hold_down_the_ladder(accuracy, day, allowed):
+    assert level_allowed_by(accuracy, day=day) == allowed

@@ -2,7 +2,8 @@
 
 import math
 
-from service.bench._promotion import allowed_level, home_promotion, promotion_summary
+from atlas.levels import level_allowed_by
+from service.bench._promotion import home_promotion, promotion_summary
 
 GOOD = {"category": 0.95, "fixture": 0.90, "valve": 0.85}  # allows every level
 CAT_ONLY = {"category": 0.90, "fixture": 0.80, "valve": 0.78}
@@ -33,9 +34,9 @@ def test_a_level_never_shown_counts_as_shown_the_day_after_the_last():
 def test_no_oracle_day_means_no_lag_and_week_one_never_counts():
     p = home_promotion(_days({1: GOOD, 8: CAT_ONLY}, {}))
     assert p["fixture"]["lag_days"] is None  # the truth allowed it only in week 1
-    assert allowed_level(GOOD, 7) == "rule_categories"
-    assert allowed_level(CAT_ONLY, 8) == "category"
-    assert allowed_level({"category": math.nan, "fixture": 0.9, "valve": 0.9}, 9) == (
+    assert level_allowed_by(GOOD, day=7) == "rule_categories"
+    assert level_allowed_by(CAT_ONLY, day=8) == "category"
+    assert level_allowed_by({"category": math.nan, "fixture": 0.9, "valve": 0.9}, day=9) == (
         "rule_categories"
     )
 

@@ -7,7 +7,6 @@ import shutil
 import pytest
 
 from service.demo import run_demo
-from service.demo_summary import truth_allows
 
 needs_mosquitto = pytest.mark.skipif(
     shutil.which("mosquitto", path="/usr/sbin:/usr/bin") is None,
@@ -52,20 +51,3 @@ def test_two_runs_print_the_same_table_and_the_round_is_answered(tmp_path):
         truth = row["levels"]["category"]["true_accuracy"]
         assert truth is not None and 0.5 < truth <= 1.0
     assert [d["truth_allows"] for d in summary["per_day"][:6]] == ["rules"] * 6  # week 1
-
-
-@pytest.mark.parametrize(
-    ("accuracy", "day", "allowed"),
-    [
-        ({"category": 0.99, "fixture": 0.99, "valve": 0.99}, 7, "rules"),  # week 1
-        ({"category": 0.84, "fixture": 0.99, "valve": 0.99}, 8, "rules"),
-        ({"category": 0.86, "fixture": 0.81, "valve": 0.99}, 8, "category"),
-        ({"category": 0.88, "fixture": 0.83, "valve": 0.79}, 8, "fixture"),
-        # valve needs fixture 0.87 and category 0.92 too, not only its own 0.80
-        ({"category": 0.91, "fixture": 0.90, "valve": 0.90}, 8, "fixture"),
-        ({"category": 0.93, "fixture": 0.88, "valve": 0.81}, 8, "valve"),
-        ({"category": None, "fixture": 0.99, "valve": 0.99}, 8, "rules"),
-    ],
-)
-def test_the_truth_allows_the_finest_level_whose_goals_hold_down_the_ladder(accuracy, day, allowed):
-    assert truth_allows(accuracy, day) == allowed

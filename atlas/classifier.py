@@ -28,11 +28,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import kneighbors_graph
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import Interval
+from sklearn.utils.extmath import softmax
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 from threadpoolctl import ThreadpoolController
@@ -68,6 +70,23 @@ def is_labeled(y: Sequence[Any] | np.ndarray) -> np.ndarray:
     return np.array([v is not None and not (isinstance(v, float) and np.isnan(v)) for v in y])
 
 
+def rowwise_proba(head: LogisticRegression, Z: np.ndarray) -> np.ndarray:
+    """``head.predict_proba(Z)``, with each row's result independent of the other rows.
+
+    WHY: BLAS picks its kernels by matrix size, so a row's probabilities differed in the last
+    bits between a batch of a few rows and the whole home. The engine predicts only the rows
+    an ingest changed and must agree bit for bit with predicting every row, or a near-tie in
+    a later fit (label spreading's neighbours) decides differently. Same formulas as
+    scikit-learn's: softmax of the decision function, or expit for two classes.
+    """
+    coef = np.ascontiguousarray(head.coef_)  # einsum's sums follow the memory order
+    decision = np.einsum("ij,kj->ik", np.ascontiguousarray(Z), coef) + head.intercept_
+    if decision.shape[1] == 1:
+        p = expit(decision[:, 0])
+        return np.vstack([1 - p, p]).T
+    return softmax(decision, copy=False)
+
+
 def level_matrix(hierarchy: Hierarchy, level: str) -> tuple[np.ndarray, tuple[str, ...]]:
     """0/1 matrix (n_valves, n_groups) mapping valve columns to ``level`` groups, and group names.
 
@@ -94,7 +113,7 @@ def level_proba(
             f"proba_valve has shape {proba_valve.shape}; expected (n_samples, {n_valves})."
         )
     matrix, groups = level_matrix(hierarchy, level)
-    return proba_valve @ matrix, groups
+    return np.einsum("ij,jk->ik", proba_valve, matrix), groups  # rows independent
 
 
 def line_compatibility(
@@ -449,7 +468,7 @@ class HierarchicalClassifier(ClassifierMixin, BaseEstimator):
             head[:, self.head_columns_] = 1.0 / len(self.head_columns_)
         else:
             Z = self.scaler_.transform(X[:, self.feature_mask_])
-            head[:, self.head_columns_] = self.head_.predict_proba(Z)
+            head[:, self.head_columns_] = rowwise_proba(self.head_, Z)
         proba = (1 - self.smoothing) * head + self.smoothing / n_classes
         masked = proba * self._prior(X)
         total = masked.sum(axis=1, keepdims=True)

@@ -76,7 +76,8 @@ def handwash_log_likelihood(
             sink_at[i, bathrooms.index(location[v])] = 1.0
     p = np.exp(physics_loglik - physics_loglik.max(axis=1, keepdims=True))
     p /= p.sum(axis=1, keepdims=True)
-    q_use = p @ sink_at  # (n_uses, n_bathrooms): the use is a sink of that bathroom
+    # (n_uses, n_bathrooms): the use is a sink of that bathroom (einsum: rows independent)
+    q_use = np.einsum("ij,jk->ik", p, sink_at)
     starts = np.array([u.t.timestamp() for u in uses])
     if np.any(np.diff(starts) < 0):
         raise ValueError("uses should be sorted by start time.")

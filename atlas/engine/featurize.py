@@ -39,7 +39,10 @@ class CodeProjection:
     components: np.ndarray
 
     def project(self, pooled: np.ndarray) -> np.ndarray:
-        return (pooled - self.mean) @ self.components.T
+        # einsum on C-ordered operands, not BLAS: a row's value must not depend on the rows
+        # projected with it, nor on the memory order the components were restored in
+        components = np.ascontiguousarray(self.components)
+        return np.einsum("ij,kj->ik", pooled - self.mean, components)
 
     def to_dict(self) -> dict:
         params = self.codebook.get_params()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import spec_factory
+from sklearn.linear_model import LogisticRegression
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from atlas.classifier import (
@@ -14,6 +15,7 @@ from atlas.classifier import (
     level_matrix,
     level_proba,
     line_compatibility,
+    rowwise_proba,
 )
 from atlas.domain import LEVELS, Category
 
@@ -180,3 +182,16 @@ def test_labels_outside_the_hierarchy_are_refused():
 
 def test_is_labeled():
     assert is_labeled(["a", None, float("nan"), 0]).tolist() == [True, False, False, True]
+
+
+def test_a_rows_probabilities_do_not_depend_on_the_rows_predicted_with_it():
+    """The engine predicts only the rows an ingest changed: they must equal, bit for bit, the
+    same rows predicted with the whole home (else later fits drift from a full rebuild)."""
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(400, 6))
+    for n_classes in (2, 5):
+        head = LogisticRegression().fit(X, rng.integers(0, n_classes, len(X)))
+        full = rowwise_proba(head, X)
+        for rows in ([7], [3, 250, 399], list(range(40, 77))):
+            np.testing.assert_array_equal(rowwise_proba(head, X[rows]), full[rows])
+        np.testing.assert_allclose(full, head.predict_proba(X), rtol=0, atol=1e-12)

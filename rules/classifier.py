@@ -66,16 +66,23 @@ class RuleClassifier:
         self.rules = tuple(rules)
 
     def classify(
-        self, uses: Sequence[UseView], only: Sequence[int] | None = None
+        self,
+        uses: Sequence[UseView],
+        only: Sequence[int] | None = None,
+        *,
+        context: Context | None = None,
     ) -> list[RuleDecision]:
         """One decision per use, in the order given (or per index of ``only``).
 
         ``uses`` should be all the uses of one home over the period of interest: appliance
         rules look at the neighbouring fills, so a use classified alone loses that context.
         ``only`` decides just those uses, in that context: the same decisions for a fraction
-        of the time when a few new uses need one.
+        of the time when a few new uses need one. ``context``: the home's context when it is
+        kept elsewhere (:class:`rules.context_index.ContextIndex`); ``uses`` then need only
+        hold the uses to decide.
         """
-        context = build_context(uses, self.config)
+        if context is None:
+            context = build_context(uses, self.config)
         chosen = uses if only is None else [uses[i] for i in only]
         return [self._decide(view, context) for view in chosen]
 

@@ -72,16 +72,39 @@ def is_fill(view: UseView, config: RuleConfig) -> bool:
 
 def build_context(views: Sequence[UseView], config: RuleConfig) -> Context:
     """The appliance cycles and the toilet flow reference of a home's uses."""
-    refills = [
-        v.drop_kpa
-        for v in views
-        if all(
-            CONDITIONS[name](v, _EMPTY, config)[0]
-            for name in ("slow_close", "cold_only", "toilet_length")
-        )
-    ]
-    reference = float(np.median(refills)) if len(refills) >= config.min_reference_uses else None
-    return Context(find_cycles(views, config).cycle_of, reference)
+    refills = [v.drop_kpa for v in views if is_refill(v, config)]
+    return Context(find_cycles(views, config).cycle_of, toilet_reference(refills, config))
+
+
+def is_refill(view: UseView, config: RuleConfig) -> bool:
+    """A cold-only use that shut slowly and lasted a cistern refill: the flow reference."""
+    return all(
+        CONDITIONS[name](view, _EMPTY, config)[0]
+        for name in ("slow_close", "cold_only", "toilet_length")
+    )
+
+
+def toilet_reference(refill_drops: Sequence[float], config: RuleConfig) -> float | None:
+    """The median refill drop, once there are ``min_reference_uses`` refills (else None)."""
+    if len(refill_drops) < config.min_reference_uses:
+        return None
+    return float(np.median(refill_drops))
+
+
+def fills_linked(previous: UseView, view: UseView, config: RuleConfig) -> bool:
+    """Whether ``view`` (the next fill in time) continues ``previous``'s appliance cycle."""
+    end = previous.use.t_close or previous.use.t
+    return (view.use.t - end).total_seconds() <= config.appliance_gap_s
+
+
+def make_cycle(group: Sequence[UseView]) -> Cycle:
+    """The cycle of consecutive linked fills (in time order)."""
+    end = group[-1].use.t_close or group[-1].use.t
+    return Cycle(
+        use_ids=tuple(v.use.use_id for v in group),
+        span_s=(end - group[0].use.t).total_seconds(),
+        lines=frozenset(line for v in group for line in v.lines),
+    )
 
 
 def find_cycles(views: Sequence[UseView], config: RuleConfig) -> Context:
@@ -89,24 +112,21 @@ def find_cycles(views: Sequence[UseView], config: RuleConfig) -> Context:
     fills = sorted((v for v in views if is_fill(v, config)), key=lambda v: (v.use.t, v.use.use_id))
     groups: list[list[UseView]] = []
     for view in fills:
-        if groups:
-            last = groups[-1][-1]
-            end = last.use.t_close or last.use.t
-            if (view.use.t - end).total_seconds() <= config.appliance_gap_s:
-                groups[-1].append(view)
-                continue
+        if groups and fills_linked(groups[-1][-1], view, config):
+            groups[-1].append(view)
+            continue
         groups.append([view])
     cycle_of: dict[str, Cycle] = {}
     for group in groups:
-        end = group[-1].use.t_close or group[-1].use.t
-        cycle = Cycle(
-            use_ids=tuple(v.use.use_id for v in group),
-            span_s=(end - group[0].use.t).total_seconds(),
-            lines=frozenset(line for v in group for line in v.lines),
-        )
+        cycle = make_cycle(group)
         for view in group:
             cycle_of[view.use.use_id] = cycle
     return Context(cycle_of)
+
+
+def flow_boundary(reference: float | None, config: RuleConfig) -> float | None:
+    """Where a mixed draw's drop turns from a shower's into a bathtub's, given the reference."""
+    return _mixed_flow_boundary(Context({}, reference), config)
 
 
 _EMPTY = Context({})

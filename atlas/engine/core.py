@@ -45,9 +45,10 @@ from atlas.checklist import Announcement, match_announcement
 from atlas.classifier import HierarchicalClassifier
 from atlas.day_one import DayOnePriors, layout_key, load_day_one_priors
 from atlas.domain import LEVELS
-from atlas.engine.featurize import CodeProjection, Matrix, build_matrix, fit_projection
+from atlas.engine.featurize import CodeProjection, fit_projection
+from atlas.engine.predictions import Predictions
 from atlas.engine.preview import CONTEXT as PREVIEW_CONTEXT
-from atlas.engine.preview import PreviewModel, display_label, level_predictions
+from atlas.engine.preview import PreviewModel, display_label
 from atlas.engine.records import (
     LabelRecord,
     LabelRequest,
@@ -62,6 +63,8 @@ from atlas.engine.records import (
     use_from_dict,
     use_to_dict,
 )
+from atlas.engine.rows import FeatureRows
+from atlas.engine.uselog import UseLog
 from atlas.estimate import (
     AccuracyEstimate,
     BetaPrior,
@@ -91,7 +94,7 @@ from atlas.timetable import (
     request_count,
     request_expiry,
 )
-from atlas.transient import TransientFeatures, transient_features
+from atlas.transient import TransientFeatures
 from atlas.uses import WaterUse
 from codebook import Codebook
 
@@ -263,10 +266,7 @@ class CalibrationEngine:
         self.day_one = day_one
         self.layout = layout_key(spec.hierarchy.category_of_fixture)
         self.tz = ZoneInfo(spec.model.timezone)
-        self._uses: dict[str, WaterUse] = {}
-        self._features: dict[str, TransientFeatures] = {}
-        self._lines: dict[str, str] = {}
-        self._codes: dict[str, np.ndarray] = {}
+        self.log = UseLog()
         self._projection: CodeProjection | None = (
             None if fleet is None else fleet.initial_projection
         )
@@ -279,21 +279,37 @@ class CalibrationEngine:
         self._level_state = LevelState()
         self._lumps: tuple[tuple[str, ...], ...] = ()
         self._history: list[dict[str, Any]] = []
-        # caches, rebuilt on demand (not part of the snapshot)
-        self._matrix: Matrix | None = None
-        self._row: dict[str, int] = {}
-        self._clf: HierarchicalClassifier | None = None
-        self._proba: np.ndarray | None = None
-        self._level_pred: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._stale_model = False
         self._trained_on: frozenset[str] = frozenset()  # labels the current model has seen
-        self._stand_in_scores: np.ndarray | None = None  # fleet stand-ins (with the matrix)
+        # caches, rebuilt on demand (not part of the snapshot)
+        self._rows = FeatureRows(spec)
+        self._fleet_X: np.ndarray | None = None  # the rows with the fleet's evidence, if any
+        self._stand_in_scores: np.ndarray | None = None  # fleet stand-ins (with the rows)
+        self._clf: HierarchicalClassifier | None = None
+        self._pred = Predictions()
 
     # ------------------------------------------------------------------ read-only views
 
     @property
     def model_version(self) -> int:
         return self._model_version
+
+    @property
+    def rows(self) -> FeatureRows:
+        """The feature rows of every use, in time order (the classifier's input before any
+        fleet adjustment; built when first needed)."""
+        return self._ensure_rows()
+
+    @property
+    def classifier(self) -> HierarchicalClassifier | None:
+        """The fitted classifier in force (None before the first valve-trainable label)."""
+        self._ensure_predictions()
+        return self._clf
+
+    @property
+    def projection(self) -> CodeProjection | None:
+        """The codebook and its PCA the code columns come from (None before the codebook)."""
+        return self._projection
 
     @property
     def lumps(self) -> tuple[tuple[str, ...], ...]:
@@ -318,7 +334,7 @@ class CalibrationEngine:
 
     @property
     def n_transients(self) -> int:
-        return len(self._features)
+        return len(self.log.features)
 
     def day(self, now: datetime) -> int:
         return day_number(now, self.installed_at, self.tz)
@@ -347,30 +363,28 @@ class CalibrationEngine:
         seen before replaces the earlier use (re-pairing is idempotent by id). Pending
         announcements are matched against the new uses.
         """
-        known = features or {}
-        new_events = [e for e in events if e.event_id not in self._features]
-        for e in new_events:
-            self._features[e.event_id] = known.get(e.event_id) or transient_features(
-                e.samples, e.sample_rate_hz
-            )
-            self._lines[e.event_id] = e.line
+        log = self.log
+        new_events = log.add_events(events, features)
         if self._projection is not None and new_events:
             codes = self._projection.codebook.transform([e.samples for e in new_events])
             for e, c in zip(new_events, codes, strict=True):
-                self._codes[e.event_id] = c.astype(np.float32)
+                log.codes[e.event_id] = c.astype(np.float32)
         for use in uses:
-            missing = [eid for eid in use.event_ids if eid not in self._features]
+            missing = [eid for eid in use.event_ids if eid not in log.features]
             if missing:
                 raise ValueError(f"use {use.use_id!r} has events {missing} not given in events.")
-        new_ids = [u.use_id for u in uses]
-        for use in uses:
-            self._uses[use.use_id] = use
-        if not new_ids:
+        if not uses:
             return []
-        self._matrix = None
+        changes = [(log.add_use(use), use) for use in uses]
+        if self._rows.built:
+            changed = self._rows.update(log, self._projection, changes)
+            if self.fleet is not None:
+                self._adjust_for_fleet()
+            elif self._pred.valid and self._clf is not None:
+                self._pred.refresh_rows(self._clf, self._rows.X, changed)
         self._match_announcements(now)
         self._ensure_predictions()
-        return self.classify(new_ids)
+        return self.classify([u.use_id for u in uses])
 
     def announce(self, announcement: Announcement, now: datetime) -> None:
         """Remember "I am about to use ...": the first matching use becomes a label.
@@ -386,7 +400,8 @@ class CalibrationEngine:
 
     def _horizon(self, now: datetime) -> datetime:
         """How far the ingested uses reach (``now`` of :meth:`ingest`, or the newest use)."""
-        return max([now, *(u.t for u in self._uses.values())])
+        newest = self.log.newest_start
+        return now if newest is None else max(now, newest)
 
     def _drop_old_announcements(self, now: datetime) -> None:
         cfg = self.config
@@ -399,7 +414,11 @@ class CalibrationEngine:
             return
         window = timedelta(seconds=self.config.announcement_window_s)
         horizon = self._horizon(now)
-        free = [u for u in self._sorted_uses() if u.use_id not in self._asked()]
+        earliest = min(a.at for a in self._announcements) - timedelta(
+            seconds=self.config.announcement_window_s
+        )  # an announced use opens after its announcement (a few seconds of clock slack)
+        asked = self._asked()
+        free = [u for u in self.log.since(earliest) if u.use_id not in asked]
         remaining = []
         for a in sorted(self._announcements, key=lambda a: a.at):
             if a.at + window > horizon:  # a use of its window may still be running
@@ -434,7 +453,7 @@ class CalibrationEngine:
 
     def add_guided_label(self, use_id: str, valve_id: str, now: datetime) -> LabelRecord:
         """A guided label given directly (e.g. the installer labels a use on the dashboard)."""
-        if use_id not in self._uses:
+        if use_id not in self.log:
             raise KeyError(f"use_id={use_id!r} has not been ingested.")
         if valve_id not in self.spec.hierarchy.valve_ids:
             raise ValueError(f"valve_id={valve_id!r} is not a valve of home {self.spec.home_id}.")
@@ -449,7 +468,7 @@ class CalibrationEngine:
         if self._codebook_at is None:
             by_count = (
                 cfg.codebook_min_transients is not None
-                and len(self._features) >= cfg.codebook_min_transients
+                and len(self.log.features) >= cfg.codebook_min_transients
             )
             return by_count or self.day(now) > cfg.codebook_day
         if cfg.codebook_refit_days is None:
@@ -472,12 +491,14 @@ class CalibrationEngine:
         samples = [e.samples for e in events]
         cb.fit(samples)
         codes = cb.transform(samples)
-        self._codes = {e.event_id: c.astype(np.float32) for e, c in zip(events, codes, strict=True)}
+        self.log.codes = {
+            e.event_id: c.astype(np.float32) for e, c in zip(events, codes, strict=True)
+        }
         self._projection = fit_projection(
-            cb, self._sorted_uses(), self._codes, self.config.n_code_dims, self.config.random_state
+            cb, self.log.sorted, self.log.codes, self.config.n_code_dims, self.config.random_state
         )
         self._codebook_at = now
-        self._matrix = None
+        self._invalidate_rows()
         self.retrain(now)
         return cb.version_
 
@@ -492,7 +513,7 @@ class CalibrationEngine:
 
     def _fit_model(self, *, bump: bool, only: frozenset[str] | None = None) -> None:
         """Fit on every label (``only``: on those labels only, to rebuild a restored model)."""
-        matrix = self._ensure_matrix()
+        X = self._X()
         y = self._y(only)
         if self.fleet is not None:  # stand-ins train, they are never scored labels
             y = self.fleet.stand_in_targets(self.spec, self._stand_in_scores, y)
@@ -504,105 +525,96 @@ class CalibrationEngine:
             else only
         )
         if not any(v is not None for v in y):
-            self._clf, self._proba, self._level_pred = None, None, {}
+            self._clf = None
+            self._pred.clear()
             return
         clf = HierarchicalClassifier.for_home(
             self.spec,
             random_state=self.config.random_state,
-            physics_columns=matrix.physics_columns,
+            physics_columns=self._rows.physics_columns,
         )
-        self._clf = clf.fit(matrix.X, y)
+        self._clf = clf.fit(X, y)
         if bump:
             self._model_version += 1
-        self._refresh_predictions()
+        self._pred.refresh(self._clf, self._rows, X)
 
     def _y(self, only: frozenset[str] | None = None) -> np.ndarray:
-        matrix = self._ensure_matrix()
-        y = np.full(len(matrix.use_ids), None, dtype=object)
+        self._ensure_rows()
+        y = np.full(len(self._rows.use_ids), None, dtype=object)
         for use_id, rec in self._labels.items():
             if only is not None and use_id not in only:
                 continue
-            if rec.train_valve is not None and use_id in self._row:
-                y[self._row[use_id]] = rec.train_valve
+            if rec.train_valve is not None and use_id in self._rows:
+                y[self._rows.row(use_id)] = rec.train_valve
         return y
 
-    def _sorted_uses(self) -> list[WaterUse]:
-        return sorted(self._uses.values(), key=lambda u: (u.t, u.use_id))
+    def _invalidate_rows(self) -> None:
+        """Forget the rows (the codebook changed): they are rebuilt when next needed."""
+        self._rows = FeatureRows(self.spec)
+        self._pred.clear()
 
-    def _ensure_matrix(self) -> Matrix:
-        if self._matrix is None:
-            self._matrix = build_matrix(
-                self.spec,
-                self._sorted_uses(),
-                self._features,
-                self._lines,
-                self._codes,
-                self._projection,
-            )
+    def _ensure_rows(self) -> FeatureRows:
+        if not self._rows.built:
+            self._rows.rebuild(self.log, self._projection)
+            self._pred.clear()
             if self.fleet is not None:
-                # stand-in scores read the rule evidence before the fleet multiplies into it
-                self._stand_in_scores = self.fleet.stand_in_scores(
-                    self.spec, self._matrix, self._projection
-                )
-                X = self.fleet.adjust_features(
-                    self.spec,
-                    self._matrix.X,
-                    projection=self._projection,
-                    n_labels=len(self._labels),
-                )
-                self._matrix = replace(self._matrix, X=X)
-            self._row = {uid: i for i, uid in enumerate(self._matrix.use_ids)}
-            self._proba = None
-            if self._stand_in_scores is not None:
-                # new uses may hold better stand-ins (or the first, before any label):
-                # refit at the next round or daily update
-                self._stale_model = True
-        return self._matrix
+                self._adjust_for_fleet()
+        return self._rows
+
+    def _adjust_for_fleet(self) -> None:
+        """The fleet's evidence and stand-in scores over every row (after the rows changed)."""
+        assert self.fleet is not None
+        # stand-in scores read the rule evidence before the fleet multiplies into it
+        self._stand_in_scores = self.fleet.stand_in_scores(
+            self.spec, self._rows.matrix(), self._projection
+        )
+        self._fleet_X = self.fleet.adjust_features(
+            self.spec, self._rows.X, projection=self._projection, n_labels=len(self._labels)
+        )
+        self._pred.clear()
+        if self._stand_in_scores is not None:
+            # new uses may hold better stand-ins (or the first, before any label):
+            # refit at the next round or daily update
+            self._stale_model = True
+
+    def _X(self) -> np.ndarray:
+        """The classifier's input: the rows, with the fleet's evidence when there is a fleet."""
+        self._ensure_rows()
+        return self._rows.X if self.fleet is None else self._fleet_X
 
     def _ensure_predictions(self) -> None:
         """Predictions of the current model for every use (refit if the layout changed)."""
-        matrix = self._ensure_matrix()
+        X = self._X()
         if self._clf is None:
             if self._model_version > 0:  # restored from a snapshot: refit the same model
                 self._fit_model(bump=False, only=self._trained_on)
             return
-        if self._clf.n_features_in_ != matrix.X.shape[1]:
+        if self._clf.n_features_in_ != X.shape[1]:
             self._fit_model(bump=True)
-        elif self._proba is None:
-            self._refresh_predictions()
-
-    def _refresh_predictions(self) -> None:
-        matrix = self._ensure_matrix()
-        assert self._clf is not None
-        self._proba = self._clf.predict_proba(matrix.X)
-        self._level_pred = level_predictions(self._clf, matrix.X, self._proba)
+        elif not self._pred.valid:
+            self._pred.refresh(self._clf, self._rows, X)
 
     def _predicted(self, use_id: str) -> dict[str, str]:
-        if not self._level_pred or use_id not in self._row:
+        if not self._pred.valid or use_id not in self._rows:
             return {}
-        row = self._row[use_id]
-        return {lv: str(self._level_pred[lv][0][row]) for lv in LEVELS}
+        return self._pred.predicted(self._rows.row(use_id))
 
     # ------------------------------------------------------------------ classification
 
     def classify(self, use_ids: Sequence[str] | None = None) -> list[UseClassification]:
         """Classifications of ``use_ids`` (default: every use) with the current model."""
-        matrix = self._ensure_matrix()
         self._ensure_predictions()
-        ids = list(matrix.use_ids) if use_ids is None else list(use_ids)
+        rows = self._rows
+        ids = list(rows.use_ids) if use_ids is None else list(use_ids)
         level = self._level_state.level
         out = []
         for uid in ids:
-            if uid not in self._row:
+            if uid not in rows:
                 raise KeyError(f"use_id={uid!r} has not been ingested.")
-            row = self._row[uid]
-            rule = matrix.rule_category[row]
+            row = rows.row(uid)
+            rule = rows.rule_category[row]
             predicted = self._predicted(uid)
-            confidence = (
-                {lv: float(self._level_pred[lv][1][row]) for lv in LEVELS}
-                if self._level_pred
-                else {}
-            )
+            confidence = self._pred.confidence(row) if self._pred.valid else {}
             display = display_label(level, rule, predicted, self._lumps)
             out.append(
                 UseClassification(
@@ -614,9 +626,8 @@ class CalibrationEngine:
     def preview_model(self) -> PreviewModel:
         """A frozen copy for classifying uses before they are ingested (:mod:`.preview`)."""
         self._ensure_predictions()
-        ordered = self._sorted_uses()
-        since = ordered[-1].t - PREVIEW_CONTEXT if ordered else None
-        context = tuple(u for u in ordered if since is not None and u.t >= since)
+        newest = self.log.newest_start
+        context = () if newest is None else tuple(self.log.since(newest - PREVIEW_CONTEXT))
         ids = {eid for u in context for eid in u.event_ids}
         return PreviewModel(
             spec=self.spec,
@@ -628,9 +639,9 @@ class CalibrationEngine:
             fleet=self.fleet,
             n_labels=len(self._labels),
             context=context,
-            features={e: self._features[e] for e in ids},
-            lines={e: self._lines[e] for e in ids},
-            codes={e: self._codes[e] for e in ids if e in self._codes},
+            features={e: self.log.features[e] for e in ids},
+            lines={e: self.log.lines[e] for e in ids},
+            codes={e: self.log.codes[e] for e in ids if e in self.log.codes},
         )
 
     def predictions(self, level: str) -> dict[str, str]:
@@ -638,10 +649,10 @@ class CalibrationEngine:
         if level not in LEVELS:
             raise ValueError(f"level={level!r} should be one of {LEVELS}.")
         self._ensure_predictions()
-        if not self._level_pred:
+        if not self._pred.valid:
             return {}
-        labels = self._level_pred[level][0]
-        return {uid: str(labels[i]) for uid, i in self._row.items()}
+        labels = self._pred.labels(level)
+        return {uid: str(labels[i]) for i, uid in enumerate(self._rows.use_ids)}
 
     # ------------------------------------------------------------------ label requests
 
@@ -685,9 +696,9 @@ class CalibrationEngine:
             return RoundPlan(day, (), 0, f"{now.isoformat()} is in quiet hours")
         if self._stale_model:
             self._fit_model(bump=True)
-        matrix = self._ensure_matrix()
+        X = self._X()
         self._ensure_predictions()
-        uses = self._sorted_uses()
+        uses = self.log.sorted
         late = max(timedelta(0), send_at - now) if send_at is not None else timedelta(0)
         max_age = timedelta(hours=policy.memory_h - self.config.min_answer_h) - late
         if max_age <= timedelta(0):
@@ -702,7 +713,7 @@ class CalibrationEngine:
         strategy = self._strategy(day)
         if self._clf is None and not isinstance(strategy, DiversitySampling):
             strategy = DiversitySampling(random_state=strategy.random_state)  # no model yet
-        scores = strategy.scores(matrix.X, y, self._clf, candidates=cand)
+        scores = strategy.scores(X, y, self._clf, candidates=cand)
         rng = np.random.default_rng([self.config.random_state, day])
         batch = draw_batch(
             scores,
@@ -740,10 +751,11 @@ class CalibrationEngine:
     def _choices(self, row: int) -> tuple[str, ...]:
         """Most probable valves, then fixtures not fully listed (as "other"), then not sure."""
         h = self.spec.hierarchy
-        if self._proba is None:
+        proba = self._pred.proba
+        if proba is None:
             valves = list(h.valve_ids[: self.config.n_choices])
         else:
-            order = np.argsort(-self._proba[row], kind="stable")
+            order = np.argsort(-proba[row], kind="stable")
             valves = [h.valve_ids[i] for i in order[: self.config.n_choices]]
         listed = set(valves)
         fixtures = [f.id for f in self.spec.fixtures if not all(v.id in listed for v in f.valves)]
@@ -816,9 +828,10 @@ class CalibrationEngine:
         if level != "fixture":
             return None
         valves = [v.id for v in self.spec.fixture(choice).valves]
-        if len(valves) == 1 or self._proba is None:
+        proba = self._pred.proba
+        if len(valves) == 1 or proba is None:
             return valves[0]
-        p = self._proba[self._row[use_id]]
+        p = proba[self._rows.row(use_id)]
         idx = {v: i for i, v in enumerate(self.spec.hierarchy.valve_ids)}
         return max(valves, key=lambda v: p[idx[v]])
 
@@ -906,9 +919,9 @@ class CalibrationEngine:
         :func:`atlas.levels.lump_fixtures`.
         """
         self._ensure_predictions()
-        if self._clf is None or not self._row:
+        if self._clf is None or not self._rows.use_ids:
             return ()
-        proba, names = self._clf.predict_level_proba(self._ensure_matrix().X, "fixture")
+        proba, names = self._clf.predict_level_proba(self._X(), "fixture")
         fixtures = [self.spec.fixture(name) for name in names]
         lumps = lump_fixtures(confusion_from_probabilities(proba), fixtures)
         return tuple(tuple(f.id for f in lump) for lump in lumps if len(lump) > 1)
@@ -921,17 +934,18 @@ class CalibrationEngine:
         The classifier is not stored: it is refitted deterministically from the uses, labels
         and codebook on restore (a fit takes well under a second).
         """
-        code_ids = sorted(self._codes)
+        log = self.log
+        code_ids = sorted(log.codes)
         return {
             "format": SNAPSHOT_FORMAT,
             "home_id": self.spec.home_id,
             "installed_at": self.installed_at.isoformat(),
-            "uses": [use_to_dict(u) for u in self._uses.values()],
-            "features": {eid: features_to_dict(tf) for eid, tf in self._features.items()},
-            "lines": dict(self._lines),
+            "uses": [use_to_dict(u) for u in log.sorted],
+            "features": {eid: features_to_dict(tf) for eid, tf in log.features.items()},
+            "lines": dict(log.lines),
             "code_ids": code_ids,
             "codes": (
-                np.stack([self._codes[e] for e in code_ids])
+                np.stack([log.codes[e] for e in code_ids])
                 if code_ids
                 else np.zeros((0, 0), dtype=np.float32)
             ),
@@ -978,12 +992,11 @@ class CalibrationEngine:
             fleet=fleet,
         )
         for d in state["uses"]:
-            use = use_from_dict(d)
-            eng._uses[use.use_id] = use
-        eng._features = {eid: features_from_dict(d) for eid, d in state["features"].items()}
-        eng._lines = dict(state["lines"])
+            eng.log.add_use(use_from_dict(d))
+        eng.log.features = {eid: features_from_dict(d) for eid, d in state["features"].items()}
+        eng.log.lines = dict(state["lines"])
         codes = np.asarray(state["codes"], dtype=np.float32)
-        eng._codes = {eid: codes[i] for i, eid in enumerate(state["code_ids"])}
+        eng.log.codes = {eid: codes[i] for i, eid in enumerate(state["code_ids"])}
         proj = state["projection"]
         eng._projection = None if proj is None else CodeProjection.from_dict(proj)
         at = state["codebook_at"]

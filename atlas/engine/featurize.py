@@ -1,10 +1,12 @@
 """A home's uses and transients, and the feature matrix the classifier and strategies share.
 
-WHY rebuilt from scratch each time: sequence context (gap to the previous use), the rule
-classifier's appliance rules (neighbouring fills) and the codebook projection all depend on
-every use of the home, so a row computed when its use arrived would differ from the same row
-computed a week later. Rebuilding the whole matrix costs tens of milliseconds for a month of
-uses, so the engine rebuilds it whenever the uses or the codebook change.
+A row depends on more than its own use: the sequence context (gap to the previous use, uses
+in the last half hour), the hand-wash context (uses that follow within half a minute), the
+rule classifier's appliance cycles and toilet reference, and the codebook projection. So
+:func:`build_matrix` computes rows in the context of other uses; with ``rows`` and
+``rule_context`` it computes a few rows from a slice of the home, equal bit for bit to the
+same rows of the full matrix (:class:`atlas.engine.rows.FeatureRows` keeps a home's matrix
+up to date that way).
 """
 
 from __future__ import annotations
@@ -16,13 +18,20 @@ import numpy as np
 from sklearn.decomposition import PCA
 
 from atlas.context_prior import WINDOW_S, handwash_log_likelihood
-from atlas.features import rule_evidence, use_codes, use_features
+from atlas.features import MAX_GAP_S, RECENT_WINDOW_S, rule_evidence, use_codes, use_features
 from atlas.homespec import HomeSpec
 from atlas.physics_prior import ring_log_likelihood
 from atlas.transient import TransientFeatures
 from atlas.uses import WaterUse
 from codebook import Codebook, content_version
 from rules import RuleClassifier, RuleConfig, build_views
+from rules.conditions import Context
+
+#: How far before and after a use the other uses can change its row (sequence context: the
+#: gap to the previous use, capped at a day; the hand-wash context: the uses that follow
+#: within :data:`~atlas.context_prior.WINDOW_S`). The rules' home-wide context is apart.
+CONTEXT_BEFORE_S = max(MAX_GAP_S, RECENT_WINDOW_S)
+CONTEXT_AFTER_S = WINDOW_S[1]
 
 
 @dataclass(frozen=True)
@@ -146,12 +155,16 @@ def build_matrix(
     projection: CodeProjection | None,
     *,
     rows: Sequence[int] | None = None,
+    rule_context: Context | None = None,
 ) -> Matrix:
     """Rules, codes, :func:`atlas.features.use_features` and the physics prior of every use.
 
     ``rows`` (indices into ``uses``): only those uses' rows, computed in the context of all of
     ``uses`` and equal to the same rows of the full matrix. A provisional classification needs
     one or two new rows; the whole matrix of its context cost it ten times as much.
+    ``rule_context``: the rules' home-wide context of the chosen uses when it is kept
+    incrementally (:class:`rules.context_index.ContextIndex`); ``uses`` then only needs the
+    uses within a day before and a minute after each chosen one (:data:`CONTEXT_BEFORE_S`).
     """
     picked = list(range(len(uses))) if rows is None else list(rows)
     chosen = [uses[i] for i in picked]
@@ -159,8 +172,11 @@ def build_matrix(
     # rules fire, and their uncalibrated decisions cost 11 points of valve accuracy at the end
     # of week 2 (two_bath_house seed 1, perfect homeowner: 56% with lines, 67% without;
     # docs/benchmarks.md). The classifier was tuned on views without lines (bench learning).
-    views = build_views(uses, features)
-    decisions = RuleClassifier(RuleConfig.from_home_spec(spec)).classify(views, only=rows)
+    rules = RuleClassifier(RuleConfig.from_home_spec(spec))
+    if rule_context is None:
+        decisions = rules.classify(build_views(uses, features), only=rows)
+    else:
+        decisions = rules.classify(build_views(chosen, features), context=rule_context)
     table = {eid: (lines[eid], features[eid].as_vector()) for u in chosen for eid in u.event_ids}
     codes = None
     if projection is not None:

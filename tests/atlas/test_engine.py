@@ -189,8 +189,9 @@ def test_matrix_rows_computed_alone_equal_the_full_matrix_rows(replay):
     """The preview computes only its new uses' rows; they must be the full matrix's rows."""
     engine = _engine(replay, until_day=8)  # with a codebook: code columns included
     state = engine.snapshot()
-    uses = sorted(engine._uses.values(), key=lambda u: (u.t, u.use_id))
-    args = (engine.spec, uses, engine._features, engine._lines, engine._codes, engine._projection)
+    log = engine.log
+    uses = list(log.sorted)
+    args = (engine.spec, uses, log.features, log.lines, log.codes, engine.projection)
     full = build_matrix(*args)
     picked = [len(uses) - 1, 0, *range(5, len(uses), 37)]
     part = build_matrix(*args, rows=picked)

@@ -1,9 +1,13 @@
 """Per-home calibration engine (pure): the protocol the benchmark and the live service share.
 
-See :class:`CalibrationEngine` and ``docs/benchmarks.md``.
+:class:`CalibrationEngine` is a facade over parts with one job each: the use log
+(:mod:`.uselog`), the feature rows kept up to date per use (:mod:`.rows`), the predictions
+(:mod:`.predictions`), the pending announcements (:mod:`.announcements`), the label requests
+(:mod:`.requests`) and the display (:mod:`.display`). See ``docs/benchmarks.md``.
 """
 
-from atlas.engine.core import NOT_SURE, CalibrationEngine, DailyReport, EngineConfig
+from atlas.engine.config import EngineConfig
+from atlas.engine.core import NOT_SURE, CalibrationEngine, DailyReport
 from atlas.engine.records import LabelRecord, LabelRequest, RoundPlan, UseClassification
 
 __all__ = [

@@ -34,17 +34,20 @@ Decisions (docs/benchmarks.md):
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from atlas.checklist import Announcement, match_announcement
+from atlas.checklist import Announcement
 from atlas.classifier import HierarchicalClassifier
 from atlas.day_one import DayOnePriors, layout_key, load_day_one_priors
 from atlas.domain import LEVELS
+from atlas.engine.announcements import PendingAnnouncements
+from atlas.engine.config import EngineConfig
+from atlas.engine.display import DisplayState
 from atlas.engine.featurize import CodeProjection, fit_projection
 from atlas.engine.predictions import Predictions
 from atlas.engine.preview import CONTEXT as PREVIEW_CONTEXT
@@ -58,11 +61,10 @@ from atlas.engine.records import (
     features_to_dict,
     label_from_dict,
     label_to_dict,
-    request_from_dict,
-    request_to_dict,
     use_from_dict,
     use_to_dict,
 )
+from atlas.engine.requests import RequestBook
 from atlas.engine.rows import FeatureRows
 from atlas.engine.uselog import UseLog
 from atlas.estimate import (
@@ -76,8 +78,6 @@ from atlas.events import Event
 from atlas.homespec import HomeSpec
 from atlas.levels import (
     LevelDecision,
-    LevelPolicy,
-    LevelState,
     confusion_from_probabilities,
     decide_level,
     lump_fixtures,
@@ -86,7 +86,6 @@ from atlas.sampling import draw_batch
 from atlas.strategies import QueryStrategy, answerable, make_strategy
 from atlas.strategies.diversity import DiversitySampling
 from atlas.timetable import (
-    TimetablePolicy,
     day_number,
     is_quiet,
     is_round_day,
@@ -105,108 +104,6 @@ if TYPE_CHECKING:  # atlas.fleet imports atlas.engine.featurize
 NOT_SURE = "not sure"
 
 SNAPSHOT_FORMAT = "atlas.engine/1"
-
-
-@dataclass(frozen=True)
-class EngineConfig:
-    """Parameters of the calibration engine.
-
-    Parameters
-    ----------
-    n_atoms : int, default=16
-        Codebook atoms (``atlas bench codebook``: 16 was as good as 64 at a quarter the time).
-    n_code_dims : int, default=12
-        Principal components of the pooled codes used as features.
-    codebook_day : int, default=7
-        The codebook is fitted once this local day is over (the seed protocol: week 1 saves the
-        waves for the codebook) ...
-    codebook_min_transients : int or None, default=None
-        ... or as soon as this many transients were ingested, if set.
-    codebook_refit_days : float or None, default=7
-        Refit the codebook this many days after the last fit (None: never).
-    strategy : str, default="atlas"
-        A key of :data:`atlas.strategies.STRATEGIES`.
-    strategy_params : tuple of (name, value), default=()
-    n_choices : int, default=6
-        Valves offered per request (most probable first); fixtures not fully covered by them
-        follow, then :data:`NOT_SURE`.
-    timetable, level_policy : policies of :mod:`atlas.timetable` and :mod:`atlas.levels`.
-    estimate_method : {"ipw", "audit_cp", "audit_beta"}, default="ipw"
-    confidence : float, default=0.9
-        One-sided confidence of the lower bounds the level policy compares with the goals
-        (``atlas bench decision-rules``, docs/estimation.md: with the day-one prior, 0.9 keeps
-        false promotion at 1-2% of home-days where 0.95 leaves the fixture level 20 days
-        behind the truth).
-    day_one_prior : bool, default=True
-        Start the estimates from the day-one prior (:mod:`atlas.day_one`: simulated homes of
-        the home's layout class, per level and day). A fleet's own prior (``fleet=``) takes
-        precedence where it has one.
-    day_one_discrepancy_sd : float, default=0.05
-        How far a real home may sit from the simulated homes' accuracy, added to their spread
-        (:meth:`atlas.day_one.MomentPrior.beta`).
-    prior_check : float or None, default=0.05
-        A prior (fleet or day-one) is dropped at a level when the home's own labels are this
-        improbable under it (:func:`atlas.estimate.prior_conflict`); None: never dropped.
-    n_audit, temperature, uniform_mix : see :func:`atlas.sampling.draw_batch`.
-    min_answer_h : float, default=6
-        A request is only drawn about a use young enough to leave this long before its
-        expiry (``memory_h`` after the use): a question that expires minutes after it is sent
-        wastes a slot of the round.
-    announcement_window_s : float, default=600
-        How long after an announcement the announced use may start. An announcement is
-        matched once the ingested uses reach the end of its window (a use that starts
-        earlier but ends later than another in the window is ingested after it: matching
-        earlier labelled the wrong one), and waits ``announcement_grace_s`` more for a use
-        that started in the window but was not complete yet (a long shower).
-    announcement_grace_s : float, default=3600
-        The pairing's open timeout (:func:`atlas.pairing.pair_events`): a use that started in
-        the window is ingested by then.
-    random_state : int, default=0
-        Seeds the codebook, the strategies and the draws (per round day, so a replay or a
-        restored engine draws the same round).
-    """
-
-    n_atoms: int = 16
-    n_code_dims: int = 12
-    codebook_day: int = 7
-    codebook_min_transients: int | None = None
-    codebook_refit_days: float | None = 7.0
-    strategy: str = "atlas"
-    strategy_params: tuple[tuple[str, Any], ...] = ()
-    n_choices: int = 6
-    timetable: TimetablePolicy = field(default_factory=TimetablePolicy)
-    level_policy: LevelPolicy = field(default_factory=LevelPolicy)
-    estimate_method: str = "ipw"
-    confidence: float = 0.9
-    day_one_prior: bool = True
-    day_one_discrepancy_sd: float = 0.05
-    prior_check: float | None = 0.05
-    n_audit: int = 1
-    temperature: float = 1.0
-    uniform_mix: float = 0.2
-    min_answer_h: float = 6.0
-    announcement_window_s: float = 600.0
-    announcement_grace_s: float = 3600.0
-    random_state: int = 0
-
-    def __post_init__(self) -> None:
-        if self.n_choices < 1:
-            raise ValueError(f"n_choices={self.n_choices} should be >= 1.")
-        if self.codebook_day < 1:
-            raise ValueError(f"codebook_day={self.codebook_day} should be >= 1.")
-        if not 0 <= self.min_answer_h < self.timetable.memory_h:
-            raise ValueError(
-                f"min_answer_h={self.min_answer_h} should be in [0, timetable.memory_h="
-                f"{self.timetable.memory_h})."
-            )
-        if self.codebook_refit_days is not None and self.codebook_refit_days <= 0:
-            raise ValueError(f"codebook_refit_days={self.codebook_refit_days} should be > 0.")
-        if not 0 <= self.day_one_discrepancy_sd < 0.5:
-            raise ValueError(
-                f"day_one_discrepancy_sd={self.day_one_discrepancy_sd} should be in [0, 0.5)."
-            )
-        if self.prior_check is not None and not 0 < self.prior_check < 1:
-            raise ValueError(f"prior_check={self.prior_check} should be in (0, 1) or None.")
 
 
 @dataclass(frozen=True)
@@ -272,13 +169,12 @@ class CalibrationEngine:
         )
         self._codebook_at: datetime | None = None
         self._labels: dict[str, LabelRecord] = {}
-        self._requests: dict[str, LabelRequest] = {}
-        self._rounds: dict[int, tuple[str, ...]] = {}
-        self._announcements: list[Announcement] = []
+        self._requests = RequestBook()
+        self._announcements = PendingAnnouncements(
+            self.config.announcement_window_s, self.config.announcement_grace_s
+        )
         self._model_version = 0
-        self._level_state = LevelState()
-        self._lumps: tuple[tuple[str, ...], ...] = ()
-        self._history: list[dict[str, Any]] = []
+        self._display = DisplayState()
         self._stale_model = False
         self._trained_on: frozenset[str] = frozenset()  # labels the current model has seen
         # caches, rebuilt on demand (not part of the snapshot)
@@ -314,11 +210,11 @@ class CalibrationEngine:
     @property
     def lumps(self) -> tuple[tuple[str, ...], ...]:
         """Fixture ids shown as one at the fixture level (decided at the last daily update)."""
-        return self._lumps
+        return self._display.lumps
 
     @property
     def level(self) -> str:
-        return self._level_state.level
+        return self._display.level
 
     @property
     def labels(self) -> tuple[LabelRecord, ...]:
@@ -326,11 +222,11 @@ class CalibrationEngine:
 
     @property
     def requests(self) -> tuple[LabelRequest, ...]:
-        return tuple(self._requests.values())
+        return self._requests.all()
 
     @property
     def history(self) -> tuple[dict[str, Any], ...]:
-        return tuple(self._history)
+        return tuple(self._display.history)
 
     @property
     def n_transients(self) -> int:
@@ -396,44 +292,12 @@ class CalibrationEngine:
         """
         del now  # part of the call signature; matching and dropping go by ingested uses
         self.spec.fixture(announcement.fixture_id)  # raises on an unknown fixture
-        self._announcements.append(announcement)
-
-    def _horizon(self, now: datetime) -> datetime:
-        """How far the ingested uses reach (``now`` of :meth:`ingest`, or the newest use)."""
-        newest = self.log.newest_start
-        return now if newest is None else max(now, newest)
-
-    def _drop_old_announcements(self, now: datetime) -> None:
-        cfg = self.config
-        keep = timedelta(seconds=cfg.announcement_window_s + cfg.announcement_grace_s)
-        horizon = self._horizon(now)
-        self._announcements = [a for a in self._announcements if a.at + keep >= horizon]
+        self._announcements.add(announcement)
 
     def _match_announcements(self, now: datetime) -> None:
-        if not self._announcements:
-            return
-        window = timedelta(seconds=self.config.announcement_window_s)
-        horizon = self._horizon(now)
-        earliest = min(a.at for a in self._announcements) - timedelta(
-            seconds=self.config.announcement_window_s
-        )  # an announced use opens after its announcement (a few seconds of clock slack)
-        asked = self._asked()
-        free = [u for u in self.log.since(earliest) if u.use_id not in asked]
-        remaining = []
-        for a in sorted(self._announcements, key=lambda a: a.at):
-            if a.at + window > horizon:  # a use of its window may still be running
-                remaining.append(a)
-                continue
-            found = match_announcement(
-                a, self.spec.fixture(a.fixture_id), free, window_s=self.config.announcement_window_s
-            )
-            if found is None:
-                remaining.append(a)
-                continue
-            self._add_guided(found.use_id, found.valve_id, a.at)
-            free = [u for u in free if u.use_id != found.use_id]
-        self._announcements = remaining
-        self._drop_old_announcements(now)
+        matched = self._announcements.match(self.spec, self.log, self._asked(), now)
+        for found, at in matched:
+            self._add_guided(found.use_id, found.valve_id, at)
 
     def _add_guided(self, use_id: str, valve_id: str, at: datetime) -> None:
         self._ensure_predictions()
@@ -606,7 +470,7 @@ class CalibrationEngine:
         self._ensure_predictions()
         rows = self._rows
         ids = list(rows.use_ids) if use_ids is None else list(use_ids)
-        level = self._level_state.level
+        level = self._display.level
         out = []
         for uid in ids:
             if uid not in rows:
@@ -615,7 +479,7 @@ class CalibrationEngine:
             rule = rows.rule_category[row]
             predicted = self._predicted(uid)
             confidence = self._pred.confidence(row) if self._pred.valid else {}
-            display = display_label(level, rule, predicted, self._lumps)
+            display = display_label(level, rule, predicted, self._display.lumps)
             out.append(
                 UseClassification(
                     uid, self._model_version, predicted, confidence, rule, level, display
@@ -631,8 +495,8 @@ class CalibrationEngine:
         ids = {eid for u in context for eid in u.event_ids}
         return PreviewModel(
             spec=self.spec,
-            level=self._level_state.level,
-            lumps=self._lumps,
+            level=self._display.level,
+            lumps=self._display.lumps,
             model_version=self._model_version,
             clf=self._clf,
             projection=self._projection,
@@ -657,7 +521,7 @@ class CalibrationEngine:
     # ------------------------------------------------------------------ label requests
 
     def _asked(self) -> set[str]:
-        return set(self._labels) | {r.use_id for r in self._requests.values()}
+        return set(self._labels) | self._requests.use_ids()
 
     def round_time(self, now: datetime) -> datetime | None:
         """The day's last timetable slot on a round day (when to call :meth:`plan_round`)."""
@@ -687,9 +551,9 @@ class CalibrationEngine:
         """
         policy = self.config.timetable
         day = self.day(now)
-        if day in self._rounds:
-            reqs = tuple(self._requests[r] for r in self._rounds[day])
-            return RoundPlan(day, reqs, 0, f"day {day}: round already drawn")
+        drawn = self._requests.drawn(day)
+        if drawn is not None:
+            return RoundPlan(day, drawn, 0, f"day {day}: round already drawn")
         if not is_round_day(day, policy):
             return RoundPlan(day, (), 0, f"day {day} is not a label-request round")
         if is_quiet(now, self.tz, policy):
@@ -702,11 +566,11 @@ class CalibrationEngine:
         late = max(timedelta(0), send_at - now) if send_at is not None else timedelta(0)
         max_age = timedelta(hours=policy.memory_h - self.config.min_answer_h) - late
         if max_age <= timedelta(0):
-            self._rounds[day] = ()
+            self._requests.record_round(day, ())
             return RoundPlan(day, (), 0, f"day {day}: every use expires before {send_at}")
         cand = answerable(uses, now, asked=self._asked(), max_age=max_age)
         if cand.size == 0:
-            self._rounds[day] = ()
+            self._requests.record_round(day, ())
             return RoundPlan(day, (), 0, f"day {day}: no answerable use")
         k = request_count(self.level, policy)
         y = self._y()
@@ -723,14 +587,14 @@ class CalibrationEngine:
             temperature=self.config.temperature,
             uniform_mix=self.config.uniform_mix,
         )
-        ids = []
+        drawn_now = []
         for slot, (pos, p, audit) in enumerate(
             zip(batch.indices, batch.inclusion_prob, batch.is_audit, strict=True)
         ):
             row = int(cand[pos])
             use = uses[row]
             rid = f"{self.spec.home_id}-d{day:03d}-{slot}"
-            self._requests[rid] = LabelRequest(
+            req = LabelRequest(
                 rid,
                 use.use_id,
                 day,
@@ -743,9 +607,8 @@ class CalibrationEngine:
                 self._model_version,
                 self._predicted(use.use_id),
             )
-            ids.append(rid)
-        self._rounds[day] = tuple(ids)
-        reqs = tuple(self._requests[r] for r in ids)
+            drawn_now.append(req)
+        reqs = self._requests.record_round(day, drawn_now)
         return RoundPlan(day, reqs, int(cand.size), f"day {day}: {len(reqs)} of {cand.size}")
 
     def _choices(self, row: int) -> tuple[str, ...]:
@@ -781,12 +644,10 @@ class CalibrationEngine:
                 f"choice={choice!r} is not one of request {request_id!r}'s choices {req.choices}."
             )
         if now > req.expires_at or choice is None:
-            self._requests[request_id] = replace(req, state="expired")
+            self._requests.close(request_id, "expired")
             return None
         if choice == NOT_SURE:
-            self._requests[request_id] = replace(
-                req, state="not_sure", answer=choice, answered_at=now
-            )
+            self._requests.close(request_id, "not_sure", answer=choice, answered_at=now)
             return None
         self._ensure_predictions()
         level = self._answer_level(choice)
@@ -810,7 +671,7 @@ class CalibrationEngine:
             scored,
         )
         self._labels[req.use_id] = rec
-        self._requests[request_id] = replace(req, state="answered", answer=choice, answered_at=now)
+        self._requests.close(request_id, "answered", answer=choice, answered_at=now)
         self._stale_model = True
         return rec
 
@@ -837,14 +698,7 @@ class CalibrationEngine:
 
     def expire_requests(self, now: datetime) -> list[str]:
         """Mark open requests past their expiry as expired; returns their ids."""
-        gone = [
-            r.request_id
-            for r in self._requests.values()
-            if r.state == "open" and now > r.expires_at
-        ]
-        for rid in gone:
-            self._requests[rid] = replace(self._requests[rid], state="expired")
-        return gone
+        return self._requests.expire_due(now)
 
     # ------------------------------------------------------------------ daily update
 
@@ -886,29 +740,22 @@ class CalibrationEngine:
         day = self.day(now)
         estimates = self.estimates(day)
         decision = decide_level(
-            estimates, self._level_state, day=day, policy=self.config.level_policy
+            estimates, self._display.level_state, day=day, policy=self.config.level_policy
         )
-        self._level_state = decision.state
-        self._lumps = self._confused_fixtures()
+        lumps = self._confused_fixtures()
         n_labels = {
             src: sum(r.source == src for r in self._labels.values()) for src in ("guided", "active")
         }
-        self._history.append(
-            {
-                "day": day,
-                "at": now.isoformat(),
-                "level": decision.level,
-                "reason": decision.reason,
-                "lumps": [list(lump) for lump in self._lumps],
-                "model_version": self._model_version,
-                "labels": n_labels,
-                "estimates": {
-                    lv: {"point": e.point, "lower": e.lower, "n_labels": e.n_labels}
-                    for lv, e in estimates.items()
-                },
-            }
+        self._display.record(
+            now,
+            day,
+            decision,
+            lumps,
+            estimates,
+            model_version=self._model_version,
+            n_labels=n_labels,
         )
-        return DailyReport(day, estimates, decision, self._model_version, n_labels, self._lumps)
+        return DailyReport(day, estimates, decision, self._model_version, n_labels, lumps)
 
     def _confused_fixtures(self) -> tuple[tuple[str, ...], ...]:
         """Fixtures of one category the current model cannot tell apart (groups of two or more).
@@ -952,21 +799,12 @@ class CalibrationEngine:
             "projection": None if self._projection is None else self._projection.to_dict(),
             "codebook_at": None if self._codebook_at is None else self._codebook_at.isoformat(),
             "labels": [label_to_dict(r) for r in self._labels.values()],
-            "requests": [request_to_dict(r) for r in self._requests.values()],
-            "rounds": {str(d): list(ids) for d, ids in self._rounds.items()},
-            "announcements": [
-                {"fixture_id": a.fixture_id, "valve_name": a.valve_name, "at": a.at.isoformat()}
-                for a in self._announcements
-            ],
+            **self._requests.to_dict(),
+            "announcements": self._announcements.to_list(),
             "model_version": self._model_version,
             "trained_on": sorted(self._trained_on),
             "stale_model": self._stale_model,
-            "level_state": {
-                "level": self._level_state.level,
-                "failures": self._level_state.failures,
-            },
-            "lumps": [list(lump) for lump in self._lumps],
-            "history": [dict(h) for h in self._history],
+            **self._display.to_dict(),
         }
 
     @classmethod
@@ -1004,20 +842,10 @@ class CalibrationEngine:
         for d in state["labels"]:
             rec = label_from_dict(d)
             eng._labels[rec.use_id] = rec
-        for d in state["requests"]:
-            req = request_from_dict(d)
-            eng._requests[req.request_id] = req
-        eng._rounds = {int(d): tuple(ids) for d, ids in state["rounds"].items()}
-        eng._announcements = [
-            Announcement(a["fixture_id"], a["valve_name"], datetime.fromisoformat(a["at"]))
-            for a in state["announcements"]
-        ]
+        eng._requests.load(state)
+        eng._announcements.load(state["announcements"])
         eng._model_version = int(state["model_version"])
         eng._trained_on = frozenset(state["trained_on"])
         eng._stale_model = bool(state["stale_model"])
-        eng._level_state = LevelState(
-            state["level_state"]["level"], int(state["level_state"]["failures"])
-        )
-        eng._lumps = tuple(tuple(lump) for lump in state.get("lumps", []))  # older: none
-        eng._history = [dict(h) for h in state["history"]]
+        eng._display.load(state)
         return eng

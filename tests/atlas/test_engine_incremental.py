@@ -61,7 +61,9 @@ def _assert_predictions_equal_a_full_predict(engine: CalibrationEngine) -> None:
     proba = clf.predict_proba(X)
     for level in LEVELS:
         level_p, names = clf.predict_level_proba(X, level)
-        expected = dict(zip(log_ids(engine), np.asarray(names)[level_p.argmax(axis=1)]))
+        expected = dict(
+            zip(log_ids(engine), np.asarray(names)[level_p.argmax(axis=1)], strict=True)
+        )
         assert engine.predictions(level) == expected
     mine = {c.use_id: c.confidence["valve"] for c in engine.classify()}
     np.testing.assert_array_equal([mine[u] for u in log_ids(engine)], proba.max(axis=1))

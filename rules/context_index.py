@@ -63,6 +63,7 @@ class ContextIndex:
         self._fills: list[tuple[datetime, str]] = []  # (t, use_id) of every fill, sorted
         self._refills: list[tuple[float, str]] = []  # (drop, use_id) of every refill, sorted
         self._drops: list[tuple[float, str]] = []  # (drop, use_id) of every use, sorted
+        self._reference: float | None = None  # of _refills, kept with them
 
     def __contains__(self, use_id: str) -> bool:
         return use_id in self._entries
@@ -70,11 +71,15 @@ class ContextIndex:
     @property
     def reference(self) -> float | None:
         """The median refill drop (see :func:`rules.conditions.toilet_reference`)."""
+        return self._reference
+
+    def _update_reference(self) -> None:
         n = len(self._refills)
         if n < self.config.min_reference_uses:
-            return None
+            self._reference = None
+            return
         middle = [d for d, _ in self._refills[(n - 1) // 2 : n // 2 + 1]]
-        return float(np.median(middle))
+        self._reference = float(np.median(middle))
 
     def add(self, view: UseView) -> set[str]:
         """Index a new use; returns the ids whose decision may change (the use's own included).
@@ -89,6 +94,7 @@ class ContextIndex:
         bisect.insort(self._drops, entry.drop_key)
         if entry.refill:
             bisect.insort(self._refills, entry.drop_key)
+            self._update_reference()
         touched.add(use_id)
         if entry.fill:
             pos = bisect.bisect_left(self._fills, entry.fill_key)
@@ -104,6 +110,7 @@ class ContextIndex:
         _remove_sorted(self._drops, entry.drop_key)
         if entry.refill:
             _remove_sorted(self._refills, entry.drop_key)
+            self._update_reference()
         touched: set[str] = set()
         if entry.fill:
             pos = bisect.bisect_left(self._fills, entry.fill_key)

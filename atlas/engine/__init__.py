@@ -7,7 +7,7 @@
 """
 
 from atlas.engine.config import EngineConfig
-from atlas.engine.core import NOT_SURE, CalibrationEngine, DailyReport
+from atlas.engine.core import NOT_SURE, CalibrationEngine, DailyReport, SnapshotMark
 from atlas.engine.records import LabelRecord, LabelRequest, RoundPlan, UseClassification
 
 __all__ = [
@@ -18,5 +18,6 @@ __all__ = [
     "LabelRecord",
     "LabelRequest",
     "RoundPlan",
+    "SnapshotMark",
     "UseClassification",
 ]

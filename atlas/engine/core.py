@@ -104,6 +104,16 @@ if TYPE_CHECKING:  # atlas.fleet imports atlas.engine.featurize
 NOT_SURE = "not sure"
 
 SNAPSHOT_FORMAT = "atlas.engine/1"
+DELTA_FORMAT = "atlas.engine.delta/1"
+
+
+@dataclass(frozen=True)
+class SnapshotMark:
+    """How far the use log stood when a snapshot was taken (see ``CalibrationEngine.snapshot``)."""
+
+    uses: int  # use additions (a re-paired use counts again)
+    events: int
+    codebook_at: str | None
 
 
 @dataclass(frozen=True)
@@ -775,28 +785,48 @@ class CalibrationEngine:
 
     # ------------------------------------------------------------------ persistence
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot_mark(self) -> SnapshotMark:
+        """Where the use log stands now: a later :meth:`snapshot` ``since`` it is a delta."""
+        n_uses, n_events = self.log.mark
+        at = None if self._codebook_at is None else self._codebook_at.isoformat()
+        return SnapshotMark(n_uses, n_events, at)
+
+    def snapshot(self, since: SnapshotMark | None = None) -> dict[str, Any]:
         """The engine's state as plain dicts, lists and numpy arrays (see :meth:`restore`).
 
+        With ``since`` (a :meth:`snapshot_mark` of this engine's history): a delta holding the
+        uses and events added after it and the rest of the state in full; restore is the full
+        snapshot taken at the mark plus its deltas in order. WHY: the uses and their events
+        are nearly all of a snapshot and only grow, so a full one per save cost bytes that
+        grew with the home's age. A codebook refit after ``since`` re-encodes every event: no
+        delta is possible then (ValueError; take a full snapshot).
+
         The classifier is not stored: it is refitted deterministically from the uses, labels
-        and codebook on restore (a fit takes well under a second).
+        and codebook on restore.
         """
         log = self.log
-        code_ids = sorted(log.codes)
-        return {
-            "format": SNAPSHOT_FORMAT,
+        if since is None:
+            uses, event_ids = list(log.sorted), list(log.features)
+            fmt = SNAPSHOT_FORMAT
+        else:
+            if since.codebook_at != self.snapshot_mark().codebook_at:
+                raise ValueError("the codebook was refitted after the mark; take a full snapshot.")
+            uses, event_ids = log.uses_since(since.uses), log.events_since(since.events)
+            fmt = DELTA_FORMAT
+        code_ids = sorted(e for e in event_ids if e in log.codes)
+        state: dict[str, Any] = {
+            "format": fmt,
             "home_id": self.spec.home_id,
             "installed_at": self.installed_at.isoformat(),
-            "uses": [use_to_dict(u) for u in log.sorted],
-            "features": {eid: features_to_dict(tf) for eid, tf in log.features.items()},
-            "lines": dict(log.lines),
+            "uses": [use_to_dict(u) for u in uses],
+            "features": {eid: features_to_dict(log.features[eid]) for eid in event_ids},
+            "lines": {eid: log.lines[eid] for eid in event_ids},
             "code_ids": code_ids,
             "codes": (
                 np.stack([log.codes[e] for e in code_ids])
                 if code_ids
                 else np.zeros((0, 0), dtype=np.float32)
             ),
-            "projection": None if self._projection is None else self._projection.to_dict(),
             "codebook_at": None if self._codebook_at is None else self._codebook_at.isoformat(),
             "labels": [label_to_dict(r) for r in self._labels.values()],
             **self._requests.to_dict(),
@@ -806,6 +836,9 @@ class CalibrationEngine:
             "stale_model": self._stale_model,
             **self._display.to_dict(),
         }
+        if since is None:
+            state["projection"] = None if self._projection is None else self._projection.to_dict()
+        return state
 
     @classmethod
     def restore(
@@ -814,14 +847,14 @@ class CalibrationEngine:
         state: Mapping[str, Any],
         config: EngineConfig | None = None,
         *,
+        deltas: Sequence[Mapping[str, Any]] = (),
         strategy_factory: StrategyFactory | None = None,
         fleet: FleetPrior | None = None,
     ) -> CalibrationEngine:
-        """Rebuild an engine from :meth:`snapshot` (same spec and config as when it was taken)."""
+        """Rebuild an engine from a full :meth:`snapshot` and the deltas taken since, in order
+        (same spec and config as when they were taken)."""
         if state.get("format") != SNAPSHOT_FORMAT:
             raise ValueError(f"state format={state.get('format')!r}; expected {SNAPSHOT_FORMAT!r}.")
-        if state["home_id"] != spec.home_id:
-            raise ValueError(f"state is of home {state['home_id']!r}, spec of {spec.home_id!r}.")
         eng = cls(
             spec,
             datetime.fromisoformat(state["installed_at"]),
@@ -829,23 +862,37 @@ class CalibrationEngine:
             strategy_factory=strategy_factory,
             fleet=fleet,
         )
-        for d in state["uses"]:
-            eng.log.add_use(use_from_dict(d))
-        eng.log.features = {eid: features_from_dict(d) for eid, d in state["features"].items()}
-        eng.log.lines = dict(state["lines"])
-        codes = np.asarray(state["codes"], dtype=np.float32)
-        eng.log.codes = {eid: codes[i] for i, eid in enumerate(state["code_ids"])}
         proj = state["projection"]
         eng._projection = None if proj is None else CodeProjection.from_dict(proj)
+        for part in (state, *deltas):
+            if part is not state and part.get("format") != DELTA_FORMAT:
+                raise ValueError(f"delta format={part.get('format')!r}; expected {DELTA_FORMAT!r}.")
+            if part["home_id"] != spec.home_id:
+                raise ValueError(f"state is of home {part['home_id']!r}, spec of {spec.home_id!r}.")
+            eng._load(part)
+        return eng
+
+    def _load(self, state: Mapping[str, Any]) -> None:
+        """Add a snapshot's uses and events to the log; take the rest of its state whole."""
         at = state["codebook_at"]
-        eng._codebook_at = None if at is None else datetime.fromisoformat(at)
+        codebook_at = None if at is None else datetime.fromisoformat(at)
+        if self.log.mark != (0, 0) and codebook_at != self._codebook_at:
+            raise ValueError("a delta of another codebook than its base; the chain is broken.")
+        self._codebook_at = codebook_at
+        for d in state["uses"]:
+            self.log.add_use(use_from_dict(d))
+        for eid, d in state["features"].items():
+            self.log.add_event(eid, features_from_dict(d), state["lines"][eid])
+        codes = np.asarray(state["codes"], dtype=np.float32)
+        self.log.codes.update((eid, codes[i]) for i, eid in enumerate(state["code_ids"]))
+        self._labels = {}
         for d in state["labels"]:
             rec = label_from_dict(d)
-            eng._labels[rec.use_id] = rec
-        eng._requests.load(state)
-        eng._announcements.load(state["announcements"])
-        eng._model_version = int(state["model_version"])
-        eng._trained_on = frozenset(state["trained_on"])
-        eng._stale_model = bool(state["stale_model"])
-        eng._display.load(state)
-        return eng
+            self._labels[rec.use_id] = rec
+        self._requests = RequestBook()
+        self._requests.load(state)
+        self._announcements.load(state["announcements"])
+        self._model_version = int(state["model_version"])
+        self._trained_on = frozenset(state["trained_on"])
+        self._stale_model = bool(state["stale_model"])
+        self._display.load(state)

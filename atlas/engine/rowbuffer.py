@@ -36,7 +36,8 @@ class RowBuffer:
     def reset(self, rows: np.ndarray) -> None:
         """Replace every row (a full rebuild)."""
         rows = np.asarray(rows, dtype=self._data.dtype)
-        self._data = np.zeros((max(16, 2 * len(rows)), rows.shape[1]), dtype=self._data.dtype)
+        spare = max(16, len(rows) // 8)  # a few days of uses before the first growth
+        self._data = np.zeros((len(rows) + spare, rows.shape[1]), dtype=self._data.dtype)
         self._data[: len(rows)] = rows
         self._n = len(rows)
 
@@ -45,7 +46,8 @@ class RowBuffer:
         if not 0 <= pos <= self._n:
             raise IndexError(f"pos={pos} is outside [0, {self._n}].")
         if self._n == len(self._data):
-            grown = np.zeros((2 * len(self._data), self._data.shape[1]), dtype=self._data.dtype)
+            size = len(self._data) + max(16, len(self._data) // 4)  # geometric: appends O(1)
+            grown = np.zeros((size, self._data.shape[1]), dtype=self._data.dtype)
             grown[: self._n] = self._data[: self._n]
             self._data = grown
         self._data[pos + 1 : self._n + 1] = self._data[pos : self._n].copy()

@@ -22,7 +22,8 @@ class UseLog:
     """Uses sorted by ``(t, use_id)``, and per event: transient features, line, code.
 
     The features, lines and codes are public dicts (``event_id ->``): they are the inputs of
-    the feature matrix (:func:`atlas.engine.featurize.build_matrix`).
+    the feature matrix (:func:`atlas.engine.featurize.build_matrix`). Additions are journaled,
+    so a snapshot can hold only what came after a :attr:`mark` (a delta).
     """
 
     def __init__(self) -> None:
@@ -32,6 +33,8 @@ class UseLog:
         self._uses: dict[str, WaterUse] = {}
         self._keys: list[tuple[datetime, str]] = []  # (t, use_id), sorted
         self._sorted: list[WaterUse] = []  # aligned with _keys
+        self._use_journal: list[str] = []  # use ids as added (again when replaced)
+        self._event_journal: list[str] = []  # event ids as added
 
     def __len__(self) -> int:
         return len(self._sorted)
@@ -66,6 +69,25 @@ class UseLog:
         """The uses starting at or after ``start``, in time order."""
         return self._sorted[bisect.bisect_left(self._keys, (start,)) :]
 
+    @property
+    def mark(self) -> tuple[int, int]:
+        """How many use and event additions the log has had (see :meth:`uses_since`)."""
+        return len(self._use_journal), len(self._event_journal)
+
+    def uses_since(self, n_uses: int) -> list[WaterUse]:
+        """The uses added or replaced after the first ``n_uses`` additions, as they are now."""
+        return [self._uses[u] for u in dict.fromkeys(self._use_journal[n_uses:])]
+
+    def events_since(self, n_events: int) -> list[str]:
+        """The event ids added after the first ``n_events`` additions."""
+        return self._event_journal[n_events:]
+
+    def add_event(self, event_id: str, features: TransientFeatures, line: str) -> None:
+        if event_id not in self.features:
+            self._event_journal.append(event_id)
+        self.features[event_id] = features
+        self.lines[event_id] = line
+
     def add_events(
         self, events: Iterable[Event], known: Mapping[str, TransientFeatures] | None = None
     ) -> list[Event]:
@@ -73,10 +95,8 @@ class UseLog:
         known = known or {}
         new = [e for e in events if e.event_id not in self.features]
         for e in new:
-            self.features[e.event_id] = known.get(e.event_id) or transient_features(
-                e.samples, e.sample_rate_hz
-            )
-            self.lines[e.event_id] = e.line
+            tf = known.get(e.event_id) or transient_features(e.samples, e.sample_rate_hz)
+            self.add_event(e.event_id, tf, e.line)
         return new
 
     def add_use(self, use: WaterUse) -> WaterUse | None:
@@ -90,4 +110,5 @@ class UseLog:
         self._keys.insert(pos, key)
         self._sorted.insert(pos, use)
         self._uses[use.use_id] = use
+        self._use_journal.append(use.use_id)
         return old

@@ -10,6 +10,10 @@ snapshot at most every ``snapshot_every_s`` (:meth:`HomePipeline.flush` saves th
 snapshot per ingest was a sixth of the classifier's time, and the uses are in the database: a
 worker that restarts from an older snapshot ingests the uses since again (classification rows
 are keyed by use, level and model version, so that repeats nothing).
+
+Saves are deltas (the uses and events since the previous save, the rest whole) over a full
+snapshot taken every :data:`DELTAS_PER_BASE` saves or after a codebook refit: a full snapshot's
+size grows with the home's history, a delta's does not.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Engine, select
 
 from atlas.checklist import Announcement
-from atlas.engine import CalibrationEngine, EngineConfig, UseClassification
+from atlas.engine import CalibrationEngine, EngineConfig, SnapshotMark, UseClassification
 from atlas.engine.preview import PreviewModel
 from atlas.engine.records import RoundPlan
 from atlas.events import Event
@@ -59,6 +63,9 @@ RECLASSIFY_RECENT = 400
 #: that was still in flight during that read and clock differences between workers.
 USE_READ_OVERLAP = timedelta(minutes=10)
 
+#: Deltas saved after a full snapshot before the next full one: a load reads at most this many.
+DELTAS_PER_BASE = 48
+
 #: ``(event ids) -> {event id: (decoded event, transient features)}`` for events the pairer of
 #: this worker has at hand (:meth:`service.intake.pairing_step.Pairer.take_paired`).
 PairedEvents = Callable[[list[str]], Mapping[str, tuple[Event, TransientFeatures]]]
@@ -75,6 +82,9 @@ class _Home:
     uses_read_at: datetime | None = None  # wall clock of the last read of new uses
     saved_at: float = 0.0  # monotonic time of the last snapshot save
     unsaved: bool = False  # ingested uses not in the saved snapshot yet
+    base: int = 0  # version of the full snapshot the saved chain starts from
+    deltas: int = 0  # deltas saved after it
+    mark: SnapshotMark | None = None  # the engine's log as of the last save or load
 
 
 @dataclass(frozen=True)
@@ -144,11 +154,14 @@ class HomePipeline:
         if found is None:
             home = _Home(CalibrationEngine(spec, installed_at, self.config_for(spec)), 0)
         else:
-            version, meta, state = found
-            engine = CalibrationEngine.restore(spec, state, self.config_for(spec))
-            home = _Home(engine, version, {u["use_id"] for u in state["uses"]})
+            engine = CalibrationEngine.restore(
+                spec, found.state, self.config_for(spec), deltas=found.deltas
+            )
+            home = _Home(engine, found.version, {u.use_id for u in engine.log.sorted})
             home.applied = {r.request_id for r in engine.requests if r.state != "open"}
-            home.announced = set(meta.get("announced", []))
+            home.announced = set(found.meta.get("announced", []))
+            home.base, home.deltas = found.base, len(found.deltas)
+            home.mark = engine.snapshot_mark()
         self._homes[home_id] = home
         return home
 
@@ -156,9 +169,22 @@ class HomePipeline:
         eng = home.engine
         meta = {"model_version": eng.model_version, "level": eng.level, "n_uses": len(home.known),
                 "announced": sorted(home.announced)}  # fmt: skip
-        home.version = save_engine_state(conn, home_id, eng.snapshot(), meta, now.astimezone(UTC))
+        state, base = self._snapshot(home)
+        home.version = save_engine_state(conn, home_id, state, meta, now.astimezone(UTC), base=base)
+        home.base, home.deltas = (home.version, 0) if base is None else (base, home.deltas + 1)
+        home.mark = eng.snapshot_mark()
         home.saved_at, home.unsaved = time.monotonic(), False
         self._set_preview(home_id, eng.preview_model())
+
+    @staticmethod
+    def _snapshot(home: _Home) -> tuple[dict, int | None]:
+        """A delta over the saved chain when one may follow, else a full snapshot (base None)."""
+        if home.mark is not None and home.deltas < DELTAS_PER_BASE:
+            try:
+                return home.engine.snapshot(since=home.mark), home.base
+            except ValueError:  # the codebook was refitted since
+                pass
+        return home.engine.snapshot(), None
 
     def _set_preview(self, home_id: str, model: PreviewModel | None) -> None:
         if model is None:
@@ -378,8 +404,7 @@ class HomePipeline:
         eng = home.engine
         if not home.known:
             return []
-        everything = eng.classify()
-        return everything[-RECLASSIFY_RECENT:]
+        return eng.classify(eng.rows.use_ids[-RECLASSIFY_RECENT:])
 
     def refit_codebook(self, home_id: str, due: datetime) -> str | None:
         """Fit the codebook on every event of the home when due; returns its version."""

@@ -5,8 +5,9 @@ hand-wash context, the fills of its appliance cycle, the uses the toilet referen
 predicts only those. Random sequences here mix batch sizes, out-of-order completion,
 re-paired uses (same id, new content), guided labels, retrains and a codebook fit; after
 each step the rows and predictions must equal, bit for bit, :func:`build_matrix` over all
-uses and the model's predictions of every row; and an engine restored from the snapshot
-(rebuilt and refitted from scratch) must predict the same.
+uses and the model's predictions of every row; and an engine restored from a full snapshot and the
+deltas saved since (rebuilt and refitted from scratch) must hold the same state and predict
+the same.
 """
 
 from __future__ import annotations
@@ -69,13 +70,49 @@ def _assert_predictions_equal_a_full_predict(engine: CalibrationEngine) -> None:
     np.testing.assert_array_equal([mine[u] for u in log_ids(engine)], proba.max(axis=1))
 
 
-def _assert_restore_equals_engine(engine: CalibrationEngine, now: datetime) -> None:
-    """Right after a retrain, a restored engine (rebuilt and refitted) predicts the same."""
-    engine.retrain(now)
-    restored = CalibrationEngine.restore(engine.spec, engine.snapshot(), engine.config)
+class _Saves:
+    """What the service keeps of an engine: a full snapshot and the deltas saved since."""
+
+    def __init__(self) -> None:
+        self.base: dict | None = None
+        self.deltas: list[dict] = []
+        self.mark = None
+
+    def save(self, engine: CalibrationEngine) -> None:
+        try:
+            if self.mark is None:
+                raise ValueError("no base yet")
+            self.deltas.append(engine.snapshot(since=self.mark))
+        except ValueError:  # first save, or the codebook was refitted: a new base
+            self.base, self.deltas = engine.snapshot(), []
+        self.mark = engine.snapshot_mark()
+
+    def restore(self, engine: CalibrationEngine) -> CalibrationEngine:
+        return CalibrationEngine.restore(engine.spec, self.base, engine.config, deltas=self.deltas)
+
+
+def _assert_restore_equals_engine(engine: CalibrationEngine, saves: _Saves) -> None:
+    """Right after a retrain and a save, the engine restored from the full snapshot and the
+    deltas (rebuilt and refitted) holds the same state and predicts the same."""
+    engine.retrain(engine.installed_at)
+    saves.save(engine)
+    restored = saves.restore(engine)
+    _assert_same_state(restored.snapshot(), engine.snapshot())
     _assert_rows_equal_full_build(restored)
     for level in LEVELS:
         assert restored.predictions(level) == engine.predictions(level)
+
+
+def _assert_same_state(got: dict, expected: dict) -> None:
+    assert got.keys() == expected.keys()
+    for key, value in expected.items():
+        if isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(got[key], value)
+        elif key == "projection":
+            for k in ("components", "mean", "pca_components"):
+                np.testing.assert_array_equal(got[key][k], value[k])
+        else:
+            assert got[key] == value, key
 
 
 def log_ids(engine: CalibrationEngine) -> list[str]:
@@ -92,6 +129,7 @@ def test_incremental_rows_and_predictions_equal_a_rebuild(home, seed):
     ingested: list = []
     labelled: set[str] = set()
     fitted = False
+    saves = _Saves()
     while pending:
         k = rng.choice([1, 1, 1, 2, 3, 8])
         batch, pending = pending[:k], pending[k:]
@@ -119,9 +157,12 @@ def test_incremental_rows_and_predictions_equal_a_rebuild(home, seed):
             seen = dict.fromkeys(e for u in ingested for e in u.event_ids)
             engine.fit_codebook([by_id[e] for e in seen], now)
             fitted = True
+        if rng.random() < 0.3:
+            saves.save(engine)
         if rng.random() < 0.25 or not pending:
             _assert_rows_equal_full_build(engine)
             if engine.model_version > 0:
                 _assert_predictions_equal_a_full_predict(engine)
     assert engine.model_version > 0 and engine.projection is not None
-    _assert_restore_equals_engine(engine, now)
+    assert len(saves.deltas) > 3  # the chain did hold deltas
+    _assert_restore_equals_engine(engine, saves)

@@ -81,6 +81,20 @@ class ContextIndex:
         middle = [d for d, _ in self._refills[(n - 1) // 2 : n // 2 + 1]]
         self._reference = float(np.median(middle))
 
+    @classmethod
+    def of(cls, views: Iterable[UseView], config: RuleConfig) -> ContextIndex:
+        """An index of ``views`` built at once (a home's whole history, e.g. after a restore)."""
+        index = cls(config)
+        for view in views:
+            entry = _Entry(view, is_fill(view, config), is_refill(view, config))
+            index._entries[view.use.use_id] = entry
+        entries = index._entries.values()
+        index._fills = sorted(e.fill_key for e in entries if e.fill)
+        index._refills = sorted(e.drop_key for e in entries if e.refill)
+        index._drops = sorted(e.drop_key for e in entries)
+        index._update_reference()
+        return index
+
     def add(self, view: UseView) -> set[str]:
         """Index a new use; returns the ids whose decision may change (the use's own included).
 

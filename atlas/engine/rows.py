@@ -87,7 +87,16 @@ class FeatureRows:
     def rebuild(self, log: UseLog, projection: CodeProjection | None) -> None:
         """Every row from scratch (after a codebook change, or to start)."""
         uses = log.sorted
-        m = build_matrix(self.spec, uses, log.features, log.lines, log.codes, projection)
+        self._index = ContextIndex.of(build_views(uses, log.features), self._rules_config)
+        m = build_matrix(
+            self.spec,
+            uses,
+            log.features,
+            log.lines,
+            log.codes,
+            projection,
+            rule_context=self._index.context(u.use_id for u in uses),
+        )
         self._aligned = []  # what was aligned belongs to the old rows
         self._X = RowBuffer(m.X.shape[1])
         self._X.reset(m.X)
@@ -95,9 +104,6 @@ class FeatureRows:
         self.rule_category = list(m.rule_category)
         self.physics_columns = m.physics_columns
         self._row = {uid: i for i, uid in enumerate(self.use_ids)}
-        self._index = ContextIndex(self._rules_config)
-        for view in build_views(uses, log.features):
-            self._index.add(view)
 
     def update(
         self, log: UseLog, projection: CodeProjection | None, changes: Sequence[Change]

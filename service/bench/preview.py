@@ -25,14 +25,8 @@ import pickle
 import statistics
 import sys
 import time
-from collections import Counter
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
-from atlas.engine import CalibrationEngine, EngineConfig
-from atlas.pairing import pair_events
-from simulator.generate import generate_run
-from simulator.presets import load_preset
+from service.bench._trained import trained_home
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,38 +39,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def measure(preset: str, seed: int, day: int, n_uses: int) -> dict:
     """The figures of the module docstring."""
-    if day < 8:
-        raise ValueError(f"--day={day} should be at least 8 (after week 1's guided labels)")
-    spec = load_preset(preset)
-    sim = generate_run(spec, days=day + 1, seed=seed)
-    events = {s.event.event_id: s.event for s in sim}
-    truth = {s.event.event_id: s.truth["valve"] for s in sim}
-    pairing = pair_events(list(events.values()))
-    tz = ZoneInfo(spec.model.timezone)
-    first = min(e.t for e in events.values()).astimezone(tz)
-    installed = datetime(first.year, first.month, first.day, tzinfo=tz)
-    end = installed + timedelta(days=day)
-    engine = CalibrationEngine(spec, installed, EngineConfig(random_state=seed))
-    past = [u for u in pairing.uses if (u.t_close or u.t) < end]
-    engine.ingest(past, [events[e] for u in past for e in u.event_ids], end,
-                  features=pairing.features)  # fmt: skip
-    labelled: set[str] = set()
-    for use in past:
-        valve = Counter(truth[e] for e in use.event_ids).most_common(1)[0][0]
-        if valve not in labelled and use.t < installed + timedelta(days=7):
-            labelled.add(valve)
-            engine.add_guided_label(use.use_id, valve, use.t)
-    engine.fit_codebook([events[e] for u in past for e in u.event_ids], end)
-    engine.daily_update(end)
-    later = [u for u in pairing.uses if (u.t_close or u.t) >= end][:n_uses]
+    home = trained_home(preset, seed, day)
+    engine = home.engine
+    later = home.later[:n_uses]
     if not later:
         raise ValueError(f"no use after day {day}; simulate a later --day")
     sent = engine.preview_model()
     child = pickle.loads(pickle.dumps(sent))
     whole_s, whole_b, update_s, update_b = [], [], [], []
     for use in later:
-        engine.ingest([use], [events[e] for e in use.event_ids], use.t_close or use.t,
-                      features=pairing.features)  # fmt: skip
+        home.ingest(use)
         newer = engine.preview_model()
         start = time.perf_counter()
         blob = pickle.dumps(newer)

@@ -1,5 +1,6 @@
-"""ContextIndex: decisions with the kept context equal those with the whole home's context,
-and every use whose decision an addition changes is among the uses it names."""
+"""ContextIndex: decisions with the kept context (added per use or built at once) equal those
+with the whole home's context, and every use whose decision an addition changes is among the
+uses it names."""
 
 from __future__ import annotations
 
@@ -61,4 +62,10 @@ def test_index_names_every_changed_decision_and_decides_as_the_whole_home(home, 
         flips_by_reference += len(changed - {view.use.use_id})
         before = whole
     assert build_context(list(present.values()), config).toilet_drop_kpa == index.reference
+    bulk = ContextIndex.of(present.values(), config)  # built at once, as after a restore
+    assert bulk.reference == index.reference
+    at_once = rules.classify(current, context=bulk.context(present))
+    assert [(d.category, d.candidates) for d in at_once] == [
+        (d.category, d.candidates) for d in rules.classify(current)
+    ]
     assert flips_by_reference > 0  # the sequence did exercise context changes

@@ -12,8 +12,20 @@ from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from service.runtime.gcpauses import GcPauseCollector
 
 EVENTS_IN = Counter("atlas_events_in_total", "Events received from the broker and committed")
-EVENT_DUPLICATES = Counter("atlas_event_duplicates_total", "Redelivered events already stored")
+EVENT_DUPLICATES = Counter(
+    "atlas_event_duplicates_total",
+    "Events whose id was already stored for their home (a redelivery, or a repeated id)",
+)
 DEAD_LETTERS = Counter("atlas_dead_letters_total", "Messages refused and kept as dead letters")
+INTAKE_REFUSED = Counter(
+    "atlas_intake_refused_total",
+    "Event messages dropped before the queue, by reason (qos0: published at QoS 0)",
+    ["reason"],
+)
+INTAKE_QUEUE_FULL = Counter(
+    "atlas_intake_queue_full_total",
+    "Times the MQTT network thread waited for room in the full intake queue (back-pressure)",
+)
 USES_CLASSIFIED = Counter("atlas_uses_classified_total", "Water uses classified")
 CLASSIFICATION_SECONDS = Histogram(
     "atlas_classification_seconds",

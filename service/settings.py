@@ -149,6 +149,15 @@ class Settings(BaseSettings):
         default=DeadLetterRetention.max_age.total_seconds() / 86400, gt=0, le=3650
     )
 
+    #: registered homes the intake's home-lookup cache keeps (least recently used first out);
+    #: unknown home ids are kept apart, a fixed few hundred, so they never grow it
+    registry_cache_homes: int = Field(default=10_000, ge=1, le=10_000_000)
+    #: received messages waiting for the intake's worker. When full, the MQTT network thread
+    #: waits for room: it stops reading from the broker, which keeps the unacknowledged QoS 1
+    #: messages, instead of growing memory (a broker that honours the receive maximum, 1000,
+    #: never fills the default)
+    intake_queue_max: int = Field(default=1000, ge=1, le=1_000_000)
+
     @field_validator("db_url")
     @classmethod
     def _known_database(cls, value: str) -> str:

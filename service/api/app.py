@@ -1,7 +1,8 @@
 """The FastAPI application factory.
 
-``create_app(settings, db=engine, hooks=...)`` builds everything from its arguments (nothing at
-import time), so tests, the demo and ``atlas serve`` each pass their own database and settings.
+``create_app(settings, db=engine, hooks=..., clock=...)`` builds everything from its arguments
+(nothing at import time), so tests, the demo and ``atlas serve`` each pass their own database,
+settings and clock.
 It starts no intake and no scheduler: with ``hooks=None`` it serves everything from the
 database alone (stateless HTTP: any worker answers any request).
 """
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
+from datetime import datetime
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exception_handlers import http_exception_handler
@@ -21,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from service.api.auth import TokenAuthenticator
 from service.api.bodylimit import BodyLimit
 from service.api.hooks import ApiHooks, EventHub
+from service.api.openapi import state_home_spec_rules
 from service.api.routers import (
     accuracy,
     checklist,
@@ -32,6 +36,7 @@ from service.api.routers import (
     uses,
 )
 from service.api.streamslots import StreamSlots
+from service.runtime.clock import clock_from_settings
 from service.settings import Settings
 
 _LOGGER = logging.getLogger(__name__)
@@ -102,8 +107,20 @@ class AllowedMethods:
         return next((allow for pattern, allow in self._table if pattern.match(path)), None)
 
 
-def create_app(settings: Settings, *, db: Engine, hooks: ApiHooks | None = None) -> FastAPI:
-    """The HTTP API and pages over ``db``; ``hooks`` connect it to a running service."""
+def create_app(
+    settings: Settings,
+    *,
+    db: Engine,
+    hooks: ApiHooks | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> FastAPI:
+    """The HTTP API and pages over ``db``; ``hooks`` connect it to a running service.
+
+    ``clock`` is the service's time (the runtime's, e.g. the demo's virtual clock); None: the
+    simulated clock of the ``sim_*`` settings, else real time. Every time the API writes
+    (a home's ``created_at``, an answer, an announcement) and every expiry it checks is read
+    from it, so a simulated service never mixes in the wall clock.
+    """
     hooks = hooks or ApiHooks()
     auth = TokenAuthenticator(settings)
     app = FastAPI(
@@ -121,6 +138,10 @@ def create_app(settings: Settings, *, db: Engine, hooks: ApiHooks | None = None)
         ],
     )
     app.state.settings = settings
+    app.state.clock = (
+        clock
+        or clock_from_settings(settings.sim_start, settings.sim_wall_start, settings.sim_speed).now
+    )
     app.state.engine = db
     app.state.hooks = hooks
     app.state.hub = hooks.hub or EventHub()
@@ -135,6 +156,8 @@ def create_app(settings: Settings, *, db: Engine, hooks: ApiHooks | None = None)
         )
     for module in (health, homes, label_requests, uses, accuracy, checklist, events, pages):
         app.include_router(module.router)
+    generate = app.openapi
+    app.openapi = lambda: app.openapi_schema or state_home_spec_rules(generate())  # type: ignore[method-assign]
     app.mount("/metrics", MetricsGuard(make_asgi_app(), auth))
     app.add_middleware(BodyLimit, max_bytes=settings.http_max_body_bytes)
     allowed = AllowedMethods(app)

@@ -20,7 +20,6 @@ from service.api.auth import Principal, TokenAuthenticator
 from service.api.hooks import ApiHooks, EventHub
 from service.api.schemas.common import HomeIdPath
 from service.api.streamslots import StreamSlots
-from service.runtime.clock import clock_from_settings
 from service.settings import Settings
 from service.storage.dashboard import home_exists
 
@@ -58,11 +57,11 @@ def get_hub(request: Request) -> EventHub:
 
 
 def service_now(request: Request) -> datetime:
-    """The service's time: the simulated clock of the demo and tests (``sim_*`` settings), else
-    real time. Answers and announcements are compared with request expiry and use times, which
-    are service time; the wall clock would call every simulated request expired."""
-    s: Settings = request.app.state.settings
-    return clock_from_settings(s.sim_start, s.sim_wall_start, s.sim_speed).now()
+    """The service's time (``create_app``'s clock). Answers and announcements are compared with
+    request expiry and use times, which are service time; the wall clock would call every
+    simulated request expired, and a home created "now" by the wall clock would start its
+    calibration before its first simulated day."""
+    return request.app.state.clock()
 
 
 EngineDep = Annotated[Engine, Depends(get_engine)]

@@ -36,6 +36,19 @@ HOME_READ = UNAUTHORIZED | FORBIDDEN | NOT_FOUND
 HOME_WRITE = HOME_READ | BAD_REQUEST | TOO_LARGE
 
 
+def as_json(responses: dict[int, dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    """``responses`` documented as ``application/json`` whatever the route's response class.
+
+    FastAPI documents a response's ``model`` under the route's media type: for the event
+    stream that is ``text/event-stream``, while its errors are JSON. Naming the content
+    directly (no ``model``) keeps the route's media type out.
+    """
+    json = {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    return {
+        code: {"description": r["description"], "content": json} for code, r in responses.items()
+    }
+
+
 def unprocessable(loc: tuple[str | int, ...], msg: str, value: Any = None) -> HTTPException:
     """A 422 for a rule the schema cannot express (e.g. a choice the request did not offer).
 

@@ -28,15 +28,12 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -49,7 +46,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
 from atlas.events import decode_event
-from service.broker import PrivateBroker, free_port
+from service.bench._served import serve_process
+from service.broker import PrivateBroker
 from service.demo import SimulatedHome
 from service.intake.provisional import ProvisionalPairer
 from service.mqttutil import parse_broker_url
@@ -236,7 +234,7 @@ def run(args: argparse.Namespace) -> int:
         with db.begin() as conn:  # installed (day - 1) days ago: the engine is on day ``day``
             for home in homes:
                 upsert_home(conn, home.spec, now=now - timedelta(days=args.day - 1))
-        url = stack.enter_context(_served(workdir, db_url, broker_url, tag))
+        _, url = stack.enter_context(serve_process(workdir, db_url, broker_url, f"lat-{tag}"))
         readers = [_SseReader(f"{url}/v1/homes/{h.spec.home_id}/stream") for h in homes]
         for reader in readers:
             reader.start()
@@ -326,38 +324,6 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         args.json.write_text(json.dumps(result, indent=2), "utf-8")
     return 0
-
-
-@contextmanager
-def _served(workdir: Path, db_url: str, broker_url: str, tag: str) -> Iterator[str]:
-    """``atlas serve`` in its own process (as deployed: the bench's publisher and SSE readers
-    must not share its interpreter); yields its URL once ``/readyz`` answers 200."""
-    port = free_port()
-    env = os.environ | {
-        "ATLAS_ENVIRONMENT": "development", "ATLAS_DB_URL": db_url,
-        "ATLAS_BROKER_URL": broker_url, "ATLAS_HTTP_PORT": str(port),
-        "ATLAS_MQTT_CLIENT_PREFIX": f"lat-{tag}", "ATLAS_LOG_JSON": "false",
-        "ATLAS_LOG_LEVEL": "WARNING",
-    }  # fmt: skip
-    log = (workdir / "serve.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve"], env=env,
-                            stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while not _ready(url):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"atlas serve did not become ready; see {workdir}/serve.log")
-            time.sleep(0.2)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 def _pairable_at(events, published: list[float]) -> dict[str, float]:
@@ -464,13 +430,6 @@ def _pause_summary(seconds: list[float]) -> dict[str, float]:
     """This process's pauses while it published and read, in :func:`_gc_pauses`'s form."""
     return {"pauses": len(seconds), "over_50ms": sum(s > 0.05 for s in seconds),
             "seconds": round(sum(seconds), 3)}  # fmt: skip
-
-
-def _ready(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/readyz", timeout=1.0).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 @dataclass

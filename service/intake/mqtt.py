@@ -8,6 +8,11 @@ Why each setting (FACTS.md, measured with mosquitto 2.0.11 and paho-mqtt 2.2):
   event is committed, and a crash in between loses it.
 - The paho callback only wraps the message and queues it (an exception inside a callback would
   escape paho's network loop); a worker thread validates, commits a small batch, then acks.
+- Events come at QoS 1 only. A QoS 0 message cannot be acknowledged after commit, and nothing
+  bounds how many the broker forwards (the receive maximum counts QoS 1 and 2 only), so the
+  callback drops it at once and counts it (``atlas_intake_refused_total{reason="qos0"}``).
+- The queue is bounded (``queue_max``): when it is full the callback waits for room, paho's
+  network thread stops reading, and the broker keeps what is not acknowledged.
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ class IntakeConfig:
     batch_wait_s: float = 0.05
     idle_gap_s: float = 0.005  # a batch also ends when no message came for this long
     receive_maximum: int = 1000  # QoS 1 messages the broker may send before our acks
+    queue_max: int = 1000  # messages received and not yet taken by the worker (back-pressure)
     keepalive_s: int = 30
     publish_errors: bool = True
     max_pair_delay_s: float = 5.0  # pairing yields to a draining backlog at most this long
@@ -77,6 +83,7 @@ class IntakeCounters:
     dead_letters: int = 0
     uses: int = 0
     batches: int = 0
+    refused_qos0: int = 0  # dropped in the callback: published at QoS 0
 
 
 class MqttIntake:
@@ -87,8 +94,8 @@ class MqttIntake:
         self.config = config
         self.counters = IntakeCounters()
         self.connected = threading.Event()
-        # SimpleQueue: put and get in C, a few microseconds less per message than queue.Queue
-        self._queue: queue.SimpleQueue[InboundMessage] = queue.SimpleQueue()
+        self._queue: queue.Queue[InboundMessage] = queue.Queue(maxsize=config.queue_max)
+        self._qos0_logged = float("-inf")  # monotonic time of the last QoS 0 warning
         self._stop = threading.Event()
         self._generation = 0
         self._last_busy_batch = float("-inf")  # monotonic time of the last half-full batch
@@ -137,11 +144,14 @@ class MqttIntake:
 
     def _on_message(self, client, userdata, msg) -> None:
         try:
+            if msg.qos == 0:
+                self._refuse_qos0()
+                return
             try:
                 topic = msg.topic
             except UnicodeDecodeError:  # kept (and dead-lettered) rather than redelivered forever
                 topic = bytes(msg._topic).decode("utf-8", "replace")
-            self._queue.put(
+            self._hand_over(
                 InboundMessage(
                     topic=topic,
                     payload=msg.payload,
@@ -153,6 +163,37 @@ class MqttIntake:
             )
         except Exception:  # never raise into paho's loop; unacked, it comes back on reconnect
             _LOGGER.exception("could not queue a message (mid %s)", getattr(msg, "mid", "?"))
+
+    def _hand_over(self, msg: InboundMessage) -> None:
+        """Queue ``msg``, waiting while the queue is full (back-pressure on the broker).
+
+        Stopping drops it unacknowledged: the broker redelivers it to the next session.
+        """
+        try:
+            self._queue.put_nowait(msg)
+            return
+        except queue.Full:
+            metrics.INTAKE_QUEUE_FULL.inc()
+        while not self._stop.is_set():
+            try:
+                self._queue.put(msg, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def _refuse_qos0(self) -> None:
+        """Count a QoS 0 message and drop it; warn at most once a minute (a flood would
+        otherwise flood the log too)."""
+        self.counters.refused_qos0 += 1
+        metrics.INTAKE_REFUSED.labels("qos0").inc()
+        now = time.monotonic()
+        if now - self._qos0_logged >= 60.0:
+            self._qos0_logged = now
+            _LOGGER.warning(
+                "dropping event messages published at QoS 0 (%d so far): publish events at "
+                "QoS 1, they are acknowledged only once stored",
+                self.counters.refused_qos0,
+            )
 
     # --- lifecycle -----------------------------------------------------------------------------
 

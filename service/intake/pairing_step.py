@@ -93,10 +93,11 @@ class Pairer:
         if arrival_settle_s is None:
             arrival_settle_s = ARRIVAL_SETTLE_S if engine.dialect.name == "postgresql" else 0.0
         self.arrival_settle_s = arrival_settle_s
-        self._features: dict[str, TransientFeatures] = {}
+        # by (home_id, event_id): event ids are unique per home only
+        self._features: dict[tuple[str, str], TransientFeatures] = {}
         self._waiting_events: dict[str, dict[str, Event]] = {}  # per home, decoded once
         # events of stored uses, decoded and featurised, until the classifier takes them
-        self._handed: dict[str, tuple[Event, TransientFeatures]] = {}
+        self._handed: dict[tuple[str, str], tuple[Event, TransientFeatures]] = {}
         self._lock = threading.Lock()
         self._homes = HomeLocks(PAIRING)
         # home -> monotonic time at which its earliest unsettled use settles by the wall clock
@@ -124,14 +125,14 @@ class Pairer:
                 unpaired = [e for e in unpaired if e.t <= now]
             if not unpaired or (now is None and not final):
                 return 0
-            features = self._known_features(unpaired)
+            features = self._known_features(home_id, unpaired)
             result = pair_events(unpaired, now=now, features=features)
             by_id = {e.event_id: e for e in unpaired}
             done = result.uses if final else self._settled(conn, home_id, result.uses, by_id, now)
             created = insert_uses(conn, done)
         paired = [i for use in done for i in use.event_ids]
         self._hand_over([(by_id[i], features[i]) for i in paired if i in features])
-        self._forget(paired)
+        self._forget(home_id, paired)
         waiting = self._waiting_events.get(home_id, {})
         for event_id in paired:
             waiting.pop(event_id, None)
@@ -167,7 +168,7 @@ class Pairer:
     ) -> list[WaterUse]:
         """The uses of ``found`` that :func:`settled`; notes when the first other one will."""
         last = {u.use_id: max((by_id[i] for i in u.event_ids), key=lambda e: e.t) for u in found}
-        arrived = received_at(conn, [e.event_id for e in last.values()])
+        arrived = received_at(conn, home_id, [e.event_id for e in last.values()])
         wall = datetime.now(UTC)
         done, wait = [], []
         for use in found:
@@ -220,7 +221,8 @@ class Pairer:
         ids = unpaired_event_ids(conn, home_id)
         with self._lock:
             cached = dict(self._waiting_events.get(home_id, {}))
-        loaded = {e.event_id: e for e in load_events(conn, [i for i in ids if i not in cached])}
+        missing = [i for i in ids if i not in cached]
+        loaded = {e.event_id: e for e in load_events(conn, missing, home_id)}
         found = [cached.get(i) or loaded[i] for i in ids]
         with self._lock:  # an event offered meanwhile is dropped here: loaded at the next pass
             self._waiting_events[home_id] = {e.event_id: e for e in found}
@@ -238,37 +240,37 @@ class Pairer:
             for e in decoded:
                 self._waiting_events.setdefault(e.home_id, {})[e.event_id] = e
 
-    def _known_features(self, unpaired: list) -> dict[str, TransientFeatures]:
+    def _known_features(self, home_id: str, unpaired: list) -> dict[str, TransientFeatures]:
+        """The features of the home's ``unpaired`` events, by event id (computed if new)."""
         with self._lock:
-            missing = [e for e in unpaired if e.event_id not in self._features]
+            missing = [e for e in unpaired if (home_id, e.event_id) not in self._features]
         computed = compute_features(missing)
         with self._lock:
             if len(self._features) + len(computed) > self.max_cached:
                 self._features.clear()  # rare: only when many opens never close
-            self._features.update(computed)
-            return {
-                e.event_id: self._features[e.event_id]
-                for e in unpaired
-                if e.event_id in self._features
-            } | computed
+            self._features.update(((home_id, i), tf) for i, tf in computed.items())
+            known = ((e.event_id, self._features.get((home_id, e.event_id))) for e in unpaired)
+            return {i: tf for i, tf in known if tf is not None} | computed
 
-    def offer_features(self, features: Mapping[str, TransientFeatures]) -> None:
-        """Transient features computed elsewhere from the same samples as stored (the
-        provisional pairing's): pairing uses them instead of computing them again."""
+    def offer_features(self, home_id: str, features: Mapping[str, TransientFeatures]) -> None:
+        """Transient features of the home's events computed elsewhere from the same samples as
+        stored (the provisional pairing's): pairing uses them instead of computing them again."""
         with self._lock:
             if len(self._features) + len(features) > self.max_cached:
                 return  # full: rare, only when many opens never close
-            self._features.update(features)
+            self._features.update(((home_id, i), tf) for i, tf in features.items())
 
     def _hand_over(self, paired: list[tuple[Event, TransientFeatures]]) -> None:
         if not self.max_handed:
             return
         with self._lock:
             for event, tf in paired:
-                self._handed[event.event_id] = (event, tf)
+                self._handed[(event.home_id, event.event_id)] = (event, tf)
             keep_newest(self._handed, self.max_handed)  # nobody took the oldest
 
-    def take_paired(self, event_ids: Iterable[str]) -> dict[str, tuple[Event, TransientFeatures]]:
+    def take_paired(
+        self, home_id: str, event_ids: Iterable[str]
+    ) -> dict[str, tuple[Event, TransientFeatures]]:
         """The decoded events and transient features of stored uses' events, handed over once.
 
         WHY: the classifier of the same worker ingests these uses a moment later; decoding the
@@ -277,12 +279,13 @@ class Pairer:
         evicted) are missing from the result: the caller loads and computes those.
         """
         with self._lock:
-            return {i: self._handed.pop(i) for i in event_ids if i in self._handed}
+            keys = [(home_id, i) for i in event_ids]  # ids are unique per home only
+            return {key[1]: self._handed.pop(key) for key in keys if key in self._handed}
 
-    def _forget(self, event_ids: Iterable[str]) -> None:
+    def _forget(self, home_id: str, event_ids: Iterable[str]) -> None:
         with self._lock:
             for event_id in event_ids:
-                self._features.pop(event_id, None)
+                self._features.pop((home_id, event_id), None)
 
 
 def reach(event: Event) -> timedelta:

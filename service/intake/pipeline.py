@@ -15,18 +15,19 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine
 
 from atlas.events import Event, EventError, check_registered, decode_event_counts
+from service.intake.jsonkeys import repeated_key
 from service.intake.messages import InboundMessage
 from service.intake.pairing_step import Pairer, UnsettledHook
 from service.intake.registry import HomeRegistry
 from service.storage.deadletters import DeadLetter, insert_dead_letters
-from service.storage.events import EventRow, insert_events
+from service.storage.events import EventKey, EventRow, insert_events
 
 _LOGGER = logging.getLogger(__name__)
 
 
 @dataclass
 class BatchOutcome:
-    stored: set[str] = field(default_factory=set)
+    stored: set[EventKey] = field(default_factory=set)  # (home_id, event_id) newly stored
     duplicates: int = 0
     dead: list[DeadLetter] = field(default_factory=list)
     homes: set[str] = field(default_factory=set)  # homes with newly stored events
@@ -78,13 +79,19 @@ class IngestPipeline:
 
     def validate(self, msg: InboundMessage) -> EventRow:
         """The event in ``msg``, or :class:`EventError` with the reason it is refused."""
+        repeated = repeated_key(msg.payload)
+        if repeated is not None:
+            raise EventError(
+                "duplicate_key",
+                f"key {repeated!r} appears twice in one object of the payload (JSON readers "
+                "disagree on which one counts); send each key once",
+            )
         event, counts = decode_event_counts(msg.payload, now=self.clock() if self.clock else None)
         if self.check_topic and topic_ids(msg.topic) != (event.home_id, event.sensor_id):
             raise EventError(
                 "topic_mismatch",
                 f"payload says home {event.home_id!r} sensor {event.sensor_id!r} but arrived on "
-                f"topic {msg.topic[:200]!r}",
-                event.home_id,
+                f"topic {msg.topic[:200]!r}; the topic's home and sensor are authoritative",
             )
         check_registered(event, self.registry.sensors(event.home_id, event.sensor_id))
         if counts is None:  # json encoding: storage quantises the floats
@@ -95,9 +102,11 @@ class IngestPipeline:
     def _dead_letter(
         self, msg: InboundMessage, reason: str, text: str, home: str | None
     ) -> DeadLetter:
-        if home is None:
-            ids = topic_ids(msg.topic)
-            home = ids[0] if ids else None
+        """The dead letter of ``msg``, filed under the topic's home when the topic names one
+        (the broker's access control is per topic: a payload cannot speak for another home),
+        else under the home the payload named; only a registered home either way."""
+        ids = topic_ids(msg.topic)
+        home = ids[0] if ids else home
         known = home if home is not None and self.registry.is_registered(home) else None
         return DeadLetter(msg.topic, msg.payload, reason, text, known, msg.received_at)
 
@@ -119,9 +128,12 @@ class IngestPipeline:
             outcome.stored = insert_events(conn, rows, received)
             insert_dead_letters(conn, outcome.dead)
         outcome.duplicates = len(rows) - len(outcome.stored)
-        outcome.homes = {r.event.home_id for r in rows if r.event.event_id in outcome.stored}
         if outcome.stored:
-            stored = [r for r in rows if r.event.event_id in outcome.stored]
+            first: dict[EventKey, EventRow] = {}  # what insert_events stored of a repeated one
+            for r in rows:
+                first.setdefault((r.event.home_id, r.event.event_id), r)
+            stored = [r for key, r in first.items() if key in outcome.stored]
+            outcome.homes = {r.event.home_id for r in stored}
             exact = {r.event.event_id for r in stored if r.counts is not None}
             outcome.newest_t = max(r.event.t for r in stored)
             self.pairer.offer_events([r.event for r in stored if r.counts is not None])

@@ -43,7 +43,7 @@ class ProvisionalPairer:
         self,
         on_use: UnsettledHook,
         max_reported: int = 10_000,
-        share_features: Callable[[Mapping[str, TransientFeatures]], None] | None = None,
+        share_features: Callable[[str, Mapping[str, TransientFeatures]], None] | None = None,
     ) -> None:
         self.on_use = on_use
         self.share_features = share_features
@@ -68,7 +68,8 @@ class ProvisionalPairer:
         """Events just committed (any homes; called by the intake after its commit).
 
         The transient features of the ``exact`` ones (samples equal to the stored ones) go to
-        ``share_features`` once computed: the stored pairing would compute the same again.
+        ``share_features`` (with their home) once computed: the stored pairing would compute the
+        same again.
         """
         by_home: dict[str, list[Event]] = {}
         for event in events:
@@ -128,7 +129,7 @@ class ProvisionalPairer:
             exact = {i: tf for i, tf in computed.items() if i in self._exact}
             self._exact.difference_update(e.event_id for e in events)
         if exact and self.share_features is not None:
-            self.share_features(exact)
+            self.share_features(home_id, exact)
         found = sorted(recent.values(), key=lambda e: (e.t, e.event_id))
         newest = found[-1].t
         sizes = self._sizes.setdefault(home_id, {})

@@ -65,7 +65,7 @@ MAX_TIMED_EVENTS = 50_000
 MAX_PAUSES_KEPT = 10_000
 
 Rows = Callable[[str, list[dict]], None]
-Features = Callable[[Mapping[str, TransientFeatures]], None]
+Features = Callable[[str, Mapping[str, TransientFeatures]], None]
 
 
 class ProvisionalProcess:
@@ -257,7 +257,7 @@ class ProvisionalProcess:
                     for generation, seconds in message[1]:
                         metrics.GC_PAUSES.record("provisional", generation, seconds)
                 elif kind == "features" and self.share_features is not None:
-                    self.share_features(message[1])
+                    self.share_features(message[1], message[2])
                 elif kind == "need":
                     with self._lock:
                         self._sent.pop(message[1], None)  # the child has none: send it whole
@@ -280,7 +280,7 @@ class _Child:
         self._models: dict[str, PreviewModel] = {}
         self._waiting: dict[str, list[tuple[list[WaterUse], list[Event], dict]]] = {}
         self.pairer = ProvisionalPairer(
-            self._on_use, share_features=lambda f: self._send(("features", dict(f)))
+            self._on_use, share_features=lambda h, f: self._send(("features", h, dict(f)))
         )
 
     def run(self) -> None:

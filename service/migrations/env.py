@@ -25,7 +25,29 @@ def _run(connection) -> None:
         context.run_migrations()
 
 
+def _migrate(connection) -> None:
+    """Run the migrations; on SQLite with foreign-key checks off meanwhile.
+
+    A batch-mode rebuild drops and re-creates a table that others refer to (SQLite's own
+    procedure for schema changes turns the checks off first); ``foreign_key_check`` then
+    proves the result consistent before the checks are back on. The pragma is a no-op inside
+    a transaction, and the driver begins one only at the first write.
+    """
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+    try:
+        _run(connection)
+        if sqlite:
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+            if broken:
+                raise RuntimeError(f"the migration left rows without their parent: {broken[:5]}")
+        connection.commit()
+    finally:
+        if sqlite:
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+
+
 engine = config.attributes.get("engine") or make_engine(config.get_main_option("sqlalchemy.url"))
 with engine.connect() as conn:
-    _run(conn)
-    conn.commit()
+    _migrate(conn)

@@ -39,17 +39,24 @@ def describe_use(
 ) -> str:
     """The request prompt for a use, relative to ``now`` in the home's time zone.
 
-    >>> from datetime import UTC
+    Within a week the day is counted back from ``now`` ("5 days ago"); the phone page words
+    an open request again as of the moment it is shown.
+
+    >>> from datetime import UTC, timedelta
     >>> t = datetime(2026, 3, 2, 7, 42, tzinfo=UTC)
     >>> describe_use(t, t.replace(minute=45, second=10), ["hot", "cold"], t, ZoneInfo("UTC"))
     'Today at 07:42 water ran for 3 min 10 s on the hot and cold lines'
+    >>> describe_use(t, None, ["hot"], t + timedelta(days=5), ZoneInfo("UTC"))
+    '5 days ago at 07:42 water started running on the hot line'
     """
     start = t_open or t_close
     if start is None:
         raise ValueError("a use needs t_open or t_close to be described")
     local = start.astimezone(tz)
     days = (now.astimezone(tz).date() - local.date()).days
-    when = {0: "Today", 1: "Yesterday"}.get(days, local.strftime("On %A %d %B"))
+    when = {0: "Today", 1: "Yesterday"}.get(days) or (
+        f"{days} days ago" if 1 < days < 7 else local.strftime("On %A %d %B")
+    )
     clock = local.strftime("%H:%M")
     if t_open is not None and t_close is not None:
         ran = f"water ran for {format_duration((t_close - t_open).total_seconds())}"

@@ -66,9 +66,9 @@ USE_READ_OVERLAP = timedelta(minutes=10)
 #: Deltas saved after a full snapshot before the next full one: a load reads at most this many.
 DELTAS_PER_BASE = 48
 
-#: ``(event ids) -> {event id: (decoded event, transient features)}`` for events the pairer of
-#: this worker has at hand (:meth:`service.intake.pairing_step.Pairer.take_paired`).
-PairedEvents = Callable[[list[str]], Mapping[str, tuple[Event, TransientFeatures]]]
+#: ``(home id, event ids) -> {event id: (decoded event, transient features)}`` for events the
+#: pairer of this worker has at hand (:meth:`service.intake.pairing_step.Pairer.take_paired`).
+PairedEvents = Callable[[str, list[str]], Mapping[str, tuple[Event, TransientFeatures]]]
 
 
 @dataclass
@@ -267,7 +267,7 @@ class HomePipeline:
             if not new:
                 home.uses_read_at = read_at
                 return 0
-            evs, features = self._events_of(conn, new)
+            evs, features = self._events_of(conn, home_id, new)
             now = self.clock()
             labels = len(home.engine.labels)
             # as of the newest use, not the clock: the engine drops announcements older than its
@@ -300,13 +300,13 @@ class HomePipeline:
         return any(use_id not in home.known for use_id in conn.execute(query).scalars())
 
     def _events_of(
-        self, conn: Connection, new: list[WaterUse]
+        self, conn: Connection, home_id: str, new: list[WaterUse]
     ) -> tuple[list[Event], dict[str, TransientFeatures]]:
         """The events of ``new`` and the transient features the pairer already computed."""
         ids = [e for u in new for e in u.event_ids]
-        handed = dict(self.paired_events(ids)) if self.paired_events is not None else {}
+        handed = dict(self.paired_events(home_id, ids)) if self.paired_events is not None else {}
         evs = [event for event, _ in handed.values()]
-        evs += load_events(conn, [i for i in ids if i not in handed])
+        evs += load_events(conn, [i for i in ids if i not in handed], home_id)
         evs.sort(key=lambda e: (e.t, e.event_id))
         return evs, {i: tf for i, (_, tf) in handed.items()}
 
@@ -417,7 +417,7 @@ class HomePipeline:
             ids = conn.execute(
                 select(events.c.event_id).where(events.c.home_id == home_id)
             ).scalars()
-            evs = load_events(conn, list(ids))
+            evs = load_events(conn, list(ids), home_id)
             if not evs:
                 return None
             version = home.engine.fit_codebook(evs, due)

@@ -18,7 +18,6 @@ from sqlalchemy import Engine
 
 from service import metrics
 from service.api.app import create_app
-from service.api.deps import service_now
 from service.runtime.clock import Clock
 from service.runtime.gcpauses import PauseTimer, freeze_startup, space_full_collections
 from service.runtime.service import AtlasRuntime
@@ -36,9 +35,8 @@ def build_app(
     own_db = db is None
     db = db or make_engine(settings.db_url)
     runtime = AtlasRuntime(settings, db, clock)
-    app = create_app(settings, db=db, hooks=runtime.hooks())
-    # the API compares answers and announcements with the runtime's time: one clock for both
-    app.dependency_overrides[service_now] = runtime.clock.now
+    # the API writes and compares times by the runtime's clock: one clock for both
+    app = create_app(settings, db=db, hooks=runtime.hooks(), clock=runtime.clock.now)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

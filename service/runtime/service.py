@@ -31,6 +31,7 @@ from service.ha_discovery import availability_topic, discovery_messages, state_m
 from service.intake.mqtt import IntakeConfig, MqttIntake
 from service.intake.pipeline import IngestPipeline
 from service.intake.provisional_process import ProvisionalProcess
+from service.intake.registry import HomeRegistry
 from service.mqttutil import topic_prefix
 from service.push.dispatcher import Dispatcher
 from service.runtime.clock import Clock, clock_from_settings
@@ -125,9 +126,10 @@ class _RoutingIngest(IngestPipeline):
         owns: Callable[[str], bool],
         on_unsettled=None,
         on_stored=None,
+        registry: HomeRegistry | None = None,
     ) -> None:
         # the owner's classifier takes the stored uses' decoded events and features
-        super().__init__(db, clock=clock, on_unsettled=on_unsettled, hand_over=4096,
+        super().__init__(db, registry, clock=clock, on_unsettled=on_unsettled, hand_over=4096,
                          on_stored=on_stored)  # fmt: skip
         self._route = route
         self._stored_at: dict[str, float] = {}  # home -> wall time its newest events committed
@@ -214,7 +216,7 @@ class AtlasRuntime:
         self.pipeline = HomePipeline(
             db, clock=self.clock.now, listener=_Publish(self),
             config_for=lambda spec: engine_config,
-            paired_events=lambda ids: self.ingest.owner_pairer.take_paired(ids),
+            paired_events=lambda home, ids: self.ingest.owner_pairer.take_paired(home, ids),
         )  # fmt: skip
         self.link = MqttLink(
             settings.broker_url,
@@ -255,7 +257,7 @@ class AtlasRuntime:
                 self.pipeline.preview_model,
                 self.pipeline.cached_preview,
                 self.pipeline.listener.classified,
-                share_features=lambda f: self.ingest.owner_pairer.offer_features(f),
+                share_features=lambda h, f: self.ingest.owner_pairer.offer_features(h, f),
                 log_level=settings.log_level,
                 log_json=settings.log_json,
             )
@@ -264,6 +266,7 @@ class AtlasRuntime:
             db, self.route, self.clock.now, self.ownership.owns,
             on_unsettled=self.pipeline.preview if self.provisional is None else None,
             on_stored=None if self.provisional is None else self.provisional.add,
+            registry=HomeRegistry(db, max_homes=settings.registry_cache_homes),
         )  # fmt: skip
         self.intake = MqttIntake(
             self.ingest,
@@ -275,6 +278,7 @@ class AtlasRuntime:
                 # waiting for more to fill the batch would find none
                 batch_wait_s=0.0 if self.clock.stepped else IntakeConfig.batch_wait_s,
                 dead_letters=settings.dead_letter_retention,
+                queue_max=settings.intake_queue_max,
             ),
         )
         self.uses_paired = 0

@@ -35,7 +35,12 @@ class AnswerCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    choice: str = Field(min_length=1, max_length=127, examples=["kitchen/hot"])
+    choice: str = Field(
+        min_length=1,
+        max_length=127,
+        examples=["kitchen/hot"],
+        description="One of the request's choices (its ``choices``); 422 otherwise.",
+    )
     answered_by: str = Field(
         default="homeowner", min_length=1, max_length=120, pattern=r"^[^\x00-\x1f]+$"
     )

@@ -35,26 +35,28 @@ class EventRow:
     offset_kpa: float = 0.0
 
 
-def _insert_ignoring_duplicates(conn: Connection, table, key: str):
-    ins = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    return ins(table).on_conflict_do_nothing(index_elements=[key])
+#: An event's key: ``(home_id, event_id)``. Ids are unique per home, not across homes.
+EventKey = tuple[str, str]
 
 
-def insert_events(conn: Connection, rows: Sequence[EventRow], received_at: datetime) -> set[str]:
-    """Insert ``rows``, skipping event_ids already stored; returns the ids that were new.
+def insert_events(
+    conn: Connection, rows: Sequence[EventRow], received_at: datetime
+) -> set[EventKey]:
+    """Insert ``rows``, skipping events their home already stored; returns the new keys.
 
     ``ON CONFLICT DO NOTHING RETURNING`` works on SQLite and PostgreSQL (FACTS.md) and, unlike
     ``rowcount``, says exactly which rows were new, so a redelivered message is stored once.
+    The conflict is on (event_id, home_id): another home's event of the same id is stored.
     """
     if not rows:
         return set()
     values = []
-    seen: set[str] = set()
+    seen: set[EventKey] = set()
     for row in rows:
         ev = row.event
-        if ev.event_id in seen:  # the same message twice in one batch (redelivery)
+        if (ev.home_id, ev.event_id) in seen:  # the same message twice in one batch
             continue
-        seen.add(ev.event_id)
+        seen.add((ev.home_id, ev.event_id))
         if row.counts is not None:
             blob, scale, offset = pack_counts(row.counts), row.scale_kpa, row.offset_kpa
         else:
@@ -74,8 +76,13 @@ def insert_events(conn: Connection, rows: Sequence[EventRow], received_at: datet
                 "received_at": received_at,
             }
         )
-    stmt = _insert_ignoring_duplicates(conn, events, "event_id").returning(events.c.event_id)
-    return set(conn.execute(stmt, values).scalars())
+    ins = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = (
+        ins(events)
+        .on_conflict_do_nothing(index_elements=["event_id", "home_id"])
+        .returning(events.c.home_id, events.c.event_id)
+    )
+    return {(home, event_id) for home, event_id in conn.execute(stmt, values)}
 
 
 def _to_event(row) -> Event:
@@ -96,22 +103,32 @@ def utc(t: datetime) -> datetime:
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
-def load_events(conn: Connection, event_ids: Iterable[str]) -> list[Event]:
-    """The stored events with these ids, ordered by time (then id)."""
+def load_events(
+    conn: Connection, event_ids: Iterable[str], home_id: str | None = None
+) -> list[Event]:
+    """The stored events of ``home_id`` with these ids, ordered by time (then id).
+
+    ``home_id`` None reads the ids in every home: only right while no two homes share an id
+    (ids are unique per home), so callers that know the home pass it.
+    """
     ids = list(event_ids)
     found: list[Event] = []
     for start in range(0, len(ids), 500):  # bounded IN lists (SQLite's variable limit)
         query = select(events).where(events.c.event_id.in_(ids[start : start + 500]))
+        if home_id is not None:
+            query = query.where(events.c.home_id == home_id)
         found.extend(_to_event(r) for r in conn.execute(query))
     return sorted(found, key=lambda e: (e.t, e.event_id))
 
 
-def received_at(conn: Connection, event_ids: Sequence[str]) -> dict[str, datetime]:
-    """When each of ``event_ids`` was received (wall clock, UTC)."""
+def received_at(conn: Connection, home_id: str, event_ids: Sequence[str]) -> dict[str, datetime]:
+    """When each of the events ``event_ids`` of ``home_id`` was received (wall clock, UTC)."""
     found: dict[str, datetime] = {}
     for start in range(0, len(event_ids), 500):
         chunk = list(event_ids[start : start + 500])
-        query = select(events.c.event_id, events.c.received_at).where(events.c.event_id.in_(chunk))
+        query = select(events.c.event_id, events.c.received_at).where(
+            events.c.event_id.in_(chunk), events.c.home_id == home_id
+        )
         found.update((eid, utc(at)) for eid, at in conn.execute(query))
     return found
 
@@ -122,7 +139,9 @@ def unpaired_event_ids(conn: Connection, home_id: str) -> list[str]:
     Ids only: the pairer keeps the waveforms of events it has seen waiting, and decoding them
     again at every re-pairing cost more than the pairing itself.
     """
-    paired = select(use_events.c.event_id).where(use_events.c.event_id == events.c.event_id)
+    paired = select(use_events.c.event_id).where(
+        use_events.c.event_id == events.c.event_id, use_events.c.home_id == events.c.home_id
+    )
     query = (
         select(events.c.event_id)
         .where(events.c.home_id == home_id, ~paired.exists())
@@ -133,4 +152,4 @@ def unpaired_event_ids(conn: Connection, home_id: str) -> list[str]:
 
 def load_unpaired_events(conn: Connection, home_id: str) -> list[Event]:
     """Events of ``home_id`` not yet part of a stored use, by time: the input of re-pairing."""
-    return load_events(conn, unpaired_event_ids(conn, home_id))
+    return load_events(conn, unpaired_event_ids(conn, home_id), home_id)

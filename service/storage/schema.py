@@ -4,6 +4,8 @@ Core, not ORM: the intake's hot path is a batch ``INSERT ... ON CONFLICT DO NOTH
 and the rest are small keyed reads, so mapped classes would add a layer without removing any SQL.
 Keys are the domain's own ids (event_id, use_id, home_id), which is what makes every write
 idempotent: a redelivered MQTT message or a re-run job hits the same key and changes nothing.
+An event is keyed by its id *and* its home (0003): each gateway numbers its own events, and a
+gateway that reuses another home's ids must not make that home's events look like duplicates.
 """
 
 from __future__ import annotations
@@ -128,8 +130,9 @@ valves = Table(
 events = Table(
     "events",
     metadata,
+    # event_id first in the key: reads by id (a use's events) use the key's index
     Column("event_id", String(EVENT_ID), primary_key=True),
-    Column("home_id", String(ID), ForeignKey("homes.home_id"), nullable=False),
+    Column("home_id", String(ID), ForeignKey("homes.home_id"), primary_key=True),
     Column("sensor_id", String(ID), nullable=False),
     Column("line", String(8), nullable=False),
     _ts("t"),
@@ -160,10 +163,12 @@ uses = Table(
 use_events = Table(
     "use_events",
     metadata,
-    # event_id is the key: an event belongs to at most one use, so "unpaired" means "not here"
-    Column("event_id", String(EVENT_ID), ForeignKey("events.event_id"), primary_key=True),
+    # the event is the key: an event belongs to at most one use, so "unpaired" means "not here"
+    Column("event_id", String(EVENT_ID), primary_key=True),
     Column("use_id", String(EVENT_ID + 2), ForeignKey("uses.use_id"), nullable=False, index=True),
     Column("role", String(8), nullable=False),  # "open" | "close"
+    Column("home_id", String(ID), primary_key=True),
+    ForeignKeyConstraint(["event_id", "home_id"], ["events.event_id", "events.home_id"]),
     CheckConstraint("role in ('open', 'close')", name="role"),
 )
 

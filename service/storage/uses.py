@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, select
@@ -20,11 +22,13 @@ def insert_uses(
 
     Use ids are ``"u-" + first event_id`` (contracts §3), so re-pairing after a restart produces
     the same ids and this insert is a no-op for uses already stored. Links of a use that already
-    existed are skipped too: an event belongs to one use only.
+    existed are skipped too: an event belongs to one use only. Event ids are unique per home
+    only, so a use whose id another home's use holds is stored under :func:`home_scoped_use_id`.
     """
     if not new_uses:
         return set()
     now = now or datetime.now(UTC)
+    new_uses = _rename_taken(conn, new_uses)
     ins = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     stmt = ins(uses).on_conflict_do_nothing(index_elements=["use_id"]).returning(uses.c.use_id)
     created = set(
@@ -47,15 +51,45 @@ def insert_uses(
         ).scalars()
     )
     links = [
-        {"use_id": u.use_id, "event_id": eid, "role": role}
+        {"use_id": u.use_id, "event_id": eid, "home_id": u.home_id, "role": role}
         for u in new_uses
         if u.use_id in created
         for role, ids in (("open", u.open_event_ids), ("close", u.close_event_ids))
         for eid in ids
     ]
     if links:
-        conn.execute(ins(use_events).on_conflict_do_nothing(index_elements=["event_id"]), links)
+        unique = ["event_id", "home_id"]
+        conn.execute(ins(use_events).on_conflict_do_nothing(index_elements=unique), links)
     return created
+
+
+def home_scoped_use_id(use: WaterUse) -> str:
+    """The id of ``use`` when another home's use has its usual one (both homes' gateways sent
+    the same first event id): ``h-`` (never ``u-``), a digest of the home, the event id.
+
+    >>> from atlas.uses import WaterUse
+    >>> home_scoped_use_id(WaterUse("u-e1", "h1", ("hot",), None, None, "open", ("e1",), ()))
+    'h-33112ee14ee469c3-e1'
+    """
+    home = hashlib.sha256(use.home_id.encode()).hexdigest()[:16]
+    return f"h-{home}-{use.use_id.removeprefix('u-')[:100]}"
+
+
+def _rename_taken(conn: Connection, new_uses: Sequence[WaterUse]) -> list[WaterUse]:
+    """``new_uses``, each whose id a use of another home holds renamed (deterministic, so a
+    re-pairing of the same home after a restart finds the same id)."""
+    ids = [u.use_id for u in new_uses]
+    holders: dict[str, str] = {}
+    for start in range(0, len(ids), 500):  # bounded IN lists (SQLite's variable limit)
+        chunk = ids[start : start + 500]
+        query = select(uses.c.use_id, uses.c.home_id).where(uses.c.use_id.in_(chunk))
+        holders.update((use_id, home) for use_id, home in conn.execute(query))
+    return [
+        replace(u, use_id=home_scoped_use_id(u))
+        if holders.get(u.use_id, u.home_id) != u.home_id
+        else u
+        for u in new_uses
+    ]
 
 
 def load_uses(
@@ -87,7 +121,11 @@ def load_uses(
     for chunk in range(0, len(ids), 500):
         for link in conn.execute(
             select(use_events.c.use_id, use_events.c.event_id, use_events.c.role, events.c.t)
-            .join(events, events.c.event_id == use_events.c.event_id)
+            .join(
+                events,
+                (events.c.event_id == use_events.c.event_id)
+                & (events.c.home_id == use_events.c.home_id),
+            )
             .where(use_events.c.use_id.in_(ids[chunk : chunk + 500]))
             .order_by(events.c.t)
         ):

@@ -8,10 +8,11 @@ chromium-driver``) and ``selenium``; skips with that message when they are missi
 from __future__ import annotations
 
 import shutil
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from api_factories import TOKENS, api_settings, preset_spec, seed_home
+from api_factories import T0, TOKENS, api_settings, preset_spec, seed_home
 from live_server import live_server
 from sqlalchemy import select
 
@@ -30,12 +31,17 @@ pytestmark = [
 ]
 
 
+#: The service's time: five days after the seeded requests were sent.
+LATER = T0 + timedelta(days=5, hours=4)
+
+
 @pytest.fixture
 def server(sqlite_engine, uid: str):
     """uvicorn on a free 127.0.0.1 port serving two seeded homes; yields (base url, homes)."""
     a = seed_home(sqlite_engine, preset_spec("two_bath_house", f"ha-{uid}"))
     b = seed_home(sqlite_engine, preset_spec("apartment", f"hb-{uid}"))
-    app = create_app(api_settings(a["home_id"], b["home_id"]), db=sqlite_engine)
+    settings = api_settings(a["home_id"], b["home_id"])
+    app = create_app(settings, db=sqlite_engine, clock=lambda: LATER)
     with live_server(app) as url:
         yield url, a
 
@@ -90,3 +96,13 @@ def test_click_answers_request_and_it_is_recorded(server, browser, sqlite_engine
             select(label_requests.c.state).where(label_requests.c.request_id == request_id)
         ).scalar_one()
     assert (label.label, label.source, state) == (choice, "active", "answered")
+
+
+@pytest.mark.timeout(60)
+def test_a_request_sent_days_ago_says_how_many(server, browser) -> None:
+    from selenium.webdriver.common.by import By
+
+    base, home = server
+    browser.get(f"{base}/homes/{home['home_id']}?token={TOKENS['owner_a']}")
+    card = browser.find_element(By.ID, f"req-{home['requests'][0]}")
+    assert "5 days ago at " in card.text and "Yesterday" not in card.text

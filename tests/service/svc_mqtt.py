@@ -18,12 +18,13 @@ from service.mqttutil import parse_broker_url
 
 @contextlib.contextmanager
 def running_intake(
-    engine: Engine, broker_url: str, prefix: str, client_id: str
+    engine: Engine, broker_url: str, prefix: str, client_id: str, **config_overrides
 ) -> Iterator[MqttIntake]:
     config = IntakeConfig(
         broker_url=broker_url,
         client_id=client_id,
         topic_filter=f"{prefix}/homes/+/sensors/+/events",
+        **config_overrides,
     )
     intake = MqttIntake(IngestPipeline(engine), config)
     intake.start()
@@ -56,18 +57,18 @@ class Collector:
         self.client.loop_stop()
 
 
-def publish_all(broker_url: str, messages: list[tuple[str, bytes]], client_id: str) -> None:
-    """Publish at QoS 1 and wait for every PUBACK."""
+def publish_all(
+    broker_url: str, messages: list[tuple[str, bytes]], client_id: str, qos: int = 1
+) -> None:
+    """Publish at ``qos`` (1: and wait for every PUBACK)."""
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
     client.connect(*parse_broker_url(broker_url))
     client.loop_start()
     try:
-        infos = [client.publish(topic, body, qos=1) for topic, body in messages]
+        infos = [client.publish(topic, body, qos=qos) for topic, body in messages]
         for info in infos:
             info.wait_for_publish(60)
             assert info.is_published()
     finally:
         client.disconnect()
         client.loop_stop()
-
-

@@ -77,6 +77,9 @@ def bad_payloads(home: str, prefix: str) -> list[tuple[str, str, bytes]]:
         ("topic_mismatch", topic(prefix, home, "cold"), payload(ev)),
         # 100 kB of nested brackets: json.loads raises RecursionError, reported as bad JSON
         ("bad_json", t_hot, b"[" * 100_000),
+        # an identity key twice: JSON readers disagree on which one counts
+        ("duplicate_key", t_hot, edit()[:-1] + b', "event_id": "another-id"}'),
+        ("topic_mismatch", t_hot, edit(home_id="another-home")),
     ]
 
 

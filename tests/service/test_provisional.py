@@ -72,9 +72,9 @@ def test_stored_pairing_hands_decoded_events_and_features_over_once(sqlite_engin
         upsert_home(conn, home_spec)
     shared: list[str] = []
 
-    def share(features):  # the provisional pairing's features of exactly stored events
+    def share(home_id, features):  # the provisional pairing's features of exactly stored events
         shared.extend(features)
-        intake.pairer.offer_features(features)
+        intake.pairer.offer_features(home_id, features)
 
     provisional = ProvisionalPairer(lambda *_: None, share_features=share)
     intake = IngestPipeline(sqlite_engine, clock=None, hand_over=10_000, on_stored=provisional.add)
@@ -88,16 +88,16 @@ def test_stored_pairing_hands_decoded_events_and_features_over_once(sqlite_engin
     ids = [s.event.event_id for s in sim]
     assert sorted(shared) == sorted(ids)  # i16le-b64 payloads: every event is stored exactly
     intake.pair(homes, final=True)
-    handed = intake.pairer.take_paired(ids)
+    handed = intake.pairer.take_paired(home_spec.home_id, ids)
     assert set(handed) == set(ids)  # every event ended in a stored use
     stored = [handed[i][0] for i in ids]  # decoded by the intake, equal to the stored samples
     fresh = compute_features(stored)
     assert all(handed[e.event_id][1] == fresh[e.event_id] for e in stored)
-    assert intake.pairer.take_paired(ids) == {}  # once
+    assert intake.pairer.take_paired(home_spec.home_id, ids) == {}  # once
 
     plain = IngestPipeline(sqlite_engine, clock=None)  # the default keeps nothing
     plain.pair({home_spec.home_id}, final=True)
-    assert plain.pairer.take_paired(ids) == {}
+    assert plain.pairer.take_paired(home_spec.home_id, ids) == {}
 
 
 def test_stored_pairing_reports_each_unsettled_use_once(sqlite_engine, home_spec):
@@ -129,8 +129,8 @@ def test_stored_pairing_loads_only_the_events_not_offered_exactly(
     loaded: list[str] = []
     real_load = pairing_step.load_events
 
-    def counting_load(conn, event_ids):
-        found = real_load(conn, event_ids)
+    def counting_load(conn, event_ids, home_id):
+        found = real_load(conn, event_ids, home_id)
         loaded.extend(e.event_id for e in found)
         return found
 

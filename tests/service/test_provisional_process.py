@@ -41,7 +41,7 @@ class _Parent:
         with self.lock:
             self.rows.extend(rows)
 
-    def share(self, features) -> None:
+    def share(self, home_id, features) -> None:
         self.shared.update(features)
 
 

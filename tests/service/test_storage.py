@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -12,6 +13,7 @@ from sqlalchemy import func, select
 from svc_factories import make_event, payload
 
 from atlas.events import decode_event
+from atlas.homespec import parse_home_spec
 from atlas.uses import UseStatus, WaterUse
 from service.storage.deadletters import DEAD_LETTER_KEEP_BYTES, DeadLetter, insert_dead_letters
 from service.storage.engine import alembic_config, current_revision, upgrade
@@ -21,7 +23,7 @@ from service.storage.labelrequests import TransitionError, plan_request, transit
 from service.storage.schema import dead_letters, fixtures, homes
 from service.storage.snapshots import load_snapshot, save_snapshot
 from service.storage.stats import db_stats
-from service.storage.uses import insert_uses
+from service.storage.uses import home_scoped_use_id, insert_uses, load_uses
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -68,10 +70,10 @@ def test_home_registration_replaces_inventory(engine, home_spec, home):
 def test_insert_events_is_idempotent(engine, home):
     rows = [EventRow(make_event(home, i)) for i in range(5)]
     with engine.begin() as conn:
-        assert insert_events(conn, rows[:3], NOW) == {r.event.event_id for r in rows[:3]}
+        assert insert_events(conn, rows[:3], NOW) == {(home, r.event.event_id) for r in rows[:3]}
     with engine.begin() as conn:  # a redelivery overlapping the first batch, with a repeat
         new = insert_events(conn, rows + rows[:1], NOW)
-    assert new == {r.event.event_id for r in rows[3:]}
+    assert new == {(home, r.event.event_id) for r in rows[3:]}
     with engine.connect() as conn:
         stats = db_stats(conn)
     assert stats["events"] == stats["distinct_event_ids"] == 5
@@ -117,6 +119,37 @@ def test_uses_are_stored_once_and_link_their_events(engine, home):
         assert insert_uses(conn, [use]) == {use.use_id}
         assert insert_uses(conn, [use]) == set()
         assert load_unpaired_events(conn, home) == []
+
+
+def test_two_homes_may_use_the_same_event_ids(engine, home, home_spec):
+    other = f"{home}-b"
+    with engine.begin() as conn:
+        upsert_home(conn, parse_home_spec(home_spec.to_dict() | {"home_id": other}))
+    mine = [make_event(home, i) for i in range(2)]
+    theirs = [replace(e, home_id=other, samples=e.samples + 1) for e in mine]  # same ids
+
+    def use_of(evs):
+        first, last = evs
+        return WaterUse(
+            f"u-{first.event_id}", first.home_id, ("hot",), first.t, last.t, UseStatus.PAIRED,
+            (first.event_id,), (last.event_id,), {"hot": 25.0},
+        )  # fmt: skip
+
+    with engine.begin() as conn:
+        assert len(insert_events(conn, [EventRow(e) for e in mine], NOW)) == 2
+        assert insert_events(conn, [EventRow(e) for e in theirs], NOW) == {
+            (other, e.event_id) for e in theirs
+        }
+        assert insert_uses(conn, [use_of(mine)]) == {f"u-{mine[0].event_id}"}
+        (renamed,) = insert_uses(conn, [use_of(theirs)])
+        assert insert_uses(conn, [use_of(theirs)]) == set()  # the same id again: stored once
+        assert load_unpaired_events(conn, home) == load_unpaired_events(conn, other) == []
+        loaded = load_events(conn, [mine[0].event_id], other)
+        (use,) = load_uses(conn, other)
+    assert renamed == use.use_id == home_scoped_use_id(use_of(theirs))
+    assert use.event_ids == tuple(e.event_id for e in theirs)
+    assert [e.home_id for e in loaded] == [other]
+    assert np.allclose(loaded[0].samples, theirs[0].samples, atol=0.01)
 
 
 def test_label_request_state_machine(engine, home):

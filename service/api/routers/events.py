@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from service.api.deps import HubDep, StreamSlot
-from service.api.errors import HOME_READ, TOO_MANY_STREAMS
+from service.api.errors import HOME_READ, TOO_MANY_STREAMS, as_json
 
 router = APIRouter(prefix="/v1/homes/{home_id}/stream", tags=["events"])
 
@@ -22,8 +22,7 @@ router = APIRouter(prefix="/v1/homes/{home_id}/stream", tags=["events"])
             "(classification, level, label_request, answer) and ``data`` its JSON.",
             "content": {"text/event-stream": {}},
         },
-        **HOME_READ,
-        **TOO_MANY_STREAMS,
+        **as_json(HOME_READ | TOO_MANY_STREAMS),
     },
 )
 async def stream(home_id: StreamSlot, hub: HubDep) -> AsyncIterator[ServerSentEvent]:

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body, HTTPException, Response
+from fastapi import APIRouter, Body, Depends, HTTPException, Response
 from sqlalchemy import Connection
 
 from atlas.homespec import HomeSpec, HomeSpecError, HomeSpecModel, parse_home_spec
-from service.api.deps import ConnDep, CurrentPrincipal, EngineDep, HooksDep, Installer, ReadableHome
+from service.api.deps import (
+    ConnDep,
+    CurrentPrincipal,
+    EngineDep,
+    HooksDep,
+    Installer,
+    NowDep,
+    ReadableHome,
+)
 from service.api.errors import (
     BAD_REQUEST,
     CONFLICT,
@@ -28,12 +36,16 @@ from service.api.schemas.homes import (
     HomeWritten,
     LabelBudgetPublic,
 )
+from service.api.specbody import check_spec_body
 from service.storage import dashboard
 from service.storage.homes import upsert_home
 
 router = APIRouter(prefix="/v1/homes", tags=["homes"])
 
 SpecBody = Body(description="A home spec (format atlas.home/1, the installer's file as JSON).")
+
+
+StrictSpec = [Depends(check_spec_body)]
 
 
 @router.get("", response_model=HomesPublic, responses=UNAUTHORIZED)
@@ -77,9 +89,10 @@ def _written(spec: HomeSpec, created: bool) -> HomeWritten:
     status_code=201,
     response_model=HomeWritten,
     responses=UNAUTHORIZED | FORBIDDEN | CONFLICT | BAD_REQUEST | TOO_LARGE,
+    dependencies=StrictSpec,
 )
 def create_home(
-    _: Installer, engine: EngineDep, hooks: HooksDep, body: HomeSpecModel = SpecBody
+    _: Installer, engine: EngineDep, hooks: HooksDep, now: NowDep, body: HomeSpecModel = SpecBody
 ) -> HomeWritten:
     """Register a new home from its spec (installer/admin). 409 if the home id exists.
 
@@ -91,7 +104,7 @@ def create_home(
             raise HTTPException(
                 409, f"home_id={spec.home_id!r} exists; PUT /v1/homes/{spec.home_id} replaces it"
             )
-        upsert_home(conn, spec)
+        upsert_home(conn, spec, now)
     hooks.on_home_changed(spec.home_id)
     return _written(spec, True)
 
@@ -106,12 +119,14 @@ def create_home(
         **BAD_REQUEST,
         **TOO_LARGE,
     },
+    dependencies=StrictSpec,
 )
 def replace_home(
     home_id: HomeIdPath,
     _: Installer,
     engine: EngineDep,
     hooks: HooksDep,
+    now: NowDep,
     response: Response,
     body: HomeSpecModel = SpecBody,
 ) -> HomeWritten:
@@ -127,7 +142,7 @@ def replace_home(
         )
     spec = _parse(body)
     with engine.begin() as conn:
-        created = upsert_home(conn, spec)
+        created = upsert_home(conn, spec, now)
     hooks.on_home_changed(spec.home_id)
     response.status_code = 201 if created else 200
     return _written(spec, created)

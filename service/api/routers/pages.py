@@ -9,22 +9,27 @@ buttons call the JSON API with the cookie and the ``X-Atlas-Page: 1`` header.
 from __future__ import annotations
 
 import secrets
+from datetime import datetime
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.security.utils import get_authorization_scheme_param
 
 from service.api.auth import Principal, TokenAuthenticator
-from service.api.deps import TOKEN_COOKIE, ConnDep
+from service.api.deps import TOKEN_COOKIE, ConnDep, NowDep
 from service.api.html import dashboard_page, homeowner_page, message_page
 from service.api.routers.accuracy import accuracy_history
 from service.api.routers.checklist import get_checklist
 from service.api.routers.homes import get_home
 from service.api.routers.label_requests import request_public
 from service.api.schemas.common import HomeIdPath
+from service.api.schemas.label_requests import LabelRequestPublic
 from service.api.wording import label_texts
+from service.push.text import describe_use
 from service.storage import dashboard
+from service.storage.uses import load_uses
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 TOKEN_MAX_AGE_S = 90 * 24 * 3600
@@ -91,19 +96,40 @@ def _gate(request: Request, home_id: str, token: str | None, conn) -> Response |
 TokenQuery = Annotated[str | None, Query(max_length=256, description="Sets the token cookie.")]
 
 
+def _worded_as_of(
+    conn, home_id: str, tz: ZoneInfo, requests: list[LabelRequestPublic], now: datetime
+) -> list[LabelRequestPublic]:
+    """``requests`` with their prompts worded as of ``now``: a prompt is written when the
+    request is sent, and "Yesterday at 20:15" was still shown five days later."""
+    used = load_uses(conn, home_id, only=[r.use_id for r in requests if r.use_id is not None])
+    uses = {u.use_id: u for u in used}
+    worded = []
+    for req in requests:
+        use = uses.get(req.use_id) if req.use_id is not None else None
+        if use is not None and (use.t_open or use.t_close) is not None:
+            text = describe_use(use.t_open, use.t_close, use.lines, now, tz)
+            req = req.model_copy(update={"prompt": text})
+        worded.append(req)
+    return worded
+
+
 @router.get("/homes/{home_id}", response_class=HTMLResponse)
-def homeowner(request: Request, home_id: HomeIdPath, conn: ConnDep, token: TokenQuery = None):
+def homeowner(
+    request: Request, home_id: HomeIdPath, conn: ConnDep, now: NowDep, token: TokenQuery = None
+):
     """Open questions with big answer buttons, and the week-1 checklist."""
     stop = _gate(request, home_id, token, conn)
     if stop is not None:
         return stop
     nonce = secrets.token_urlsafe(12)
     texts = label_texts(dashboard.fixture_inventory(conn, home_id))
+    home = get_home(home_id, conn)
     requests = [
         request_public(r, texts)
         for r in dashboard.label_requests_of(conn, home_id, state="sent", limit=50)
     ]
-    page = homeowner_page(get_home(home_id, conn), requests, get_checklist(home_id, conn), nonce)
+    requests = _worded_as_of(conn, home_id, ZoneInfo(home.timezone), requests, now)
+    page = homeowner_page(home, requests, get_checklist(home_id, conn), nonce)
     return _html(page, nonce)
 
 

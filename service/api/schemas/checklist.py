@@ -44,5 +44,13 @@ class AnnouncementCreate(BaseModel):
 
     model_config = STRICT
 
-    valve_id: ValveOrFixtureId = Field(examples=["dishwasher/hot"])
-    t: datetime | None = Field(default=None, description="Default: the time of the request.")
+    valve_id: ValveOrFixtureId = Field(
+        examples=["dishwasher/hot"],
+        description="A valve or fixture of this home (its checklist's ``announce_id``); "
+        "422 otherwise.",
+    )
+    t: datetime | None = Field(
+        default=None,
+        description="Default: the time of the request. Within an hour of the server's clock "
+        "(422 otherwise).",
+    )

@@ -153,11 +153,20 @@ def test_poison_answers_do_not_block_a_valid_one(sqlite_engine, homes_sqlite, ui
     finally:
         link.stop()
     assert _letters(sqlite_engine) == [("bad_answer", a["home_id"])] * 25
-    # every one was acknowledged: the same session after a restart gets nothing again
+    # every one was acknowledged: the same session after a restart gets nothing again, and
+    # a valid answer behind new poison gets its result there too
     again: list[str] = []
     link = _runtime_link(sqlite_engine, prefix, f"link-{uid}", again)
     try:
         assert not wait_until(lambda: again, 1.5)
+        sent = [results.client.publish(poison, NESTED, qos=1) for _ in range(25)]
+        sent.append(results.client.publish(poison, json.dumps({"choice": a["choices"][0]}), qos=1))
+        for info in sent:
+            info.wait_for_publish(10)
+        assert wait_until(lambda: len(results.got.get(f"{poison}/result", [])) == 51, 30)
+        assert results.got[f"{poison}/result"][-1] == {
+            "ok": True, "state": "answered", "choice": a["choices"][0], "level": "valve"
+        }  # fmt: skip
     finally:
         link.stop()
         results.close()

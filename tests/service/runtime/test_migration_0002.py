@@ -1,4 +1,4 @@
-"""Migration 0002 on SQLite and PostgreSQL: head matches the tables, and it goes down and up."""
+"""Migrations on SQLite and PostgreSQL: head matches the tables, and they go down and up."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from service.storage.schema import announcements, home_status, label_requests, m
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
-def test_head_is_0002_and_matches_schema(engine):
-    assert current_revision(engine) == "0002"
+def test_head_is_0003_and_matches_schema(engine):
+    assert current_revision(engine) == "0003"
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert diff == []
@@ -32,7 +32,7 @@ def test_downgrade_to_0001_and_back(engine):
     columns = {c["name"] for c in inspect(engine).get_columns("label_requests")}
     assert "inclusion_prob" not in columns
     upgrade(engine)
-    assert current_revision(engine) == "0002"
+    assert current_revision(engine) == "0003"
     assert inspect(engine).has_table("announcements")
 
 

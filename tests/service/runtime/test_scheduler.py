@@ -120,6 +120,29 @@ def test_round_caught_up_in_quiet_hours_waits_for_morning(engine, home_spec, sto
 _BLOCKER: dict = {}
 
 
+def test_a_daily_update_past_the_misfire_grace_is_not_added_again_each_sweep(
+    engine, home_spec, stored_home, caplog
+):
+    # 10:00 on day 9: that day's 00:05 update lies within the 12 h catch-up window but beyond
+    # a one-minute misfire grace, so APScheduler would drop it as missed at every sweep
+    clock = clock_at(day_time(stored_home, 9, 10, 0))
+    pipe = pipeline_at(engine, clock)
+    disp = Dispatcher(engine, clock=clock.now, policy=TimetablePolicy(), topic_base="t",
+                      publish=lambda topic, payload: None)  # fmt: skip
+    sched = AtlasScheduler(engine, pipe, disp, clock, sweep_s=3600, misfire_grace_s=60)
+    caplog.set_level("WARNING", logger="apscheduler")
+    sched.start()
+    try:
+        for _ in range(3):
+            sched.do_sweep()
+            time.sleep(0.3)  # APScheduler's loop looks at what the sweep added
+        (daily,) = [j for j, _ in sched.jobs() if j.startswith(f"daily:{home_spec.home_id}:")]
+    finally:
+        sched.shutdown()
+    assert datetime.fromisoformat(daily.split(":", 2)[2]) > clock.now()
+    assert [r.message for r in caplog.records if "was missed" in r.message] == []
+
+
 def _blocking_job(successor_id: str) -> None:
     _BLOCKER["started"].set()
     _BLOCKER["release"].wait(20)

@@ -1,0 +1,67 @@
+"""``atlas serve`` in a process of its own, for the benchmarks that measure it from outside.
+
+WHY a separate process: as deployed, the service has its interpreter to itself; a benchmark's
+publishers and HTTP readers in the same process would compete for its lock and be counted in
+its latency and memory.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from service.broker import free_port
+
+
+@contextmanager
+def serve_process(
+    workdir: Path,
+    db_url: str,
+    broker_url: str,
+    client_prefix: str,
+    env: Mapping[str, str] | None = None,
+) -> Iterator[tuple[int, str]]:
+    """Start ``atlas serve``; yield its pid and URL once ``/readyz`` answers 200; stop it.
+
+    Its output goes to ``workdir/serve.log``; ``env`` adds or overrides settings.
+    """
+    port = free_port()
+    full_env = os.environ | {
+        "ATLAS_ENVIRONMENT": "development", "ATLAS_DB_URL": db_url,
+        "ATLAS_BROKER_URL": broker_url, "ATLAS_HTTP_PORT": str(port),
+        "ATLAS_MQTT_CLIENT_PREFIX": client_prefix, "ATLAS_LOG_JSON": "false",
+        "ATLAS_LOG_LEVEL": "WARNING",
+    } | dict(env or {})  # fmt: skip
+    log = (workdir / "serve.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve"], env=full_env,
+                            stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while not _ready(url):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"atlas serve did not become ready; see {workdir}/serve.log")
+            time.sleep(0.2)
+        yield proc.pid, url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/readyz", timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False

@@ -1,0 +1,42 @@
+"""The API's times come from the service's clock (``create_app(..., clock=...)``)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from api_factories import T0, api_settings, bearer, preset_spec
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from service.api.app import create_app
+from service.storage.schema import homes
+
+LATER = T0 + timedelta(days=5, hours=4)
+
+
+def _client(engine, homes_seeded) -> TestClient:
+    a, b = homes_seeded["a"]["home_id"], homes_seeded["b"]["home_id"]
+    return TestClient(create_app(api_settings(a, b), db=engine, clock=lambda: LATER))
+
+
+def test_a_home_created_over_http_is_created_at_service_time(
+    sqlite_engine, homes_sqlite, uid
+) -> None:
+    spec = preset_spec("apartment", f"hc-{uid}").to_dict()
+    with _client(sqlite_engine, homes_sqlite) as client:
+        assert client.post("/v1/homes", json=spec, headers=bearer("admin")).status_code == 201
+    with sqlite_engine.connect() as conn:
+        created = conn.execute(
+            select(homes.c.created_at).where(homes.c.home_id == f"hc-{uid}")
+        ).scalar_one()
+    assert created == LATER
+
+
+def test_the_phone_page_words_a_request_by_its_age_now(sqlite_engine, homes_sqlite) -> None:
+    a = homes_sqlite["a"]
+    with _client(sqlite_engine, homes_sqlite) as client:
+        page = client.get(f"/homes/{a['home_id']}", headers=bearer("owner_a")).text
+        listed = client.get(f"/v1/homes/{a['home_id']}/label-requests", headers=bearer("owner_a"))
+    assert "5 days ago at " in page and "Today at" not in page
+    # the API lists the prompt as it was sent
+    assert all(r["prompt"].startswith("Today at 08:") for r in listed.json()["data"])

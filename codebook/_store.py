@@ -31,7 +31,14 @@ def save_codebook(codebook: Codebook, path: str | Path) -> None:
         )
     params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in params.items()}
     params["random_state"] = None if params["random_state"] is None else int(params["random_state"])
-    meta = {"format": FORMAT, "version": codebook.version_, "params": params}
+    resolved = codebook.resolved_params()
+    meta = {
+        "format": FORMAT,
+        "version": codebook.version_,
+        "params": params,
+        # what scales="auto" resolved to at fit
+        "resolved": {"scales": list(resolved["scales"])},
+    }
     text = json.dumps(meta, sort_keys=True).encode("utf-8")
     np.savez(
         path,
@@ -51,13 +58,17 @@ def load_codebook(cls: type[Codebook], path: str | Path) -> Codebook:
     if meta.get("format") != FORMAT:
         raise ValueError(f"{path}: format={meta.get('format')!r}, expected {FORMAT!r}.")
     params = dict(meta["params"])
-    params["segment_edges_s"] = tuple(params["segment_edges_s"])
+    for name in ("segment_edges_s", "scales", "pyramid"):
+        if isinstance(params.get(name), list):
+            params[name] = tuple(params[name])
     codebook = cls(**params)
     codebook._check_params()
-    expected_shape = (codebook.n_atoms, codebook.atom_length)
+    resolved = meta.get("resolved", {})  # absent in files written before the generic mode
+    codebook.scales_ = tuple(int(s) for s in resolved.get("scales", codebook.scales))
+    expected_shape = (len(codebook.scales_) * codebook.n_atoms, codebook.atom_length)
     if components.shape != expected_shape:
         raise ValueError(f"{path}: components shape {components.shape}, expected {expected_shape}.")
-    version = content_version(codebook.get_params(), components)
+    version = content_version(codebook.resolved_params(), components)
     if version != meta.get("version"):
         raise ValueError(
             f"{path}: stored version={meta.get('version')!r} but the content hashes to "

@@ -4,6 +4,9 @@ A classification records the codebook version it was computed with, so the versi
 exactly when the codes could: it hashes the atoms and the parameters that shape encoding, and
 nothing else (learning-only settings such as ``alpha`` or ``random_state`` do not change what a
 given set of atoms produces). Identical content gives the identical version on any machine.
+
+The generic-mode parameters enter the hash only when they differ from their defaults,
+so every water-mode codebook keeps the version it had before they existed.
 """
 
 from __future__ import annotations
@@ -29,11 +32,29 @@ ENCODING_PARAMS = (
     "min_patch_rms",
     "physical_features",
 )
+#: Encoding parameters of the generic mode and their defaults (hashed only when not default).
+GENERIC_ENCODING_DEFAULTS: dict[str, Any] = {
+    "scales": [1.0],
+    "normalise": "peak",
+    "pyramid": None,
+    "level_features": False,
+    "level_parts": 8,
+    "encoding": "omp",
+    "threshold": 0.25,
+}
 
 
 def content_version(params: dict[str, Any], components: np.ndarray) -> str:
-    """``"cb-"`` + 16 hex digits of SHA-256 over the encoding parameters and the atoms."""
+    """``"cb-"`` + 16 hex digits of SHA-256 over the encoding parameters and the atoms.
+
+    ``params`` holds resolved values (``Codebook.resolved_params()``: ``scales`` as in use,
+    not ``"auto"``); generic-mode parameters that are absent count as their defaults.
+    """
     encoding = {name: _plain(params[name]) for name in ENCODING_PARAMS}
+    for name, default in GENERIC_ENCODING_DEFAULTS.items():
+        value = _plain(params.get(name, default))
+        if value != default:
+            encoding[name] = value
     digest = hashlib.sha256()
     digest.update(FORMAT.encode())
     digest.update(json.dumps(encoding, sort_keys=True, separators=(",", ":")).encode())

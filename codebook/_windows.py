@@ -68,3 +68,43 @@ def segment_slices(
     segment = np.searchsorted(np.asarray(edges_s) * sample_rate_hz, centres, side="right")
     bounds = np.searchsorted(segment, np.arange(len(edges_s) + 2), side="left")
     return [slice(int(bounds[s]), int(bounds[s + 1])) for s in range(len(edges_s) + 1)]
+
+
+def downsample(windows: np.ndarray, factor: int) -> np.ndarray:
+    """Means of consecutive blocks of ``factor`` samples (a trailing partial block is dropped);
+    the windows themselves when ``factor`` is 1."""
+    if factor == 1:
+        return windows
+    n = windows.shape[1] // factor
+    return windows[:, : n * factor].reshape(windows.shape[0], n, factor).mean(axis=2)
+
+
+def zscore(windows: np.ndarray) -> np.ndarray:
+    """Each row minus its mean, divided by its standard deviation (constant rows become 0)."""
+    centred = windows - windows.mean(axis=1, keepdims=True)
+    scale = np.sqrt(np.mean(centred * centred, axis=1, keepdims=True))
+    return np.divide(centred, scale, out=np.zeros_like(centred), where=scale > 0)
+
+
+def pyramid_slices(
+    n_samples: int, atom_length: int, hop: int, levels: Sequence[int]
+) -> list[slice]:
+    """Relative pooling segments: for each level ``n``, the window cut in ``n`` equal parts.
+
+    Each part is the range of patches whose centre falls in it, so every window, whatever its
+    length, fills every segment it is long enough to have patches for; level 1 pools over the
+    whole window (invariant to where a shape occurs).
+    """
+    centres = np.arange(max(0, n_patches(n_samples, atom_length, hop))) * hop + atom_length / 2
+    out = []
+    for level in levels:
+        part = np.minimum((centres * level / n_samples).astype(np.intp), level - 1)
+        bounds = np.searchsorted(part, np.arange(level + 1), side="left")
+        out += [slice(int(bounds[j]), int(bounds[j + 1])) for j in range(level)]
+    return out
+
+
+def equal_parts(n_samples: int, n_parts: int) -> list[tuple[int, int]]:
+    """The sample ranges ``[start, stop)`` of ``n_parts`` equal parts of a window (the same
+    cuts as one level of :func:`pyramid_slices`)."""
+    return [(j * n_samples // n_parts, (j + 1) * n_samples // n_parts) for j in range(n_parts)]

@@ -13,6 +13,19 @@ from typing import Any
 from atlas.levels import LevelPolicy
 from atlas.timetable import TimetablePolicy
 
+#: Codebook encodings the engine can fit (``EngineConfig.codebook_mode``): the water mode's
+#: fixed segments after the onset, or codes pooled over the whole window (shift-invariant,
+#: soft-threshold encoding, mean and max pooled; ``atlas bench codebook-ucr --homes``).
+CODEBOOK_MODES: dict[str, dict[str, Any]] = {
+    "segments": {},
+    "whole_window": {
+        "pyramid": (1,),
+        "encoding": "threshold",
+        "pooling": "split_mean",
+        "hop": 16,
+    },
+}
+
 
 @dataclass(frozen=True)
 class EngineConfig:
@@ -22,6 +35,8 @@ class EngineConfig:
     ----------
     n_atoms : int, default=16
         Codebook atoms (``atlas bench codebook``: 16 was as good as 64 at a quarter the time).
+    codebook_mode : {"segments", "whole_window"}, default="segments"
+        How the codebook encodes and pools a wave (:data:`CODEBOOK_MODES`).
     n_code_dims : int, default=12
         Principal components of the pooled codes used as features.
     codebook_day : int, default=7
@@ -74,6 +89,7 @@ class EngineConfig:
     """
 
     n_atoms: int = 16
+    codebook_mode: str = "segments"
     n_code_dims: int = 12
     codebook_day: int = 7
     codebook_min_transients: int | None = None
@@ -97,6 +113,10 @@ class EngineConfig:
     random_state: int = 0
 
     def __post_init__(self) -> None:
+        if self.codebook_mode not in CODEBOOK_MODES:
+            raise ValueError(
+                f"codebook_mode={self.codebook_mode!r} should be one of {sorted(CODEBOOK_MODES)}."
+            )
         if self.n_choices < 1:
             raise ValueError(f"n_choices={self.n_choices} should be >= 1.")
         if self.codebook_day < 1:

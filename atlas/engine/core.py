@@ -16,7 +16,9 @@ Lifecycle of a home::
     plan = engine.plan_round(now)                      # on round days, outside quiet hours
     engine.record_answer(request_id, choice, now)      # a valve, a fixture, "not sure" or None
     engine.daily_update(now)                           # estimates -> display level
-    state = engine.snapshot(); CalibrationEngine.restore(spec, state)
+    state, mark = engine.snapshot(), engine.snapshot_mark()   # a full snapshot ...
+    delta = engine.snapshot(since=mark)                       # ... and what came after it
+    CalibrationEngine.restore(spec, state, deltas=[delta])
 
 Decisions (docs/benchmarks.md):
 
@@ -46,7 +48,7 @@ from atlas.classifier import HierarchicalClassifier
 from atlas.day_one import DayOnePriors, layout_key, load_day_one_priors
 from atlas.domain import LEVELS
 from atlas.engine.announcements import PendingAnnouncements
-from atlas.engine.config import EngineConfig
+from atlas.engine.config import CODEBOOK_MODES, EngineConfig
 from atlas.engine.display import DisplayState
 from atlas.engine.featurize import CodeProjection, fit_projection
 from atlas.engine.predictions import Predictions
@@ -361,6 +363,7 @@ class CalibrationEngine:
             n_atoms=self.config.n_atoms,
             physical_features=False,
             random_state=self.config.random_state,
+            **CODEBOOK_MODES[self.config.codebook_mode],
         )
         samples = [e.samples for e in events]
         cb.fit(samples)

@@ -67,6 +67,8 @@ class CodeProjection:
     def from_dict(cls, d: Mapping) -> CodeProjection:
         params = dict(d["params"])
         params["segment_edges_s"] = tuple(params["segment_edges_s"])
+        if params.get("pyramid") is not None:  # JSON gave a list
+            params["pyramid"] = tuple(params["pyramid"])
         cb = Codebook(**params)
         cb.components_ = np.asarray(d["components"], dtype=np.float64)
         cb.version_ = content_version(cb.get_params(), cb.components_)

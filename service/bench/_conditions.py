@@ -10,6 +10,7 @@ import argparse
 from dataclasses import replace
 
 from atlas.engine import EngineConfig
+from atlas.engine.config import CODEBOOK_MODES
 from simulator.homeowner import Homeowner
 
 _HOMEOWNER_RATES = ("p_no_answer", "p_late", "p_wrong", "p_not_sure")
@@ -37,6 +38,12 @@ def add_condition_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=config.confidence,
         help=f"one-sided confidence of the lower bounds (default {config.confidence})",
+    )
+    group.add_argument(
+        "--codebook-mode",
+        choices=sorted(CODEBOOK_MODES),
+        default=config.codebook_mode,
+        help=f"how the codebook encodes a wave (default {config.codebook_mode})",
     )
     group.add_argument(
         "--day-one-prior",
@@ -69,6 +76,7 @@ def engine_config_from_args(args: argparse.Namespace) -> EngineConfig:
     return replace(
         EngineConfig(),
         confidence=args.confidence,
+        codebook_mode=args.codebook_mode,
         day_one_prior=args.day_one_prior,
         day_one_discrepancy_sd=args.day_one_discrepancy_sd,
         prior_check=args.prior_check,
@@ -80,7 +88,8 @@ def describe_conditions(args: argparse.Namespace) -> str:
     rates = ", ".join(f"{name} {getattr(args, name):g}" for name in _HOMEOWNER_RATES)
     return (
         f"homeowner seed {args.homeowner_seed} ({rates}), variation {args.variation:g}, "
-        f"confidence {args.confidence:g}, day-one prior {args.day_one_prior} "
+        f"confidence {args.confidence:g}, codebook {args.codebook_mode}, "
+        f"day-one prior {args.day_one_prior} "
         f"(discrepancy sd {args.day_one_discrepancy_sd:g}), "
         f"prior check {args.prior_check}"
     )

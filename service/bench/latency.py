@@ -234,7 +234,12 @@ def run(args: argparse.Namespace) -> int:
         with db.begin() as conn:  # installed (day - 1) days ago: the engine is on day ``day``
             for home in homes:
                 upsert_home(conn, home.spec, now=now - timedelta(days=args.day - 1))
-        _, url = stack.enter_context(serve_process(workdir, db_url, broker_url, f"lat-{tag}"))
+        # one stream per home, all read with the bench's one client: the per-token cap must
+        # admit them (the default of 8 answered the 9th home with 429)
+        streams = {"ATLAS_SSE_MAX_STREAMS_PER_TOKEN": str(max(8, args.homes))}
+        _, url = stack.enter_context(
+            serve_process(workdir, db_url, broker_url, f"lat-{tag}", streams)
+        )
         readers = [_SseReader(f"{url}/v1/homes/{h.spec.home_id}/stream") for h in homes]
         for reader in readers:
             reader.start()

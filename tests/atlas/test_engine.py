@@ -284,3 +284,14 @@ def test_day_one_prior_is_used_by_layout_and_day_and_only_when_set():
 def test_prior_settings_are_checked(name, value):
     with pytest.raises(ValueError, match=name):
         EngineConfig(**{name: value})
+
+
+def test_a_whole_window_codebook_restores_to_the_same_predictions(replay):
+    """The shift-invariant codebook (codebook_mode) survives a snapshot like the default."""
+    engine = _engine(replay, until_day=8, codebook_mode="whole_window")
+    assert engine.projection.codebook.pyramid == (1,)
+    restored = CalibrationEngine.restore(engine.spec, engine.snapshot(), engine.config)
+    assert restored.projection.codebook.version_ == engine.projection.codebook.version_
+    assert restored.predictions("valve") == engine.predictions("valve")
+    with pytest.raises(ValueError, match="codebook_mode"):
+        EngineConfig(codebook_mode="spectral")

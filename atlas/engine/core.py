@@ -283,6 +283,7 @@ class CalibrationEngine:
                 raise ValueError(f"use {use.use_id!r} has events {missing} not given in events.")
         if not uses:
             return []
+        uses = list({u.use_id: u for u in uses}.values())  # a repeated id: the last one wins
         changes = [(log.add_use(use), use) for use in uses]
         if self._rows.built:
             changed = self._rows.update(log, self._projection, changes)

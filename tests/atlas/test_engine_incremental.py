@@ -166,3 +166,18 @@ def test_incremental_rows_and_predictions_equal_a_rebuild(home, seed):
     assert engine.model_version > 0 and engine.projection is not None
     assert len(saves.deltas) > 3  # the chain did hold deltas
     _assert_restore_equals_engine(engine, saves)
+
+
+def test_a_use_given_twice_in_one_batch_is_ingested_once_as_its_last_version(home):
+    spec, events, pairing, uses, _, installed = home
+    by_id = {e.event_id: e for e in events}
+    engine = CalibrationEngine(spec, installed, EngineConfig())
+    first = uses[:20]
+    engine.ingest(first, [by_id[e] for u in first for e in u.event_ids], installed,
+                  features=pairing.features)  # fmt: skip
+    again = replace(first[-1], t_close=(first[-1].t_close or first[-1].t) + timedelta(seconds=2))
+    batch = [first[-1], uses[20], again]
+    engine.ingest(batch, [by_id[e] for u in batch for e in u.event_ids], installed,
+                  features=pairing.features)  # fmt: skip
+    assert engine.log.get(again.use_id) == again and len(engine.rows.use_ids) == 21
+    _assert_rows_equal_full_build(engine)

@@ -41,7 +41,11 @@ from service import metrics
 from service.push.text import describe_use
 from service.runtime.homelock import ENGINE, lock_home_in_transaction
 from service.runtime.sse_rows import sse_rows
-from service.storage.announcements import record_guided_label, unmatched_announcements
+from service.storage.announcements import (
+    record_guided_label,
+    unmatched_announcements,
+    unmatched_announcements_by_home,
+)
 from service.storage.classifications import insert_classifications, model_version_name
 from service.storage.enginestate import (
     latest_engine_version,
@@ -50,7 +54,11 @@ from service.storage.enginestate import (
 )
 from service.storage.events import load_events, utc
 from service.storage.homestatus import LEVEL_NAMES, append_accuracy, upsert_home_status
-from service.storage.requestplans import closed_answers, insert_planned
+from service.storage.requestplans import (
+    closed_answers,
+    closed_answers_by_home,
+    insert_planned,
+)
 from service.storage.schema import events, homes, uses
 from service.storage.uses import load_uses
 
@@ -85,6 +93,26 @@ class _Home:
     base: int = 0  # version of the full snapshot the saved chain starts from
     deltas: int = 0  # deltas saved after it
     mark: SnapshotMark | None = None  # the engine's log as of the last save or load
+
+
+@dataclass(frozen=True)
+class PassReads:
+    """What a classifier pass reads of all its homes at once, before taking any home's lock.
+
+    WHY: three of the four queries a home cost per pass (its answers, announcements and newly
+    stored use ids) are the same for every home; read together they are three queries a pass.
+    Read outside the homes' locks they may be a moment stale, which loses nothing: an answer or
+    announcement committed after the read is applied by the next pass or job (the engine
+    applies each once), and a use stored after it dirties its home again and is read then
+    (the next read starts :data:`USE_READ_OVERLAP` before this one). The snapshot version is
+    still read under each home's lock: another worker's save must never be missed.
+    """
+
+    read_at: datetime  # wall clock of the read
+    answers: Mapping[str, list[tuple[str, str, datetime]]]
+    announcements: Mapping[str, list[tuple[int, str, datetime]]]
+    stored_since: datetime | None  # stored_use_ids holds the uses stored since then
+    stored_use_ids: Mapping[str, set[str]]
 
 
 @dataclass(frozen=True)
@@ -216,11 +244,14 @@ class HomePipeline:
         self._homes.pop(home_id, None)
         self._set_preview(home_id, None)
 
-    def _apply_answers(self, conn: Connection, home_id: str, home: _Home) -> int:
+    def _apply_answers(
+        self, conn: Connection, home_id: str, home: _Home, reads: PassReads | None = None
+    ) -> int:
         """Apply answers committed in the database that the engine has not seen; returns count."""
         n = 0
         engine_ids = {r.request_id for r in home.engine.requests}
-        for request_id, choice, answered_at in closed_answers(conn, home_id):
+        found = closed_answers(conn, home_id) if reads is None else reads.answers.get(home_id, [])
+        for request_id, choice, answered_at in found:
             if request_id in home.applied or request_id not in engine_ids:
                 continue
             home.engine.record_answer(request_id, choice, answered_at)
@@ -228,10 +259,17 @@ class HomePipeline:
             n += 1
         return n
 
-    def _apply_announcements(self, conn: Connection, home_id: str, home: _Home) -> None:
+    def _apply_announcements(
+        self, conn: Connection, home_id: str, home: _Home, reads: PassReads | None = None
+    ) -> None:
         """Give the engine the week-1 announcements stored since (ids kept in the snapshot meta,
         so a restart neither loses nor repeats one); the engine matches them at ingest."""
-        for ann_id, valve_id, t in unmatched_announcements(conn, home_id):
+        found = (
+            unmatched_announcements(conn, home_id)
+            if reads is None
+            else reads.announcements.get(home_id, [])
+        )
+        for ann_id, valve_id, t in found:
             if ann_id in home.announced:
                 continue
             fixture_id, _, valve_name = valve_id.partition("/")
@@ -250,19 +288,40 @@ class HomePipeline:
 
     # ------------------------------------------------------------------ new uses
 
-    def process_home(self, home_id: str) -> int:
-        """Ingest the stored uses the engine has not seen and store their classifications."""
+    def read_pass(self, home_ids: list[str]) -> PassReads:
+        """The answers, announcements and newly stored use ids of ``home_ids`` (see
+        :class:`PassReads`), in three queries (per 500 homes)."""
+        read_at = datetime.now(UTC)
+        marks = [h.uses_read_at for h in map(self._homes.get, home_ids) if h and h.uses_read_at]
+        since = min(marks) - USE_READ_OVERLAP if marks else None
+        stored: dict[str, set[str]] = {}
+        with self.db.connect() as conn:
+            answers = closed_answers_by_home(conn, home_ids)
+            announced = unmatched_announcements_by_home(conn, home_ids)
+            for start in range(0, len(home_ids) if since else 0, 500):
+                query = select(uses.c.home_id, uses.c.use_id).where(
+                    uses.c.home_id.in_(home_ids[start : start + 500]), uses.c.created_at >= since
+                )
+                for row in conn.execute(query):
+                    stored.setdefault(row.home_id, set()).add(row.use_id)
+        return PassReads(read_at, answers, announced, since, stored)
+
+    def process_home(self, home_id: str, reads: PassReads | None = None) -> int:
+        """Ingest the stored uses the engine has not seen and store their classifications.
+
+        ``reads``: what :meth:`read_pass` read for the pass this home is part of.
+        """
         started = time.perf_counter()
         with self.lock(home_id), self.db.begin() as conn:
             lock_home_in_transaction(conn, home_id, ENGINE)  # other workers: issue 7
             home = self._load(conn, home_id)
-            answers = self._apply_answers(conn, home_id, home)
+            answers = self._apply_answers(conn, home_id, home, reads)
             announced = len(home.announced)
-            self._apply_announcements(conn, home_id, home)
-            read_at = datetime.now(UTC)
+            self._apply_announcements(conn, home_id, home, reads)
+            read_at = datetime.now(UTC) if reads is None else reads.read_at
             since = None if home.uses_read_at is None else home.uses_read_at - USE_READ_OVERLAP
             new = []
-            if since is None or self._has_new_uses(conn, home_id, home, since):
+            if since is None or self._has_new_uses(conn, home_id, home, since, reads):
                 new = load_uses(conn, home_id, exclude=home.known, created_since=since)
             if not new:
                 home.uses_read_at = read_at
@@ -292,12 +351,20 @@ class HomePipeline:
         return len(new)
 
     @staticmethod
-    def _has_new_uses(conn: Connection, home_id: str, home: _Home, since: datetime) -> bool:
+    def _has_new_uses(
+        conn: Connection, home_id: str, home: _Home, since: datetime, reads: PassReads | None
+    ) -> bool:
         """Whether a use stored since ``since`` is not ingested yet: ids only, as most passes
         find none (every pairing dirties its home), and reading whole uses cost as much as
         ingesting one once the overlap spans the home's history (a replay in minutes)."""
-        query = select(uses.c.use_id).where(uses.c.home_id == home_id, uses.c.created_at >= since)
-        return any(use_id not in home.known for use_id in conn.execute(query).scalars())
+        if reads is not None and reads.stored_since is not None and reads.stored_since <= since:
+            ids: Iterable[str] = reads.stored_use_ids.get(home_id, ())
+        else:
+            query = select(uses.c.use_id).where(
+                uses.c.home_id == home_id, uses.c.created_at >= since
+            )
+            ids = conn.execute(query).scalars()
+        return any(use_id not in home.known for use_id in ids)
 
     def _events_of(
         self, conn: Connection, home_id: str, new: list[WaterUse]

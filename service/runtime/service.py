@@ -602,11 +602,17 @@ class AtlasRuntime:
             self.pipeline.flush()  # snapshots left unsaved by ingests (runtime/pipeline.py)
         except Exception:
             _LOGGER.exception("saving the engines' snapshots failed")
-        for home_id in sorted(homes_):
+        owned = [h for h in sorted(homes_) if self.ownership.owns(h)]
+        try:
+            reads = self.pipeline.read_pass(owned) if owned else None
+        except Exception:  # each home then reads its own
+            _LOGGER.exception("reading the pass's answers and new uses failed")
+            reads = None
+        for home_id in owned:
             if not self.ownership.owns(home_id):  # moved meanwhile: the new owner does it
                 continue
             try:
-                self.pipeline.process_home(home_id)
+                self.pipeline.process_home(home_id, reads)
             except Exception:  # the scheduler's sweep retries; the uses are in the database
                 _LOGGER.exception("classifying new uses of %s failed", home_id)
 

@@ -6,6 +6,7 @@ crash inserts nothing, and only a ``planned -> sent`` transition that this call 
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 from sqlalchemy import Connection, select, update
@@ -74,8 +75,26 @@ def closed_answers(conn: Connection, home_id: str) -> list[tuple[str, str, datet
 
     A declined request is a "not sure" answer; the engine applies each once (idempotently).
     """
+    return closed_answers_by_home(conn, [home_id]).get(home_id, [])
+
+
+def closed_answers_by_home(
+    conn: Connection, home_ids: Sequence[str]
+) -> dict[str, list[tuple[str, str, datetime]]]:
+    """:func:`closed_answers` of several homes in one query per 500 homes (a classifier pass)."""
+    out: dict[str, list[tuple[str, str, datetime]]] = {}
+    for start in range(0, len(home_ids), 500):  # bounded IN lists (SQLite's variable limit)
+        for home_id, answer in _closed_answers(conn, home_ids[start : start + 500]):
+            out.setdefault(home_id, []).append(answer)
+    return out
+
+
+def _closed_answers(
+    conn: Connection, home_ids: Sequence[str]
+) -> Iterator[tuple[str, tuple[str, str, datetime]]]:
     rows = conn.execute(
         select(
+            label_requests.c.home_id,
             label_requests.c.request_id,
             label_requests.c.state,
             label_requests.c.closed_at,
@@ -86,15 +105,13 @@ def closed_answers(conn: Connection, home_id: str) -> list[tuple[str, str, datet
             label_requests.outerjoin(labels, labels.c.request_id == label_requests.c.request_id)
         )
         .where(
-            label_requests.c.home_id == home_id,
+            label_requests.c.home_id.in_(home_ids),
             label_requests.c.state.in_(("answered", "declined")),
         )
         .order_by(label_requests.c.closed_at)
     )
-    out = []
     for r in rows:
         if r.state == "answered" and r.label is not None:
-            out.append((r.request_id, r.label, utc(r.answered_at)))
+            yield r.home_id, (r.request_id, r.label, utc(r.answered_at))
         else:
-            out.append((r.request_id, "not sure", utc(r.closed_at)))
-    return out
+            yield r.home_id, (r.request_id, "not sure", utc(r.closed_at))

@@ -16,7 +16,9 @@ def _passes(sqlite_engine, uid: str, idle_s: float) -> list[tuple[float, str]]:
                         log_json=False, classify_every_s=1.0)  # fmt: skip
     rt = AtlasRuntime(settings, sqlite_engine)  # real time: 1 s of service time is 1 s
     calls: list[tuple[float, str]] = []
-    rt.pipeline.process_home = lambda home_id: calls.append((time.monotonic(), home_id)) or 0
+    rt.pipeline.process_home = lambda home_id, reads=None: (
+        calls.append((time.monotonic(), home_id)) or 0
+    )
     loop = threading.Thread(target=rt._pipeline_loop, daemon=True)
     loop.start()
     try:

@@ -10,14 +10,28 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
 
-from service.broker import free_port
+from service.broker import PrivateBroker, free_port
+
+
+def workdir_and_broker(
+    stack: ExitStack, workdir: Path | None, broker_url: str | None, prefix: str
+) -> tuple[Path, str]:
+    """The run's folder (a temporary ``prefix``-named one unless given) and broker URL (a
+    private Mosquitto in that folder unless given); what is started here stops with ``stack``."""
+    if workdir is None:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=prefix)))
+    workdir.mkdir(parents=True, exist_ok=True)
+    if broker_url is None:
+        broker_url = stack.enter_context(PrivateBroker(workdir / "broker")).url
+    return workdir, broker_url
 
 
 @contextmanager

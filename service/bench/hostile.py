@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import socket
-import tempfile
 import time
 import uuid
 from collections import Counter
@@ -35,8 +34,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from prometheus_client.parser import text_string_to_metric_families
 
 from atlas.homespec import parse_home_spec
-from service.bench._served import serve_process
-from service.broker import PrivateBroker
+from service.bench._served import serve_process, workdir_and_broker
 from service.mqttutil import parse_broker_url
 from service.settings import hash_token
 from service.storage.engine import make_engine, upgrade
@@ -62,11 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
-        workdir = args.workdir or Path(
-            stack.enter_context(tempfile.TemporaryDirectory(prefix="atlas-hostile-"))
-        )
-        workdir.mkdir(parents=True, exist_ok=True)
-        broker_url = args.broker or stack.enter_context(PrivateBroker(workdir / "broker")).url
+        workdir, broker_url = workdir_and_broker(stack, args.workdir, args.broker, "atlas-hostile-")
         tag = uuid.uuid4().hex[:8]
         home_id = f"hostile-{tag}"
         tokens = Tokens(owner=f"owner-{uuid.uuid4().hex}", admin=f"admin-{uuid.uuid4().hex}")

@@ -29,7 +29,6 @@ import argparse
 import csv
 import json
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -46,8 +45,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
 from atlas.events import decode_event
-from service.bench._served import serve_process
-from service.broker import PrivateBroker
+from service.bench._served import serve_process, workdir_and_broker
 from service.demo import SimulatedHome
 from service.intake.provisional import ProvisionalPairer
 from service.mqttutil import parse_broker_url
@@ -214,11 +212,7 @@ class _SseReader(threading.Thread):
 
 def run(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
-        workdir = args.workdir or Path(
-            stack.enter_context(tempfile.TemporaryDirectory(prefix="atlas-lat-"))
-        )
-        workdir.mkdir(parents=True, exist_ok=True)
-        broker_url = args.broker or stack.enter_context(PrivateBroker(workdir / "broker")).url
+        workdir, broker_url = workdir_and_broker(stack, args.workdir, args.broker, "atlas-lat-")
         tag = uuid.uuid4().hex[:8]
         per_home = max(2, args.events // (90 * args.homes) + 1)
         # disjoint homes per seed (seed + k shared all but one home between seeds 1 and 2)

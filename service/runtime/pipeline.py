@@ -54,6 +54,7 @@ from service.storage.enginestate import (
 )
 from service.storage.events import load_events, utc
 from service.storage.homestatus import LEVEL_NAMES, append_accuracy, upsert_home_status
+from service.storage.inlists import batches
 from service.storage.requestplans import (
     closed_answers,
     closed_answers_by_home,
@@ -290,7 +291,7 @@ class HomePipeline:
 
     def read_pass(self, home_ids: list[str]) -> PassReads:
         """The answers, announcements and newly stored use ids of ``home_ids`` (see
-        :class:`PassReads`), in three queries (per 500 homes)."""
+        :class:`PassReads`), in three queries (per batch of ids, :mod:`service.storage.inlists`)."""
         read_at = datetime.now(UTC)
         marks = [h.uses_read_at for h in map(self._homes.get, home_ids) if h and h.uses_read_at]
         since = min(marks) - USE_READ_OVERLAP if marks else None
@@ -298,9 +299,9 @@ class HomePipeline:
         with self.db.connect() as conn:
             answers = closed_answers_by_home(conn, home_ids)
             announced = unmatched_announcements_by_home(conn, home_ids)
-            for start in range(0, len(home_ids) if since else 0, 500):
+            for chunk in batches(home_ids) if since is not None else ():
                 query = select(uses.c.home_id, uses.c.use_id).where(
-                    uses.c.home_id.in_(home_ids[start : start + 500]), uses.c.created_at >= since
+                    uses.c.home_id.in_(chunk), uses.c.created_at >= since
                 )
                 for row in conn.execute(query):
                     stored.setdefault(row.home_id, set()).add(row.use_id)

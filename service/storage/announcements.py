@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from service.storage.inlists import batches
 from service.storage.schema import announcements, labels
 
 
@@ -31,9 +32,10 @@ def unmatched_announcements(conn: Connection, home_id: str) -> list[tuple[int, s
 def unmatched_announcements_by_home(
     conn: Connection, home_ids: Sequence[str]
 ) -> dict[str, list[tuple[int, str, datetime]]]:
-    """:func:`unmatched_announcements` of several homes in one query per 500 homes."""
+    """:func:`unmatched_announcements` of several homes, one query per batch of ids
+    (:func:`service.storage.inlists.batches`)."""
     out: dict[str, list[tuple[int, str, datetime]]] = {}
-    for start in range(0, len(home_ids), 500):  # bounded IN lists (SQLite's variable limit)
+    for chunk in batches(home_ids):
         rows = conn.execute(
             select(
                 announcements.c.home_id,
@@ -42,7 +44,7 @@ def unmatched_announcements_by_home(
                 announcements.c.t,
             )
             .where(
-                announcements.c.home_id.in_(home_ids[start : start + 500]),
+                announcements.c.home_id.in_(chunk),
                 announcements.c.matched_use_id.is_(None),
             )
             .order_by(announcements.c.t)

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from atlas.events import Event
+from service.storage.inlists import batches
 from service.storage.schema import events, use_events
 from service.storage.waveform import (
     DEFAULT_SCALE_KPA,
@@ -113,8 +114,8 @@ def load_events(
     """
     ids = list(event_ids)
     found: list[Event] = []
-    for start in range(0, len(ids), 500):  # bounded IN lists (SQLite's variable limit)
-        query = select(events).where(events.c.event_id.in_(ids[start : start + 500]))
+    for chunk in batches(ids):
+        query = select(events).where(events.c.event_id.in_(chunk))
         if home_id is not None:
             query = query.where(events.c.home_id == home_id)
         found.extend(_to_event(r) for r in conn.execute(query))
@@ -124,8 +125,7 @@ def load_events(
 def received_at(conn: Connection, home_id: str, event_ids: Sequence[str]) -> dict[str, datetime]:
     """When each of the events ``event_ids`` of ``home_id`` was received (wall clock, UTC)."""
     found: dict[str, datetime] = {}
-    for start in range(0, len(event_ids), 500):
-        chunk = list(event_ids[start : start + 500])
+    for chunk in batches(event_ids):
         query = select(events.c.event_id, events.c.received_at).where(
             events.c.event_id.in_(chunk), events.c.home_id == home_id
         )

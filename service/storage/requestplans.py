@@ -13,6 +13,7 @@ from sqlalchemy import Connection, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from service.storage.answers import utc
+from service.storage.inlists import batches
 from service.storage.schema import label_requests, labels
 
 
@@ -81,10 +82,11 @@ def closed_answers(conn: Connection, home_id: str) -> list[tuple[str, str, datet
 def closed_answers_by_home(
     conn: Connection, home_ids: Sequence[str]
 ) -> dict[str, list[tuple[str, str, datetime]]]:
-    """:func:`closed_answers` of several homes in one query per 500 homes (a classifier pass)."""
+    """:func:`closed_answers` of several homes in one query per batch of ids
+    (:func:`service.storage.inlists.batches`)."""
     out: dict[str, list[tuple[str, str, datetime]]] = {}
-    for start in range(0, len(home_ids), 500):  # bounded IN lists (SQLite's variable limit)
-        for home_id, answer in _closed_answers(conn, home_ids[start : start + 500]):
+    for chunk in batches(home_ids):
+        for home_id, answer in _closed_answers(conn, chunk):
             out.setdefault(home_id, []).append(answer)
     return out
 

@@ -12,6 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from atlas.uses import UseStatus, WaterUse
 from service.storage.events import utc
+from service.storage.inlists import batches
 from service.storage.schema import events, use_events, uses
 
 
@@ -80,8 +81,7 @@ def _rename_taken(conn: Connection, new_uses: Sequence[WaterUse]) -> list[WaterU
     re-pairing of the same home after a restart finds the same id)."""
     ids = [u.use_id for u in new_uses]
     holders: dict[str, str] = {}
-    for start in range(0, len(ids), 500):  # bounded IN lists (SQLite's variable limit)
-        chunk = ids[start : start + 500]
+    for chunk in batches(ids):
         query = select(uses.c.use_id, uses.c.home_id).where(uses.c.use_id.in_(chunk))
         holders.update((use_id, home) for use_id, home in conn.execute(query))
     return [
@@ -118,7 +118,7 @@ def load_uses(
         return []
     links: dict[str, dict[str, list[str]]] = {}
     ids = [r.use_id for r in rows]
-    for chunk in range(0, len(ids), 500):
+    for chunk in batches(ids):
         for link in conn.execute(
             select(use_events.c.use_id, use_events.c.event_id, use_events.c.role, events.c.t)
             .join(
@@ -126,7 +126,7 @@ def load_uses(
                 (events.c.event_id == use_events.c.event_id)
                 & (events.c.home_id == use_events.c.home_id),
             )
-            .where(use_events.c.use_id.in_(ids[chunk : chunk + 500]))
+            .where(use_events.c.use_id.in_(chunk))
             .order_by(events.c.t)
         ):
             links.setdefault(link.use_id, {"open": [], "close": []})[link.role].append(

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
+from engine_asserts import assert_same_state
 
 from atlas.engine import NOT_SURE, CalibrationEngine, EngineConfig
 from atlas.engine.featurize import build_matrix
@@ -150,17 +151,7 @@ def test_snapshot_round_trip(replay):
     engine.record_answer(req2.request_id, req2.choices[0], req2.created_at)  # not trained on yet
     state = engine.snapshot()
     restored = CalibrationEngine.restore(engine.spec, state, engine.config)
-    again = restored.snapshot()
-    assert again.keys() == state.keys()
-    for key, value in state.items():
-        if isinstance(value, np.ndarray):
-            np.testing.assert_array_equal(again[key], value)
-        elif key == "projection":
-            for k in ("components", "mean", "pca_components"):
-                np.testing.assert_array_equal(again[key][k], value[k])
-            assert again[key]["params"] == value["params"]
-        else:
-            assert again[key] == value, key
+    assert_same_state(restored.snapshot(), state)
     assert restored.classify() == engine.classify()
     assert restored.model_version == engine.model_version
     with pytest.raises(ValueError, match="format"):

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
+from engine_asserts import assert_same_state
 
 from atlas.domain import LEVELS
 from atlas.engine import CalibrationEngine, EngineConfig
@@ -97,22 +98,10 @@ def _assert_restore_equals_engine(engine: CalibrationEngine, saves: _Saves) -> N
     engine.retrain(engine.installed_at)
     saves.save(engine)
     restored = saves.restore(engine)
-    _assert_same_state(restored.snapshot(), engine.snapshot())
+    assert_same_state(restored.snapshot(), engine.snapshot())
     _assert_rows_equal_full_build(restored)
     for level in LEVELS:
         assert restored.predictions(level) == engine.predictions(level)
-
-
-def _assert_same_state(got: dict, expected: dict) -> None:
-    assert got.keys() == expected.keys()
-    for key, value in expected.items():
-        if isinstance(value, np.ndarray):
-            np.testing.assert_array_equal(got[key], value)
-        elif key == "projection":
-            for k in ("components", "mean", "pca_components"):
-                np.testing.assert_array_equal(got[key][k], value[k])
-        else:
-            assert got[key] == value, key
 
 
 def log_ids(engine: CalibrationEngine) -> list[str]:

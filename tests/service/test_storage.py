@@ -1,4 +1,5 @@
-"""Storage on SQLite and PostgreSQL: idempotent inserts, lossless waveforms, dead letters."""
+"""Storage on SQLite and PostgreSQL: idempotent inserts, lossless waveforms, dead letters,
+engine snapshot chains."""
 
 from __future__ import annotations
 
@@ -17,10 +18,11 @@ from atlas.homespec import parse_home_spec
 from atlas.uses import UseStatus, WaterUse
 from service.storage.deadletters import DEAD_LETTER_KEEP_BYTES, DeadLetter, insert_dead_letters
 from service.storage.engine import alembic_config, current_revision, upgrade
+from service.storage.enginestate import KEEP_VERSIONS, load_engine_state, save_engine_state
 from service.storage.events import EventRow, insert_events, load_events, load_unpaired_events
 from service.storage.homes import load_sensors, upsert_home
 from service.storage.labelrequests import TransitionError, plan_request, transition
-from service.storage.schema import dead_letters, fixtures, homes
+from service.storage.schema import dead_letters, fixtures, homes, model_snapshots
 from service.storage.snapshots import load_snapshot, save_snapshot
 from service.storage.stats import db_stats
 from service.storage.uses import home_scoped_use_id, insert_uses, load_uses
@@ -172,3 +174,54 @@ def test_model_snapshots_are_versioned(engine, home):
         assert save_snapshot(conn, home, "classifier", b"v2", {"n": 2}, NOW) == 2
         assert load_snapshot(conn, home, "classifier") == (2, {"n": 2}, b"v2")
         assert load_snapshot(conn, home, "classifier", 1) == (1, {"n": 1}, b"v1")
+
+
+# --- engine snapshots: a full snapshot, then deltas; pruning keeps the chain a load needs
+
+
+def _state(i: int) -> dict:
+    return {"format": "f", "i": i, "codes": np.full((2, 3), i, dtype=np.float32)}
+
+
+def _versions(conn, home_id: str) -> list[int]:
+    query = select(model_snapshots.c.version).where(model_snapshots.c.home_id == home_id)
+    return sorted(conn.execute(query).scalars())
+
+
+def test_a_load_reads_the_full_snapshot_and_every_delta_after_it_in_order(engine, home):
+    with engine.begin() as conn:
+        base = save_engine_state(conn, home, _state(0), {"n": 0}, NOW)
+        for i in range(1, 4):
+            save_engine_state(conn, home, _state(i), {"n": i}, NOW + timedelta(i), base=base)
+        stored = load_engine_state(conn, home)
+    assert (stored.version, stored.base, stored.meta["n"]) == (4, 1, 3)
+    assert stored.state["i"] == 0 and [d["i"] for d in stored.deltas] == [1, 2, 3]
+    np.testing.assert_array_equal(stored.deltas[-1]["codes"], np.full((2, 3), 3))
+
+
+def test_pruning_keeps_the_current_chain_and_drops_older_ones(engine, home):
+    with engine.begin() as conn:
+        old = save_engine_state(conn, home, _state(0), {}, NOW)
+        for i in range(1, 6):
+            save_engine_state(conn, home, _state(i), {}, NOW, base=old)
+        assert _versions(conn, home) == [1, 2, 3, 4, 5, 6]  # one chain: all of it
+        new = save_engine_state(conn, home, _state(9), {}, NOW)
+        save_engine_state(conn, home, _state(10), {}, NOW, base=new)
+        kept = _versions(conn, home)
+        assert kept[0] == min(new, 8 - KEEP_VERSIONS + 1) and kept[-1] == 8
+        stored = load_engine_state(conn, home)
+    assert stored.state["i"] == 9 and [d["i"] for d in stored.deltas] == [10]
+
+
+def test_a_chain_with_a_gap_is_an_error_not_a_silent_older_state(engine, home):
+    with engine.begin() as conn:
+        base = save_engine_state(conn, home, _state(0), {}, NOW)
+        save_engine_state(conn, home, _state(1), {}, NOW, base=base)
+        save_engine_state(conn, home, _state(2), {}, NOW, base=base)
+        conn.execute(
+            model_snapshots.delete().where(
+                model_snapshots.c.home_id == home, model_snapshots.c.version == 2
+            )
+        )
+        with pytest.raises(RuntimeError, match=r"chain 1\.\.3 is broken"):
+            load_engine_state(conn, home)

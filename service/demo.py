@@ -1,12 +1,12 @@
 """``atlas demo``: a simulated home calibrating end to end through the real service, in minutes.
 
 What runs (all on this machine): a broker (a private ``mosquitto`` on a free port with the
-data-keeping config, or ``--broker URL``), SQLite in a temporary folder, the full service in this
-process (intake, per-home pipeline, scheduler, MQTT link and the HTTP API under uvicorn on a free
-port), a gateway publishing a simulated ``two_bath_house`` (QoS 1), and a simulated homeowner who
-does the week-1 checklist through ``POST /v1/homes/{id}/announcements`` and answers label
-requests through the HTTP API like a person (some ignored, some late, some wrong;
-:mod:`simulator.homeowner`).
+data-keeping config, with ``--secure`` the shipped ``deploy/`` config (below), or ``--broker
+URL``), SQLite in a temporary folder, the full service in this process (intake, per-home
+pipeline, scheduler, MQTT link and the HTTP API under uvicorn on a free port), a gateway
+publishing a simulated ``two_bath_house`` (QoS 1), and a simulated homeowner who does the week-1
+checklist through ``POST /v1/homes/{id}/announcements`` and answers label requests through the
+HTTP API like a person (some ignored, some late, some wrong; :mod:`simulator.homeowner`).
 
 All of them run on one :class:`~service.runtime.clock.VirtualClock`, a discrete-event clock that
 :class:`VirtualTimeDriver` advances from one due instant to the next (an event to publish, a
@@ -19,6 +19,15 @@ At the end it prints the Table 8-2-style summary: per week (per day with ``--ver
 the level shown beside the level the truth allows, and per level the estimate with its lower
 bound next to the TRUE accuracy (against the simulator's ground truth); events published vs
 stored; label requests by state.
+
+``--secure`` runs the private broker with the deployment's own ``deploy/mosquitto.conf`` and
+``deploy/atlas.acl`` (:class:`~service.broker.SecureBroker`: only ports and paths replaced, a CA
+and certificates drawn for the run, the logins made by ``atlas broker users``' code), and every
+client logs in as it would in a deployment: the service on Atlas's listener (TLS, client
+certificate, the service account's password), the gateway as ``HOME/sensors`` on the device
+listener (TLS, password), and a homeowner's phone as ``HOME/label-requests`` reading the
+retained list of its open requests (the simulated homeowner still answers over HTTP). The
+passwords stay in files the broker URLs name; the table is the same as without ``--secure``.
 
 The pieces (:class:`InProcessService`, :class:`HttpHomeowner`, :func:`summary_rows`) are also
 what the end-to-end restart test drives, there on a :class:`~service.runtime.clock.ScaledClock`.
@@ -50,7 +59,8 @@ from sqlalchemy import Engine
 
 from atlas.events import EVENT_TOPIC
 from atlas.homespec import HomeSpec, parse_home_spec
-from service.broker import PrivateBroker, free_port
+from service.broker import PrivateBroker, SecureBroker, free_port
+from service.broker_logins import device_username
 from service.demo_summary import event_counts, print_summary, summary_rows
 from service.mqttconn import BrokerEndpoint, new_client
 from service.runtime.clock import Clock, VirtualClock
@@ -392,8 +402,8 @@ class HttpHomeowner:
 # ---------------------------------------------------------------------------- the run
 
 
-def start_broker(stack: ExitStack, workdir: Path, out: Callable[[str], None]) -> str:
-    """A private mosquitto; without the binary there is no broker this demo can use."""
+def _need_mosquitto() -> None:
+    """Without the binary there is no broker this demo can use."""
     if shutil.which("mosquitto") is None and shutil.which("mosquitto", path="/usr/sbin") is None:
         raise RuntimeError(
             "the mosquitto binary is not installed (Debian: apt install mosquitto). The service "
@@ -401,12 +411,115 @@ def start_broker(stack: ExitStack, workdir: Path, out: Callable[[str], None]) ->
             "(amqtt: MQTT 3.1.1 only) cannot serve; pass --broker mqtt://HOST:PORT to use "
             "another MQTT 5 broker."
         )
+
+
+def start_broker(stack: ExitStack, workdir: Path, out: Callable[[str], None]) -> str:
+    """A private anonymous mosquitto with the data-keeping config; returns its URL."""
+    _need_mosquitto()
     broker = stack.enter_context(PrivateBroker(workdir / "broker"))
     out(f"started a private mosquitto at {broker.url} (config {workdir}/broker/mosquitto.conf)")
     return broker.url
 
 
-class Gateway:
+@dataclass(frozen=True)
+class DemoBroker:
+    """The broker URL of each demo client: one for all, or (``--secure``) one login each."""
+
+    service: str
+    gateway: str
+    homeowner_device: str | None = None  # a phone reading its requests over MQTT (--secure)
+
+
+def start_secure_broker(
+    stack: ExitStack, workdir: Path, home_id: str, out: Callable[[str], None]
+) -> DemoBroker:
+    """A private mosquitto with the shipped deploy/ config and the logins of ``home_id``."""
+    _need_mosquitto()
+    broker = stack.enter_context(SecureBroker(workdir / "broker", [home_id]))
+    urls = DemoBroker(
+        service=broker.service_url,
+        gateway=broker.device_url(home_id, "gateway"),
+        homeowner_device=broker.device_url(home_id, "homeowner"),
+    )
+    out(
+        f"started a private mosquitto with the shipped {broker.deploy_dir}/mosquitto.conf and "
+        f"atlas.acl (config {broker.config_file})"
+    )
+    for who, url in (
+        ("service", urls.service),
+        ("gateway", urls.gateway),
+        ("homeowner device", urls.homeowner_device),
+    ):
+        endpoint = BrokerEndpoint.from_url(url)
+        how = "TLS + client certificate + password" if endpoint.cert_file else "TLS + password"
+        out(f"  {who:<16} {endpoint.masked()}  ({how})")
+    out(
+        f"  logins made by `atlas broker users` in {workdir}/broker/atlas.passwd, each password "
+        f"in a file of {workdir}/broker/secrets/ (never printed)"
+    )
+    return urls
+
+
+class _DemoClient:
+    """A paho client of the demo, connected (or refused) when the constructor returns."""
+
+    def __init__(self, broker_url: str, client_id: str, timeout_s: float = 30.0) -> None:
+        self.timeout_s = timeout_s
+        self.broker = BrokerEndpoint.from_url(broker_url)
+        self.client = new_client(self.broker, client_id)
+        self._connack: list[ReasonCode] = []
+        self._answered = threading.Event()
+        self.client.on_connect = self._on_connect
+
+    def _connect(self, role: str) -> None:
+        self.client.connect_async(self.broker.host, self.broker.port, keepalive=30)
+        self.client.loop_start()
+        self._answered.wait(self.timeout_s)
+        if not self._connack or self._connack[0].is_failure:
+            self.close()
+            why = (
+                f"refused: {self._connack[0]}"
+                if self._connack
+                else f"none within {self.timeout_s} s"
+            )
+            raise ConnectionError(f"no {role} connection to {self.broker.masked()} ({why})")
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        self._connack.append(reason_code)
+        self._answered.set()
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+class HomeownerDevice(_DemoClient):
+    """A homeowner's phone on MQTT: subscribes to the retained list of its home's open label
+    requests (``<base>/homes/HOME/label-requests``, what its login may read) and keeps the
+    latest. It only reads: the simulated homeowner answers over HTTP."""
+
+    def __init__(self, broker_url: str, home_id: str, topic_base: str = "atlas/v1") -> None:
+        super().__init__(broker_url, f"demo-phone-{uuid.uuid4().hex[:8]}")
+        self.topic = f"{topic_base}/homes/{home_id}/label-requests"
+        self.updates = 0
+        self.latest: dict | None = None
+        self.most_open = 0  # the longest list of open requests received
+        self.client.on_message = self._on_message
+        self._connect("homeowner device")
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if not reason_code.is_failure:
+            client.subscribe(self.topic, qos=1)
+        super()._on_connect(client, userdata, flags, reason_code, properties)
+
+    def _on_message(self, client, userdata, message) -> None:
+        if message.topic == self.topic and message.payload:
+            self.latest = json.loads(message.payload)
+            self.most_open = max(self.most_open, len(self.latest.get("requests", [])))
+            self.updates += 1
+
+
+class Gateway(_DemoClient):
     """A home's gateway publishing one event at a time at QoS 1, each until its PUBACK.
 
     :func:`simulator.stream.stream_events` paces a whole stream by the wall clock; here the
@@ -415,27 +528,12 @@ class Gateway:
     """
 
     def __init__(self, broker_url: str, client_id: str, timeout_s: float = 30.0) -> None:
-        self.timeout_s = timeout_s
+        super().__init__(broker_url, client_id, timeout_s)
         self.published = 0
         self.acknowledged = 0
-        self.broker = BrokerEndpoint.from_url(broker_url)
-        self.client = new_client(self.broker, client_id)
-        self._connack: list[ReasonCode] = []
-        self._answered = threading.Event()
         self._refused: set[int] = set()  # mids whose PUBACK refused the message
-        self.client.on_connect = self._on_connect
         self.client.on_publish = self._on_publish
-        self.client.connect_async(self.broker.host, self.broker.port, keepalive=30)
-        self.client.loop_start()
-        self._answered.wait(timeout_s)
-        if not self._connack or self._connack[0].is_failure:
-            self.close()
-            why = f"refused: {self._connack[0]}" if self._connack else f"none within {timeout_s} s"
-            raise ConnectionError(f"no gateway connection to {self.broker.masked()} ({why})")
-
-    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
-        self._connack.append(reason_code)
-        self._answered.set()
+        self._connect("gateway")
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
         if reason_code.is_failure:  # e.g. "Not authorized": the login may not use that topic
@@ -450,10 +548,6 @@ class Gateway:
         if info.mid in self._refused:
             raise RuntimeError(f"{self.broker.masked()} refused an event on {topic!r}")
         self.acknowledged += 1
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
 
 
 class VirtualTimeDriver:
@@ -570,6 +664,7 @@ def run_demo(
     diligent_homeowner: bool = False,
     preset: str = "two_bath_house",
     broker_url: str | None = None,
+    secure: bool = False,
     workdir: Path | None = None,
     verbose: bool = False,
     keep_running: bool = False,
@@ -580,21 +675,29 @@ def run_demo(
     ``diligent_homeowner``: answer every request within minutes (still sometimes wrong or
     not sure). The default homeowner ignores a fifth and answers almost a third hours late,
     so one short round may end with no label at all. ``verbose``: a row per day as well.
+    ``secure``: the private broker runs the shipped deploy/ config, each client with its login
+    (see the module docstring); not with ``broker_url``.
     """
+    if secure and broker_url:
+        raise ValueError("secure starts its own broker: give it no broker_url")
     started = time.monotonic()
     with ExitStack() as stack:
         if workdir is None:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="atlas-demo-")))
         workdir.mkdir(parents=True, exist_ok=True)
-        broker_url = broker_url or start_broker(stack, workdir, out)
         home = SimulatedHome.generate(preset, days, seed)
+        if secure:
+            broker = start_secure_broker(stack, workdir, home.spec.home_id, out)
+        else:
+            url = broker_url or start_broker(stack, workdir, out)
+            broker = DemoBroker(service=url, gateway=url)
         out(f"simulated {days} days of {preset!r}: {len(home.sim)} events")
         db = make_engine(f"sqlite:///{workdir}/atlas.db")
         stack.callback(db.dispose)
         upgrade(db)
         register(db, home)
         clock = VirtualClock(home.installed)
-        service = InProcessService(demo_settings(workdir, broker_url), db, clock)
+        service = InProcessService(demo_settings(workdir, broker.service), db, clock)
         service.start()
         stack.callback(service.stop)
         out(f"service up: {service.url} (database {workdir}/atlas.db)")
@@ -603,8 +706,13 @@ def run_demo(
             model = Homeowner(p_no_answer=0.0, p_late=0.0, seed=homeowner_seed)
         homeowner = HttpHomeowner(service.url, home, clock, model=model)
         stack.callback(homeowner.stop)
-        gateway = Gateway(broker_url, f"demo-gateway-{uuid.uuid4().hex[:8]}")
+        # on the device listener the broker replaces the client id with the login's username
+        gateway = Gateway(broker.gateway, f"demo-gateway-{uuid.uuid4().hex[:8]}")
         stack.callback(gateway.close)
+        device = None
+        if broker.homeowner_device is not None:
+            device = HomeownerDevice(broker.homeowner_device, home.spec.home_id)
+            stack.callback(device.close)
         publications = home.publications()
         driver = VirtualTimeDriver(clock, service.runtime, gateway, homeowner, publications)
         out(f"homeowner: {homeowner.plan_checklist()} week-1 checklist announcements planned")
@@ -630,7 +738,21 @@ def run_demo(
             }
             if verbose:
                 summary["per_day"] = summary_rows(db, api, home, 1)
+        if device is not None:
+            # the retained list comes on SUBSCRIBE; later ones each time the open requests change
+            wait_until(lambda: device.updates > 0, 10)
+            summary["homeowner_device"] = {
+                "login": device_username(home.spec.home_id, "homeowner"),
+                "updates": device.updates,
+                "most_open_requests": device.most_open,
+            }
         print_summary(summary, out)
+        if device is not None:
+            d = summary["homeowner_device"]
+            out(
+                f"homeowner device ({d['login']}, over MQTT): {d['updates']} update(s) of its "
+                f"open-request list, at most {d['most_open_requests']} open at once"
+            )
         out(f"\n{days} days played in {time.monotonic() - started:.0f} s of wall time")
         out(f"dashboard: {summary['dashboard_url']}")
         if keep_running:
@@ -659,7 +781,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="print the summary table per day as well as per week",
     )
-    parser.add_argument("--broker", default=None, help="use this MQTT 5 broker, not a private one")
+    brokers = parser.add_mutually_exclusive_group()
+    brokers.add_argument("--broker", default=None, help="use this MQTT 5 broker, not a private one")
+    brokers.add_argument(
+        "--secure",
+        action="store_true",
+        help="run the private broker with the shipped deploy/mosquitto.conf and deploy/atlas.acl "
+        "(a CA and certificates drawn for the run, the logins made as `atlas broker users` "
+        "makes them): the service connects to Atlas's listener (TLS + client certificate + "
+        "password), the gateway as HOME/sensors and a homeowner's phone as HOME/label-requests "
+        "to the device listener (TLS + password). Same table as without it; no password is "
+        "printed or logged",
+    )
     parser.add_argument("--workdir", type=Path, default=None, help="keep the database here")
     parser.add_argument("--json", type=Path, default=None, help="also write the summary here")
     parser.add_argument(
@@ -681,6 +814,7 @@ def run(args: argparse.Namespace) -> int:
         homeowner_seed=args.homeowner_seed,
         diligent_homeowner=args.diligent_homeowner,
         broker_url=args.broker,
+        secure=args.secure,
         workdir=args.workdir,
         verbose=args.per_day,
         keep_running=args.keep_running,

@@ -2,31 +2,29 @@
 no anonymous client, each home's logins confined to that home, Atlas end to end over TLS.
 
 The broker runs the deployment files with only their paths and ports replaced, the logins made by
-`atlas broker users`' own function, and a CA drawn for this run.
+`atlas broker users`' own function, and a CA drawn for this run: service/broker.py's
+``SecureBroker``, what ``atlas demo --secure`` runs (tests/service/test_demo_secure.py).
 """
 
 from __future__ import annotations
 
-import getpass
 import json
 import logging
-import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 import pytest
-from mqtt_certs import Certs, make_certs
+from mqtt_certs import self_signed_ca
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from svc_factories import sim_messages
 
 from atlas.homespec import parse_home_spec
-from service.broker import PrivateBroker, free_port
-from service.broker_logins import Login, device_username, provision_logins
+from service.broker import SecureBroker
+from service.broker_logins import device_username
 from service.mqttconn import BrokerEndpoint, new_client
 from service.runtime.service import AtlasRuntime
 from service.settings import Settings
@@ -42,79 +40,17 @@ BASE = "atlas/v1/homes"
 A, B = "home-a", "home-b"
 
 
-@dataclass(frozen=True)
-class Deployment:
-    """The running broker, its CA and the logins, each password in a file of its own."""
-
-    device_port: int
-    service_port: int
-    certs: Certs
-    logins: dict[str, Login]
-    secrets: Path
-
-    def url(self, username: str | None, *, service: bool = False, cert: bool = True) -> str:
-        """The broker URL a client of ``username`` uses (None: anonymous)."""
-        port = self.service_port if service else self.device_port
-        options = {"ca_file": self.certs.ca}
-        if service and cert:
-            options |= {"cert_file": self.certs.client_cert, "key_file": self.certs.client_key}
-        login = ""
-        if username is not None:
-            secret = self.secrets / username.replace("/", "_")
-            secret.write_text(self.logins[username].password)
-            options["password_file"] = secret
-            login = f"{quote(username, safe='')}@"
-        return f"mqtts://{login}127.0.0.1:{port}?{urlencode(options)}"
-
-    def device(self, home_id: str, role: str) -> str:
-        return self.url(device_username(home_id, role))
-
-    @property
-    def service(self) -> str:
-        return self.url("atlas", service=True)
-
-
-def deployment_config(conf: Path, data: Path, ports: tuple[int, int], certs: Certs) -> str:
-    """deploy/mosquitto.conf with this run's paths and ports (each replaced line must exist)."""
-    text = (DEPLOY / "mosquitto.conf").read_text()
-    replacements = {
-        "listener 8883\n": f"listener {ports[0]} 127.0.0.1\n",
-        "listener 8884\n": f"listener {ports[1]} 127.0.0.1\n",
-        "/etc/mosquitto/certs/broker.crt": str(certs.broker_cert),
-        "/etc/mosquitto/certs/broker.key": str(certs.broker_key),
-        "/etc/mosquitto/certs/atlas-clients-ca.crt": str(certs.ca),
-        "/etc/mosquitto/atlas.passwd": str(conf / "atlas.passwd"),
-        "/etc/mosquitto/atlas.acl": str(DEPLOY / "atlas.acl"),
-        "/var/lib/mosquitto/": f"{data}/",
-        "log_dest syslog": "log_dest stderr",
-    }
-    for old, new in replacements.items():
-        assert old in text, f"deploy/mosquitto.conf no longer has {old!r}"
-        text = text.replace(old, new)
-    # as root, Mosquitto would switch to the user `mosquitto`, who cannot read the tmp files
-    return f"user {getpass.getuser()}\n{text}"
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBroker]:
+    """deploy/ on a private Mosquitto: the logins of homes A and B and the service's."""
+    with SecureBroker(tmp_path_factory.mktemp("secure-broker"), [A, B], deploy_dir=DEPLOY) as b:
+        yield b
 
 
 @pytest.fixture(scope="module")
-def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    root = tmp_path_factory.mktemp("secure-broker")
-    certs = make_certs(root / "certs")
-    logins = provision_logins(root / "atlas.passwd", [A, B], service="atlas")
-    ports = (free_port(), free_port())
-    config = deployment_config(root, root / "data", ports, certs)
-    secrets = root / "secrets"
-    secrets.mkdir(mode=0o700)
-    with PrivateBroker(root / "broker", port=ports[0], config=config):
-        assert wait_until(lambda: _listening(ports[1]), 5)
-        yield Deployment(*ports, certs, {x.username: x for x in logins}, secrets)
-
-
-def _listening(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-        return True
-    except OSError:
-        return False
+def other_ca(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A CA nobody used: a client trusting only it must refuse the broker."""
+    return self_signed_ca(tmp_path_factory.mktemp("other-ca"), "other-ca")
 
 
 class Probe:
@@ -198,7 +134,7 @@ def test_an_anonymous_client_is_refused(deployment, probes, listener):
 
 
 def test_a_wrong_password_is_refused(deployment, probes):
-    url = deployment.device(A, "gateway").replace(f"{A}%2Fsensors@", f"{A}%2Fsensors:wrong@")
+    url = deployment.device_url(A, "gateway").replace(f"{A}%2Fsensors@", f"{A}%2Fsensors:wrong@")
     assert _probe(probes, url).connack == "Not authorized"
 
 
@@ -226,9 +162,9 @@ def test_the_service_listener_wants_an_atlas_certificate(deployment, probes):
 def test_a_login_publishes_only_its_own_homes_topics(
     deployment, probes, uid, home, role, topic, allowed
 ):
-    atlas = _probe(probes, deployment.service, f"atlas-{uid}")
+    atlas = _probe(probes, deployment.service_url, f"atlas-{uid}")
     atlas.subscribe(f"{BASE}/+/sensors/+/events", f"{BASE}/+/label-requests/+/answer")
-    device = _probe(probes, deployment.device(home, role))
+    device = _probe(probes, deployment.device_url(home, role))
     assert device.connected
     body = f"{home} {role} {uid}".encode()
     assert device.publish(topic, body) == ("Success" if allowed else "Not authorized")
@@ -240,7 +176,7 @@ def test_a_login_publishes_only_its_own_homes_topics(
 
 
 def test_a_login_reads_only_its_own_homes_topics(deployment, probes, uid):
-    atlas = _probe(probes, deployment.service, f"atlas-{uid}")
+    atlas = _probe(probes, deployment.service_url, f"atlas-{uid}")
     published = {}
     for home in (A, B):
         for topic in (
@@ -252,8 +188,8 @@ def test_a_login_reads_only_its_own_homes_topics(deployment, probes, uid):
             published[topic] = f"{topic} {uid}".encode()
             assert atlas.publish(topic, published[topic], retain=True) == "Success"
     try:
-        homeowner = _probe(probes, deployment.device(A, "homeowner"))
-        gateway = _probe(probes, deployment.device(A, "gateway"))
+        homeowner = _probe(probes, deployment.device_url(A, "homeowner"))
+        gateway = _probe(probes, deployment.device_url(A, "gateway"))
         for device in (homeowner, gateway):
             device.subscribe("atlas/#", f"{BASE}/{B}/label-requests", f"{BASE}/{B}/state")
         readable = {
@@ -275,16 +211,16 @@ def test_a_device_cannot_take_over_atlas_session(deployment, probes, uid):
     """Atlas's intake session keeps queuing while it is away, even when another home's login
     connects with its client id (on the device listener the client id becomes the username)."""
     intake_id = f"atlas-intake-{uid}"
-    atlas = _probe(probes, deployment.service, intake_id, session_s=600)
+    atlas = _probe(probes, deployment.service_url, intake_id, session_s=600)
     atlas.subscribe(f"{BASE}/+/sensors/+/events")
     atlas.close()
-    gateway = _probe(probes, deployment.device(A, "gateway"))
+    gateway = _probe(probes, deployment.device_url(A, "gateway"))
     topics = [f"{BASE}/{A}/sensors/s{i}-{uid}/events" for i in range(5)]
     assert [gateway.publish(t) for t in topics] == ["Success"] * 5
-    intruder = _probe(probes, deployment.device(B, "homeowner"), intake_id, session_s=600)
+    intruder = _probe(probes, deployment.device_url(B, "homeowner"), intake_id, session_s=600)
     assert intruder.connected
     intruder.close()
-    back = _probe(probes, deployment.service, intake_id, session_s=600)
+    back = _probe(probes, deployment.service_url, intake_id, session_s=600)
     assert wait_until(lambda: set(topics) <= set(back.messages), 5), sorted(back.messages)
 
 
@@ -298,12 +234,12 @@ def test_atlas_works_end_to_end_over_tls(deployment, probes, sqlite_engine, uid,
     events, messages = sim_messages(spec, "atlas/v1", days=1, seed=5)
     settings = Settings(
         db_url="sqlite:///unused.db",
-        broker_url=deployment.service,
+        broker_url=deployment.service_url,
         mqtt_client_prefix=f"t{uid}",
         provisional_process=False,
         log_json=False,
     )
-    homeowner = _probe(probes, deployment.device(A, "homeowner"))
+    homeowner = _probe(probes, deployment.device_url(A, "homeowner"))
     requests_topic = f"{BASE}/{A}/label-requests"
     homeowner.subscribe(requests_topic, f"{requests_topic}/+/answer/result")
     rt = AtlasRuntime(settings, sqlite_engine)
@@ -314,7 +250,7 @@ def test_atlas_works_end_to_end_over_tls(deployment, probes, sqlite_engine, uid,
         assert json.loads(homeowner.messages[requests_topic])["requests"] == []
         report = stream_events(
             messages,
-            deployment.device(A, "gateway"),
+            deployment.device_url(A, "gateway"),
             speed=0,
             progress=False,
             outbox_dir=tmp_path / "outbox",
@@ -337,7 +273,7 @@ def test_the_gateway_learns_why_the_broker_refused_its_events(deployment, tmp_pa
     messages = [(f"{BASE}/{B}/sensors/s1/events", b"{}", 0.0)]
     report = stream_events(
         messages,
-        deployment.device(A, "gateway"),
+        deployment.device_url(A, "gateway"),
         speed=0,
         progress=False,
         outbox_dir=tmp_path / "outbox",
@@ -346,7 +282,7 @@ def test_the_gateway_learns_why_the_broker_refused_its_events(deployment, tmp_pa
 
 
 def test_a_refused_login_stops_the_gateway_at_once(deployment):
-    url = deployment.device(A, "gateway")
+    url = deployment.device_url(A, "gateway")
     bad = url.replace(f"{A}%2Fsensors@", f"{A}%2Fsensors:not-the-password@")
     started = time.monotonic()
     with pytest.raises(ConnectionError, match="refused the connection: Not authorized") as e:
@@ -354,12 +290,12 @@ def test_a_refused_login_stops_the_gateway_at_once(deployment):
     assert time.monotonic() - started < 5 and "not-the-password" not in str(e.value)
 
 
-def test_a_broker_certificate_from_another_ca_is_refused(deployment, caplog):
+def test_a_broker_certificate_from_another_ca_is_refused(deployment, other_ca, caplog):
     """TLS checks the broker: a client trusting another CA does not connect, and says why."""
-    url = deployment.device(A, "gateway").replace(
-        quote(str(deployment.certs.ca), safe=""), quote(str(deployment.certs.other_ca), safe="")
+    url = deployment.device_url(A, "gateway").replace(
+        quote(str(deployment.certs.ca), safe=""), quote(str(other_ca), safe="")
     )
-    assert str(deployment.certs.other_ca.name) in url
+    assert str(other_ca.name) in url
     with pytest.raises(ConnectionError, match="no connection to mqtts://home-a%2Fsensors@"):
         stream_events([], url, speed=0, progress=False, connect_timeout_s=2)
     assert "CERTIFICATE_VERIFY_FAILED" in caplog.text

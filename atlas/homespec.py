@@ -39,7 +39,8 @@ from atlas.domain import (
 ID_PATTERN = r"^[a-z0-9][a-z0-9_\-]{0,62}$"
 _ID = Annotated[str, Field(pattern=ID_PATTERN)]
 
-#: Typical closure times (seconds) when the spec gives none; FACTS.md "water physics".
+#: Typical closure times (seconds) when the spec gives none, within the usual ranges: solenoids
+#: 10-50 ms, manual faucets 0.1-1 s, toilet fill valves 1-5 s (docs/simulator.md, 'Pressure model').
 DEFAULT_CLOSURE_TIME_S: dict[ClosureKind, float] = {
     ClosureKind.SOLENOID: 0.03,
     ClosureKind.MANUAL: 0.4,

@@ -2,12 +2,13 @@
 
 WHY: a home gives a few dozen labels, but its spec already says, for every valve, the material
 and length of the pipe run to each sensor. The ringing that follows a valve's closure is the
-quarter-wave mode of that run, ``f = a / 4L`` (FACTS.md, "water physics"), so two sinks on the
-same line with runs of 5 m and 8.6 m of copper ring at ~65 Hz and ~38 Hz: separable with zero
-labels, where a classifier that must learn it from 2-3 labels per valve confuses them. Real
-plumbing deviates from the spec (actual wave speed, actual length: a few percent), and the
-ring estimate of a weak or slow transient is sometimes noise, so the likelihood is tolerant:
-a log-normal around the spec's frequency mixed with a flat outlier component.
+quarter-wave mode of that run, ``f = a / 4L`` (Wylie & Streeter, "Fluid Transients"; the
+simulator's model in docs/simulator.md, 'Pressure model'), so two sinks on the same line with
+runs of 5 m and 8.6 m of copper ring at ~65 Hz and ~38 Hz: separable with zero labels, where a
+classifier that must learn it from 2-3 labels per valve confuses them. Real plumbing deviates
+from the spec (actual wave speed, actual length: a few percent), and the ring estimate of a weak
+or slow transient is sometimes noise, so the likelihood is tolerant: a log-normal around the
+spec's frequency mixed with a flat outlier component.
 
 Closures that take much longer than the wave's round trip (toilet float valves, seconds) make
 almost no hammer, so their closing ring carries no information; such a valve gets the flat
@@ -29,7 +30,8 @@ import numpy as np
 from atlas.domain import ClosureKind, Line, PipeMaterial, Valve
 from atlas.transient import RING_BAND_HZ
 
-#: Pressure-wave speed (m/s) by material, the middle of the ranges in FACTS.md.
+#: Pressure-wave speed (m/s) by material, the middle of the ranges in Wylie & Streeter, "Fluid
+#: Transients", table 2.1: copper 1200-1400, CPVC 450-600, PEX 270-350.
 WAVE_SPEED_M_S: dict[PipeMaterial, float] = {
     PipeMaterial.COPPER: 1300.0,
     PipeMaterial.CPVC: 550.0,

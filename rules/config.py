@@ -14,8 +14,8 @@ from atlas.homespec import DEFAULT_FLOW_LPM, HomeSpec
 
 ALL_CATEGORIES: frozenset[str] = frozenset(str(c) for c in Category)
 
-#: Pressure-wave speed in water-filled pipe (m/s), FACTS.md: copper ~1300, CPVC ~550,
-#: PEX 270-350. Only ratios between a home's runs matter to the ring rule.
+#: Pressure-wave speed in water-filled pipe (m/s), Wylie & Streeter "Fluid Transients" table 2.1:
+#: copper ~1300, CPVC ~550, PEX 270-350. Only ratios between a home's runs matter to the ring rule.
 WAVE_SPEED_M_S: dict[str, float] = {"copper": 1300.0, "cpvc": 550.0, "pex": 300.0}
 
 

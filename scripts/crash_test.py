@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The long no-loss crash test of issue 3: 10,000 events, two intake SIGKILLs, a broker restart.
+"""The long no-loss crash test: 10,000 events, two intake SIGKILLs, a broker restart.
 
 Same harness as ``atlas bench crash`` (``service/bench/crash.py``) with the acceptance defaults;
 extra arguments are passed on, e.g. ``--broker-kill`` to SIGKILL the broker instead.

@@ -1,7 +1,7 @@
-"""Issue 7 acceptance at full size: 3 workers, PostgreSQL and Mosquitto on this machine, 50
-simulated homes, 20,000 events; one worker SIGKILLed mid-stream and restarted with its id, the
-scheduler leader SIGKILLed just before a round. Prints the figures as JSON and the checks that
-failed; exit 0 only if every check holds (``service.bench.fleet.acceptance_failures``).
+"""The several-worker acceptance run at full size: 3 workers, PostgreSQL and Mosquitto on this
+machine, 50 simulated homes, 20,000 events; one worker SIGKILLed mid-stream and restarted with
+its id, the scheduler leader SIGKILLed just before a round. Prints the figures as JSON and the
+checks that failed; exit 0 only if every check holds (``service.bench.fleet.acceptance_failures``).
 
     .venv/bin/python scripts/fleet_test.py [--homes 50] [--events 20000] [--speed 480] [--seed 1]
 

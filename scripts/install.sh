@@ -5,7 +5,7 @@
 # wheels built against numpy 1, which fail at import under numpy 2 ("numpy.dtype size changed").
 # It must be compiled from source against the numpy 2 already in the venv, without build isolation
 # and without pip's wheel cache (which would hand back a wheel built against numpy 1).
-# See ../shared/FACTS.md, "scikit-learn-extra".
+# (The other route, numpy < 2 on Python < 3.12, would pin a numpy 1.26 that gets no more fixes.)
 #
 # Usage: scripts/install.sh [--dev]     (--dev adds the test and lint tools)
 set -euo pipefail

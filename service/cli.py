@@ -194,7 +194,7 @@ def build_parser(with_benches: bool = True) -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="run the service: intake, pipeline, scheduler, HTTP API")
     p.add_argument("--config", type=Path, default=None, help="TOML settings file (docs/config.md)")
-    p.add_argument("--worker-id", type=int, default=None, help="stable worker number (issue 7)")
+    p.add_argument("--worker-id", type=int, default=None, help="stable worker number")
     dead = sub.add_parser("deadletters", help="refused payloads").add_subparsers(
         dest="deadletters_cmd", required=True
     )

@@ -125,15 +125,15 @@ class Settings(BaseSettings):
     #: wait for. Longer: fewer, larger passes, a later stored classification (docs/service.md)
     store_after_s: float = Field(default=3.0, ge=0, le=60)
     #: seconds of service time between the classifier's passes over the homes with new stored
-    #: uses. Each engine ingest rebuilds the home's whole matrix, and it runs in the intake's
-    #: interpreter: one pass a second gives fewer, larger ingests (docs/service.md: after-pairable
-    #: p50 1.7-2.7x and p99 3-21% lower, back to back on three seeds). 0: a pass per stored pass.
+    #: uses. Each pass costs a transaction and queries per home in the intake's interpreter:
+    #: one pass a second gives fewer, larger ingests (docs/benchmarks.md: after-pairable p50
+    #: 1.7-2.7x and p99 3-21% lower, back to back on three seeds). 0: a pass per stored pass.
     classify_every_s: float = Field(default=1.0, ge=0, le=60)
     #: milliseconds a thread of ``atlas serve`` may hold the interpreter lock while another
     #: waits (``sys.setswitchinterval``; Python's default is 5). Each time the intake, paho or
     #: uvicorn come back from I/O while the classifier computes, they wait up to this long:
     #: 0.1 ms cut the p99 after pairable at 400 homes by a third and cost 6% of a backlog
-    #: drain's rate (docs/service.md). 5 suits a worker that only drains backlogs.
+    #: drain's rate (docs/benchmarks.md). 5 suits a worker that only drains backlogs.
     switch_interval_ms: float = Field(default=0.1, gt=0, le=100)
     #: bytes of an HTTP request body: a larger one gets 413 before it is read (the largest
     #: legitimate body, a home spec, is a few KiB)

@@ -1,6 +1,6 @@
 """Difficulty calibration: how well a plain classifier separates a simulated home's valves.
 
-Issue 2 fixes the yardstick: a random forest on simple transient features (step, surge, ringing
+The yardstick: a random forest on simple transient features (step, surge, ringing
 frequency and decay, rise time, line) plus the use's duration, trained on a random 80 % of a
 28-day ``two_bath_house`` run (seed 1) and tested on the other 20 %, must score between 85 % and
 97 % valve-level accuracy (HydroSense reported 97.9 % in staged tests, Froehlich et al. 2011 90 %

@@ -26,8 +26,8 @@ import numpy as np
 from atlas.domain import ClosureKind, Line, PipeMaterial
 
 RHO_KG_M3 = 998.0  # water at 20 C
-#: Pressure-wave speed in a water-filled pipe (m/s); FACTS.md, Wylie & Streeter "Fluid
-#: Transients" table 2.1 ranges: copper 1200-1400, CPVC 450-600, PEX 270-350.
+#: Pressure-wave speed in a water-filled pipe (m/s); Wylie & Streeter "Fluid Transients"
+#: table 2.1 ranges: copper 1200-1400, CPVC 450-600, PEX 270-350.
 WAVE_SPEED_M_S: dict[PipeMaterial, float] = {
     PipeMaterial.COPPER: 1300.0,
     PipeMaterial.CPVC: 550.0,

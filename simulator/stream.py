@@ -1,8 +1,9 @@
 """Play a gateway: publish events at QoS 1, each kept in an on-disk outbox until its PUBACK.
 
-Why an outbox (FACTS.md, mosquitto 2.0.11): a PUBACK only means the broker has the message in
-memory; the broker persists by periodic snapshot, and a publisher that dies loses whatever paho
-still held. So every message is written to a small SQLite outbox *before* it is published and
+Why an outbox (measured with Mosquitto 2.0.11; docs/operations.md, 'The gateways: outbox'): a
+PUBACK only means the broker has the message in memory; the broker persists by periodic snapshot,
+and a publisher that dies loses whatever paho still held. So every message is written to a
+small SQLite outbox *before* it is published and
 deleted when its PUBACK arrives; a restarted publisher resends what is left. With
 ``replay_window_s`` > 0 it also keeps acknowledged messages that long and republishes them after
 a reconnect, covering a broker that crashed before its next snapshot. Duplicates are harmless:

@@ -9,7 +9,7 @@ the correctness model is retrained, and the next use is picked: one per pass, so
 within a round of 2-4 questions.
 
 Three choices WHY, against the pitfalls of the reference implementation
-(rmunro/pytorch_active_learning, FACTS.md "Active learning"):
+(the book's code, rmunro/pytorch_active_learning, ``advanced_active_learning.py``):
 
 * The score is P(wrong), highest first; the reference returns items most likely correct first.
   ``tests/atlas/strategies/test_atlas.py`` tests the direction.

@@ -1,10 +1,11 @@
 """Diversity sampling: typical uses of clusters no label covers yet (the cold-start remedy).
 
 WHY: with a handful of labels the model's uncertainty is itself unreliable, and uncertainty
-sampling is often no better than random (FACTS.md, "Active learning"). Clustering the labeled
-and candidate uses into ``n_labeled + batch_size`` groups (TypiClust's choice) and asking about
-the most typical member of a group without any label spreads the questions over the kinds of
-use the home actually has. KMedoids (scikit-learn-extra) keeps cluster centres on real uses and
+sampling is often no better than random (the cold start; Hacohen, Dekel & Weinshall, "Active
+Learning on a Budget", ICML 2022, which proposes TypiClust). Clustering the labeled and
+candidate uses into ``n_labeled + batch_size`` groups (TypiClust's choice) and asking about the
+most typical member of a group without any label spreads the questions over the kinds of use
+the home actually has. KMedoids (scikit-learn-extra) keeps cluster centres on real uses and
 works with any metric.
 """
 

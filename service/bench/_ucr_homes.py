@@ -1,7 +1,7 @@
 """MiniRocket features on the simulated homes, in the protocol of ``atlas bench codebook``.
 
-Issue 21 item 3 asks whether MiniRocket-style features beat the codebook at 2-3 labels per valve
-on the simulated homes. This runs the few-label valve protocol of :mod:`service.bench.codebook`
+Do MiniRocket-style features beat the codebook at 2-3 labels per valve on the simulated homes?
+This runs the few-label valve protocol of :mod:`service.bench.codebook`
 (its simulation, label draws and per-use scoring, unchanged) on five feature sets: the default
 codebook (codes + physical, as in docs/codebook.md), the generic codebook
 (``Codebook.generic()``) + physical, MiniRocket alone, MiniRocket + the physical features, and

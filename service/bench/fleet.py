@@ -630,7 +630,7 @@ def acceptance(
     seed: int = 1,
     log: Callable[[str], None] = print,
 ) -> dict:
-    """Issue 7's acceptance run; returns the figures :func:`acceptance_failures` checks.
+    """The several-worker acceptance run; returns the figures :func:`acceptance_failures` checks.
 
     ``n_homes`` simulated homes publish their first ``n_events`` events (by time, so every home
     stops at the same instant) at ``speed`` to ``n_workers`` ``atlas serve`` processes behind

@@ -1,4 +1,4 @@
-"""Intake throughput: events/s from Mosquitto into SQLite vs a bare paho subscriber (issue 3).
+"""Intake throughput: events/s from Mosquitto into SQLite vs a bare paho subscriber.
 
 Both consumers drain the same backlog: N events (1.75 s windows at 1 kHz from the simulator,
 spread over several homes) are queued at a private broker for a persistent session while the

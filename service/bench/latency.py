@@ -12,8 +12,8 @@ from :mod:`atlas.engine.preview`) and the stored one once the use has settled (i
 window plus a guard, service/intake/pairing_step.py) and the engine has ingested it. Latency of
 a use = SSE arrival - publish of the use's last event, reported for the first classification
 and for the stored one, with how often the two agree. Uses whose stored id does not match the
-simulator's use (pairing differed) are left out and counted. Issue 6 target: p99 < 100 ms at
-200 events/s.
+simulator's use (pairing differed) are left out and counted. The target: p99 < 100 ms at 200
+events/s.
 
 Pairing cannot always complete a use with its last event: when another valve of the home moves
 within a wave's window, the step sizes are clear only once that event's wave has arrived

@@ -12,7 +12,7 @@ another use overlapped on the same line.
 arrive (each once its window is captured, at ``t`` + window length) and the service's
 :class:`service.intake.pairing_step.Pairer` re-pairs after every event, storing only the uses
 that have settled; what is still open at the end is paired as a final file would be. It measures
-what storing uses early (issue 6, latency) costs in pairing accuracy.
+what storing uses early (for a short classification latency) costs in pairing accuracy.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """The MQTT intake: a persistent QoS 1 session whose messages are acknowledged only after commit.
 
-Why each setting (FACTS.md, measured with mosquitto 2.0.11 and paho-mqtt 2.2):
+Why each setting (measured with mosquitto 2.0.11 and paho-mqtt 2.2; the figures are in
+docs/operations.md, 'The intake's session'):
 
 - ``clean_start=False`` + a session expiry: paho's default starts every new process clean and
   the broker throws away what it queued while the intake was down.

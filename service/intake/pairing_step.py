@@ -70,7 +70,7 @@ class Pairer:
     An open can wait many batches for its close; computing its features once instead of at
     every re-pairing is what keeps pairing cheaper than storing (features are the costly part).
     ``on_unsettled`` hears of each use once, as soon as it is paired and before it settles
-    (the runtime shows a provisional classification; issue 6, latency). ``max_handed`` > 0
+    (the runtime shows a provisional classification; docs/service.md). ``max_handed`` > 0
     keeps up to that many events of stored uses for :meth:`take_paired` (0: none, when no
     classifier in this process ingests them).
     """
@@ -114,7 +114,7 @@ class Pairer:
         event. ``final`` treats the data as complete (end of a file): still-running opens
         become open-ended uses.
         """
-        # serialised per home across workers (issue 7): reads below see the last pairing's uses
+        # serialised per home across workers (homelock): reads below see the last pairing's uses
         self._waiting.pop(home_id, None)  # set again below while a use still waits
         with self._homes.transaction(self.engine, home_id) as conn:
             unpaired = self._unpaired(conn, home_id)
@@ -274,8 +274,8 @@ class Pairer:
         """The decoded events and transient features of stored uses' events, handed over once.
 
         WHY: the classifier of the same worker ingests these uses a moment later; decoding the
-        waveforms and computing their features again was a quarter of its time (issue 6,
-        ``atlas bench latency``). Ids not held (another worker paired them, or they were
+        waveforms and computing their features again was a quarter of its time (measured
+        with ``atlas bench latency``). Ids not held (another worker paired them, or they were
         evicted) are missing from the result: the caller loads and computes those.
         """
         with self._lock:

@@ -1,4 +1,4 @@
-"""Provisional pairing in memory, the moment events are committed (one worker, issue 6).
+"""Provisional pairing in memory, the moment events are committed (one worker).
 
 WHY a second pairing: the stored pairing (:mod:`service.intake.pairing_step`) reads each
 home's unpaired events from the database and writes its uses, a few milliseconds of queries

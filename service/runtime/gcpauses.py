@@ -14,7 +14,7 @@ later are rare. :class:`PauseTimer` and :class:`GcPauseCollector` keep the pause
 
 Frozen, a full collection still took 50-100 ms at 400 homes, and there were four to six of them
 in a 15 s bench while the homes' state loaded: :func:`space_full_collections` makes them ten
-times rarer (docs/service.md has the figures).
+times rarer (docs/benchmarks.md, `atlas bench latency`, has the figures).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def space_full_collections(every: int = FULL_COLLECTION_EVERY) -> None:
     WHY: a full collection stops the whole process for as long as it scans every tracked
     object, and a heap that grows (a service loading its homes' state) triggers one every ten
     generation-1 collections. Only reference cycles wait longer to be freed: at 400 homes the
-    peak resident size of ``atlas serve`` and its child did not change (docs/service.md).
+    peak resident size of ``atlas serve`` and its child did not change (docs/benchmarks.md).
     """
     young, middle, _ = gc.get_threshold()
     gc.set_threshold(young, middle, every)

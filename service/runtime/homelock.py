@@ -1,14 +1,14 @@
 """Per-home mutual exclusion across threads and, on PostgreSQL, across worker processes.
 
 Why: a shared subscription (``$share/...``) spreads one home's events round-robin over every
-worker (FACTS.md). Each home's pairing and engine work normally runs on its one owner
-(:mod:`service.runtime.ownership`), but two processes can still work on the same home at the
-same time: while two workers' views of who is live differ (up to a refresh), when the leader
-does a job itself because the owner left, or when a worker pairs a home it has just given
-away. Each would read the home's unpaired events and write uses built from a different view;
-the later insert silently loses its links (an event belongs to one use). Serialising the
-per-home read-modify-write makes every pairing and every engine step start from the previous
-one's committed result, whoever runs it.
+worker, per message and not per topic (docs/scaling.md, 'Shape'). Each home's pairing and engine
+work normally runs on its one owner (:mod:`service.runtime.ownership`), but two processes can
+still work on the same home at the same time: while two workers' views of who is live differ (up
+to a refresh), when the leader does a job itself because the owner left, or when a worker pairs
+a home it has just given away. Each would read the home's unpaired events and write uses built
+from a different view; the later insert silently loses its links (an event belongs to one use).
+Serialising the per-home read-modify-write makes every pairing and every engine step start from
+the previous one's committed result, whoever runs it.
 
 How: ``pg_advisory_xact_lock`` on a stable 64-bit key of (purpose, home id), taken as the FIRST
 statement of the transaction that does the work. It is released by the commit or rollback (or

@@ -1,9 +1,10 @@
 """The runtime's own MQTT session: retained state out, homeowner answers and HA status in.
 
 Separate from the intake's session so a slow answer never delays event acks. Same reliability
-settings as the intake (FACTS.md): stable client id, ``clean_start=False`` with a session
-expiry, QoS 1, ``manual_ack`` after the answer is committed; the paho callback only queues.
-A will message marks the service offline for Home Assistant when the process dies.
+settings as the intake (why each: :mod:`service.intake.mqtt`): stable client id,
+``clean_start=False`` with a session expiry, QoS 1, ``manual_ack`` after the answer is
+committed; the paho callback only queues. A will message marks the service offline for Home
+Assistant when the process dies.
 
 Every message is acknowledged once handled, even when its handler raised: an unacknowledged
 message comes back after each reconnect and fails again, and the broker stops delivering once

@@ -1,12 +1,12 @@
 """Which worker does a home's pairing and engine work: one owner per home among live workers.
 
-Why: the shared subscription spreads every home's events over every worker (FACTS.md). When
-each worker also paired and classified the homes it had received events for, every worker
-worked on every home: both walked the homes in the same order and queued on the same per-home
-advisory lock (a convoy: the second worker mostly waited), and each call first reloaded the
-engine snapshot the other worker had just saved. Two workers drained a backlog no faster than
-one (``atlas bench fleet``: 0.99x, docs/scaling.md). Intake stays shared (any worker commits
-any event); the per-home work goes to the home's owner.
+Why: the shared subscription spreads every home's events over every worker, per message
+(docs/scaling.md, 'Shape'). When each worker also paired and classified the homes it had
+received events for, every worker worked on every home: both walked the homes in the same
+order and queued on the same per-home advisory lock (a convoy: the second worker mostly
+waited), and each call first reloaded the engine snapshot the other worker had just saved. Two
+workers drained a backlog no faster than one (``atlas bench fleet``: 0.99x, docs/scaling.md).
+Intake stays shared (any worker commits any event); the per-home work goes to the home's owner.
 
 Membership: a worker is live while it holds the session advisory lock ``(class, worker_id)``
 on a connection of its own, with ``class`` derived from the database and schema (one

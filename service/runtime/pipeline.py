@@ -314,7 +314,7 @@ class HomePipeline:
         """
         started = time.perf_counter()
         with self.lock(home_id), self.db.begin() as conn:
-            lock_home_in_transaction(conn, home_id, ENGINE)  # other workers: issue 7
+            lock_home_in_transaction(conn, home_id, ENGINE)  # one worker at a time
             home = self._load(conn, home_id)
             answers = self._apply_answers(conn, home_id, home, reads)
             announced = len(home.announced)
@@ -417,7 +417,7 @@ class HomePipeline:
         requests can go out: now, or the end of quiet hours if it is late in the evening.
         """
         with self.lock(home_id), self.db.begin() as conn:
-            lock_home_in_transaction(conn, home_id, ENGINE)  # other workers: issue 7
+            lock_home_in_transaction(conn, home_id, ENGINE)  # one worker at a time
             home = self._load(conn, home_id)
             self._apply_answers(conn, home_id, home)
             engine = home.engine
@@ -455,7 +455,7 @@ class HomePipeline:
     def retrain(self, home_id: str) -> int:
         """Apply new answers, refit, re-classify recent uses; returns the model version."""
         with self.lock(home_id), self.db.begin() as conn:
-            lock_home_in_transaction(conn, home_id, ENGINE)  # other workers: issue 7
+            lock_home_in_transaction(conn, home_id, ENGINE)  # one worker at a time
             home = self._load(conn, home_id)
             applied = self._apply_answers(conn, home_id, home)
             now = self.clock()
@@ -477,7 +477,7 @@ class HomePipeline:
     def refit_codebook(self, home_id: str, due: datetime) -> str | None:
         """Fit the codebook on every event of the home when due; returns its version."""
         with self.lock(home_id), self.db.begin() as conn:
-            lock_home_in_transaction(conn, home_id, ENGINE)  # other workers: issue 7
+            lock_home_in_transaction(conn, home_id, ENGINE)  # one worker at a time
             home = self._load(conn, home_id)
             if not home.engine.codebook_due(due):
                 return None
@@ -500,7 +500,7 @@ class HomePipeline:
     def daily_update(self, home_id: str, due: datetime) -> dict:
         """Estimates -> display level; writes home_status and accuracy_history."""
         with self.lock(home_id), self.db.begin() as conn:
-            lock_home_in_transaction(conn, home_id, ENGINE)  # other workers: issue 7
+            lock_home_in_transaction(conn, home_id, ENGINE)  # one worker at a time
             home = self._load(conn, home_id)
             self._apply_answers(conn, home_id, home)
             before = home.engine.model_version

@@ -231,7 +231,7 @@ class AtlasRuntime:
             publish=self.link.publish_json, home_push=settings.push.get,
             public_url=settings.public_url,
         )  # fmt: skip
-        # which worker pairs and classifies which home (one owner per home; issue 7)
+        # which worker pairs and classifies which home (one owner per home; docs/scaling.md)
         self.ownership = Ownership(
             db, settings.worker_id, refresh_s=settings.ownership_refresh_s,
             on_work=self._want_pairing, on_forget=self._forget,
@@ -246,10 +246,10 @@ class AtlasRuntime:
         self.delegation = Delegation(self.ownership, self.scheduler.home_work)
         self.scheduler.work = self.delegation.run
         self.leader = LeaderElection(db, self.scheduler.start, self.scheduler.shutdown)
-        # uses paired but not settled yet get a provisional classification (issue 6): paired in
-        # memory, in a child process, as the intake commits them when this worker receives
-        # every event of its homes (and the settings want it), else by the owner's stored
-        # pairing (service/intake/provisional_process.py)
+        # uses paired but not settled yet get a provisional classification (docs/service.md):
+        # paired in memory, in a child process, as the intake commits them when this worker
+        # receives every event of its homes (and the settings want it), else by the owner's
+        # stored pairing (service/intake/provisional_process.py)
         self.provisional = (
             None
             if self.ownership.shared or not settings.provisional_process

@@ -1,9 +1,10 @@
 """Who runs the scheduler: the holder of a PostgreSQL advisory lock (SQLite: this process).
 
-Two APScheduler instances on one job store double-run jobs (FACTS.md), so exactly one process
-schedules. On PostgreSQL the leader holds ``pg_try_advisory_lock(KEY)`` on a dedicated
-connection: if the process dies the connection closes and the lock is free; a standby retries
-every ``retry_s`` seconds and takes over. A leader that loses its connection steps down at once.
+Two APScheduler instances on one job store double-run jobs (3 of 4 jobs ran twice;
+docs/service.md, 'Scheduler'), so exactly one process schedules. On PostgreSQL the leader holds
+``pg_try_advisory_lock(KEY)`` on a dedicated connection: if the process dies the connection
+closes and the lock is free; a standby retries every ``retry_s`` seconds and takes over. A
+leader that loses its connection steps down at once.
 
 The lock key is derived from the database and the schema the connection works in (its
 ``search_path``): the job store table lives in that schema, so one deployment = one schema = one

@@ -1,8 +1,9 @@
 """APScheduler 3.11 wired for Atlas: one job store in the service database, one leader.
 
-Facts this relies on (FACTS.md, measured here): ``add_job(..., replace_existing=True)`` before
-``start()`` drops the catch-up of missed runs, so a job is added only when ``get_job(id)`` is
-None; ``coalesce=True`` with a misfire grace of hours gives one catch-up run after downtime; two
+Facts this relies on (measured with APScheduler 3.11 and its SQLAlchemy job store;
+docs/service.md, 'Scheduler'): ``add_job(..., replace_existing=True)`` before ``start()`` drops
+the catch-up of missed runs, so a job is added only when ``get_job(id)`` is None;
+``coalesce=True`` with a misfire grace of hours gives one catch-up run after downtime; two
 schedulers on one store double-run jobs, so only the leader (:mod:`service.scheduler.leader`)
 runs one. Job ids carry the service-time instant (``round:<home>:<iso>``): a date job is removed
 by APScheduler right after it is submitted, so a successor with its own id can never collide

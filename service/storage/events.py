@@ -45,9 +45,10 @@ def insert_events(
 ) -> set[EventKey]:
     """Insert ``rows``, skipping events their home already stored; returns the new keys.
 
-    ``ON CONFLICT DO NOTHING RETURNING`` works on SQLite and PostgreSQL (FACTS.md) and, unlike
-    ``rowcount``, says exactly which rows were new, so a redelivered message is stored once.
-    The conflict is on (event_id, home_id): another home's event of the same id is stored.
+    ``ON CONFLICT DO NOTHING RETURNING`` works on SQLite and PostgreSQL and, unlike ``rowcount``
+    (-1 on PostgreSQL for a batch), says exactly which rows were new, so a redelivered message is
+    stored once. The conflict is on (event_id, home_id): another home's event of the same id is
+    stored.
     """
     if not rows:
         return set()

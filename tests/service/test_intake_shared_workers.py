@@ -1,5 +1,6 @@
 """Two intake processes' worth of MqttIntake on one shared subscription: every event stored
-exactly once, and only the worker configured to pair ever pairs (issue 7's multi-worker shape)."""
+exactly once, and only the worker configured to pair ever pairs (the several-worker shape,
+docs/scaling.md)."""
 
 from __future__ import annotations
 

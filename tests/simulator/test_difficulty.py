@@ -1,4 +1,4 @@
-"""The issue-2 difficulty calibration holds on the reference run (two_bath_house, seed 1)."""
+"""The difficulty calibration holds on the reference run (two_bath_house, seed 1)."""
 
 from simulator.difficulty import FULL_RANGE, ONE_SHOT_MAX, calibrate
 from simulator.generate import generate_run

@@ -1,7 +1,7 @@
-"""Issue 7 acceptance, reduced size: three `atlas serve` workers on a fresh PostgreSQL database
-and a private Mosquitto; one worker SIGKILLed mid-stream and restarted with its id, the
-scheduler leader SIGKILLed just before the day's rounds. Full size (20,000 events, 50 homes):
-``scripts/fleet_test.py``."""
+"""The several-worker acceptance run, reduced size: three `atlas serve` workers on a fresh
+PostgreSQL database and a private Mosquitto; one worker SIGKILLed mid-stream and restarted with
+its id, the scheduler leader SIGKILLed just before the day's rounds. Full size (20,000 events,
+50 homes): ``scripts/fleet_test.py``."""
 
 from __future__ import annotations
 

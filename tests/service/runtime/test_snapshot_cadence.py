@@ -41,9 +41,7 @@ def _counts(db, home_id: str) -> tuple[int, Counter]:
     return n_uses, per_use
 
 
-def test_uses_only_ingests_wait_for_the_cadence_and_a_restart_ingests_them_again(
-    engine, home_spec
-):
+def test_uses_only_ingests_wait_for_the_cadence_and_a_restart_ingests_them_again(engine, home_spec):
     sim = generate_run(home_spec, days=1, seed=5)
     installed = local_midnight(home_spec, sim[0].event.t)
     with engine.begin() as conn:

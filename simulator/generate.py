@@ -19,7 +19,7 @@ from atlas.domain import Category, Line, Valve
 from atlas.events import Event, encode_event
 from atlas.homespec import HomeSpec
 from simulator import physics
-from simulator.usage import PlannedUse, schedule
+from simulator.usage import Faults, PlannedUse, schedule
 
 PRE_S = 0.25  # window before the onset (contracts §1)
 POST_S = 1.5  # window after it
@@ -195,6 +195,17 @@ def _static(
     return p0 + physics.ou_drift(times_s, acoustics.drift_sigma_kpa, 7200.0, rng)
 
 
+def true_litres(use: PlannedUse, valve: Valve) -> float:
+    """Litres a use really drew: its flow integrated over the valve's ramps.
+
+    The flow rises as ``1 - (1 - x)^2`` over the opening and falls as ``1 - x^2`` over the
+    closing (:func:`simulator.physics.flow_fraction`), so each ramp passes two thirds of what
+    full flow would: ``Q * (duration - open_s / 3 + 2 * close_s / 3)``.
+    """
+    flow_lpm = valve.flow_lpm * use.flow_scale
+    return flow_lpm / 60.0 * (use.duration_s - use.open_s / 3.0 + 2.0 * use.close_s / 3.0)
+
+
 def _local_start(spec: HomeSpec, start: datetime | None) -> datetime:
     try:
         zone = ZoneInfo(spec.model.timezone)
@@ -263,6 +274,9 @@ def render_uses(
             "use_id": item.use.use_id,
             "lines": [str(ln) for ln in item.valve.lines],
             "overlap": bool(running_before[line][k] - own > 0),
+            "activity": item.use.activity,
+            "flow_lpm": round(item.valve.flow_lpm * item.use.flow_scale, 4),
+            "litres": round(true_litres(item.use, item.valve), 4),
         }
         event = Event(
             event_id="",
@@ -297,6 +311,7 @@ def generate_run(
     seed: int,
     start: datetime | None = None,
     variation: float = 1.0,
+    faults: Faults | None = None,
 ) -> list[SimEvent]:
     """Every event of ``days`` days of ``spec``'s household, sorted by time.
 
@@ -313,9 +328,17 @@ def generate_run(
         2026-03-02, a Monday.
     variation : float, default=1.0
         Scales the hidden plumbing spread and the habit spread together.
+    faults : Faults, optional
+        A leaking toilet flapper and/or a valve left running (:class:`simulator.usage.Faults`);
+        None (the default) gives exactly the run without them.
     """
     start_local = _local_start(spec, start)
     uses = schedule(
-        spec, days=days, seed=seed, variation=variation, first_weekday=start_local.weekday()
+        spec,
+        days=days,
+        seed=seed,
+        variation=variation,
+        first_weekday=start_local.weekday(),
+        faults=faults,
     )
     return render_uses(spec, uses, seed=seed, start=start_local, variation=variation)

@@ -1,6 +1,6 @@
 """Who uses which valve when: a day-by-day schedule for a household (pure, deterministic by seed).
 
-Rates come from published end-use studies (FACTS.md, issue 2; sources in ``docs/simulator.md``):
+Rates come from published end-use studies (sources in ``docs/simulator.md``, 'Usage model'):
 about 5 toilet flushes and ~0.7 showers (5-10 min) per person per day, ~4 bathroom-faucet uses
 per person per day, 10-14 kitchen-faucet uses per household per day (10-60 s), a dishwasher
 0.15-0.25 times a day (4 short hot fills over ~90 min), a washing machine ~0.3 times a day (~4
@@ -24,7 +24,7 @@ from simulator.physics import OPENING_FACTOR
 DAY_S = 86_400.0
 TOILET_TANK_L = 6.0  # 1.6 gallons per flush (US federal limit since 1994)
 
-#: Daily rates: per person, except the household rates marked so (FACTS.md, issue 2).
+#: Daily rates: per person, except the household rates marked so (docs/simulator.md, 'Usage model').
 FLUSHES_PER_PERSON = 5.0
 HANDWASH_AFTER_FLUSH = 0.5  # about half the flushes are followed by washing hands
 OTHER_BATHROOM_FAUCET_PER_PERSON = 1.5  # tooth brushing, face: ~4 bathroom-faucet uses in all
@@ -54,6 +54,41 @@ class PlannedUse:
     close_s: float
     person: int  # -1 for appliances
     activity: str
+
+
+@dataclass(frozen=True)
+class LeakingFlapper:
+    """A toilet whose flapper no longer seals (the most common household leak).
+
+    Water seeps from the tank into the bowl until the float has dropped far enough to open the
+    fill valve, which tops the tank up with a short refill (a "phantom flush"), and the cycle
+    repeats ``interval_min`` minutes after the tank was last full, day and night. A real flush
+    refills the tank and restarts the cycle. The refills are what the sensor hears: short runs
+    of the toilet's fill valve, with no flush volume, at a regular rhythm.
+    """
+
+    fixture_id: str | None = None  # None: the home's first toilet
+    start_s: float = 0.0  # when the seal fails, seconds since the run start
+    interval_min: float = 20.0
+    refill_l: float = 0.8
+
+
+@dataclass(frozen=True)
+class LeftRunning:
+    """A valve left open (a garden hose forgotten in a flower bed): one use of ``duration_s``
+    from ``start_s``. Normal uses of the same valve while it runs are dropped."""
+
+    start_s: float
+    duration_s: float = 4 * 3600.0
+    valve_id: str | None = None  # None: the home's first outdoor hose
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Faults injected into a schedule; the default (none) leaves every schedule unchanged."""
+
+    flapper: LeakingFlapper | None = None
+    left_running: LeftRunning | None = None
 
 
 @dataclass(frozen=True)
@@ -389,6 +424,7 @@ def schedule(
     seed: int | np.random.Generator,
     variation: float = 1.0,
     first_weekday: int = 0,
+    faults: Faults | None = None,
 ) -> list[PlannedUse]:
     """All valve uses of ``days`` days, sorted by start time.
 
@@ -405,6 +441,9 @@ def schedule(
         the same).
     first_weekday : int, default=0
         Weekday of day 0 (Monday = 0); weekends start later and run more laundry.
+    faults : Faults, optional
+        A leaking toilet flapper and/or a valve left running. Their randomness is drawn after
+        the household's, so the household's own uses are the same with or without them.
     """
     if days < 1:
         raise ValueError(f"days={days} should be >= 1.")
@@ -452,10 +491,149 @@ def schedule(
                 draft.activity,
             )
         )
+    if faults is not None:
+        uses = _with_faults(
+            spec, uses, faults, rng, days * DAY_S, variation, habits, plumbing_scale
+        )
     uses.sort(key=lambda u: u.start_s)
     return [
         PlannedUse(f"u{n:06d}", *(getattr(u, f) for f in _FIELDS[1:])) for n, u in enumerate(uses)
     ]
+
+
+def _fault_use(
+    spec: HomeSpec,
+    valve: Valve,
+    start: float,
+    duration: float,
+    activity: str,
+    rng: np.random.Generator,
+    variation: float,
+    habits: list[Habits],
+    plumbing_scale: dict[str, float],
+) -> PlannedUse:
+    """A use of ``valve`` finished like an appliance's (no hand on the valve)."""
+    draft = _Draft(valve, start, duration, -1, "hose" if activity == "left_running" else activity)
+    _, flow, hot_share, open_s, close_s = _finish(
+        spec, draft, habits, rng, variation, plumbing_scale
+    )
+    return PlannedUse("", valve.id, start, duration, flow, hot_share, open_s, close_s, -1, activity)
+
+
+def _with_faults(
+    spec: HomeSpec,
+    uses: list[PlannedUse],
+    faults: Faults,
+    rng: np.random.Generator,
+    end_s: float,
+    variation: float,
+    habits: list[Habits],
+    plumbing_scale: dict[str, float],
+) -> list[PlannedUse]:
+    """``uses`` plus the faults' uses (see :class:`LeakingFlapper` and :class:`LeftRunning`)."""
+    fixture_of = {f.id: f for f in spec.fixtures}
+    out = list(uses)
+    running = faults.left_running
+    if running is not None:
+        if running.valve_id is not None:
+            valve = spec.valve(running.valve_id)
+        else:
+            hoses = _fixtures(spec, Category.OUTDOOR_HOSE)
+            if not hoses:
+                raise ValueError(f"home {spec.home_id!r} has no outdoor hose to leave running.")
+            valve = hoses[0].valves[0]
+        if running.duration_s <= 0:
+            raise ValueError(f"duration_s={running.duration_s} should be > 0.")
+        key = _lock_key(fixture_of[valve.fixture_id], valve)
+        stop = running.start_s + running.duration_s
+        out = [  # nobody uses the valve that is already open
+            u
+            for u in out
+            if _lock_key(fixture_of[spec.valve(u.valve_id).fixture_id], spec.valve(u.valve_id))
+            != key
+            or u.start_s + u.duration_s + u.close_s < running.start_s - 10.0
+            or u.start_s > stop + 10.0
+        ]
+        left = _fault_use(
+            spec,
+            valve,
+            running.start_s,
+            running.duration_s,
+            "left_running",
+            rng,
+            variation,
+            habits,
+            plumbing_scale,
+        )
+        out.append(left)
+    flapper = faults.flapper
+    if flapper is not None:
+        out += _flapper_refills(spec, out, flapper, rng, end_s, variation, habits, plumbing_scale)
+    return out
+
+
+def _flapper_refills(
+    spec: HomeSpec,
+    uses: list[PlannedUse],
+    leak: LeakingFlapper,
+    rng: np.random.Generator,
+    end_s: float,
+    variation: float,
+    habits: list[Habits],
+    plumbing_scale: dict[str, float],
+) -> list[PlannedUse]:
+    """The fill valve's short refills of a leaking toilet, between its real flush fills."""
+    toilets = _fixtures(spec, Category.TOILET)
+    if leak.fixture_id is not None:
+        toilets = [f for f in toilets if f.id == leak.fixture_id]
+    if not toilets:
+        raise ValueError(f"home {spec.home_id!r} has no toilet {leak.fixture_id or ''!r}.")
+    if leak.interval_min <= 0 or leak.refill_l <= 0:
+        raise ValueError("interval_min and refill_l should be > 0.")
+    valve = toilets[0].valves[0]
+    fills = sorted(
+        (u.start_s, u.start_s + u.duration_s + u.close_s) for u in uses if u.valve_id == valve.id
+    )
+    refills: list[PlannedUse] = []
+    full_at = leak.start_s  # the tank is full when the seal starts to fail
+    k = 0
+    while True:
+        while k < len(fills) and fills[k][1] <= full_at:
+            k += 1
+        due = full_at + leak.interval_min * 60.0 * _lognormal(rng, 0.1 * variation)
+        if due >= end_s:
+            break
+        if k < len(fills) and fills[k][0] <= due:  # flushed before the level got low
+            full_at = fills[k][1]
+            continue
+        use = _fault_use(
+            spec, valve, due, 1.0, "phantom_refill", rng, variation, habits, plumbing_scale
+        )
+        litres = leak.refill_l * _lognormal(rng, 0.1 * variation)
+        # the ramps pass 2/3 of full flow (simulator.generate.true_litres): the refill ends
+        # when the tank has its litres back
+        at_full_flow = litres / (valve.flow_lpm * use.flow_scale) * 60.0
+        duration = max(at_full_flow + use.open_s / 3 - 2 * use.close_s / 3, use.open_s + 0.5)
+        finish = due + duration + use.close_s
+        if k < len(fills) and fills[k][0] < finish + 2.0:  # a flush comes first: it fills up
+            full_at = fills[k][1]
+            continue
+        refills.append(
+            PlannedUse(
+                "",
+                valve.id,
+                due,
+                duration,
+                use.flow_scale,
+                use.hot_share,
+                use.open_s,
+                use.close_s,
+                -1,
+                "phantom_refill",
+            )
+        )
+        full_at = finish
+    return refills
 
 
 _FIELDS = tuple(PlannedUse.__dataclass_fields__)

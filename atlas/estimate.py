@@ -19,8 +19,9 @@ over-state it). Two estimators correct for the selection, both fed by :mod:`atla
 
 A valve label also scores the fixture and category levels (the answer "kitchen sink, hot"
 says which fixture and category too); :func:`truth_at_levels` derives them. The confidence level
-is a parameter (default 0.95). An optional Beta prior (pooled across homes, issue 8) is applied
-only when the caller passes one. See ``docs/estimation.md`` for the maths and the arithmetic.
+is a parameter (default 0.95). An optional prior (the day-one prior of simulated homes, a Beta;
+or a fleet's, a Beta mixture) is applied only when the caller passes one. See
+``docs/estimation.md`` for the maths and the arithmetic.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.optimize import brentq
+from scipy.special import betainc, betaln
 from scipy.stats import beta as beta_dist
 from scipy.stats import betabinom
 
@@ -92,7 +95,7 @@ class ScoredLabel:
 
 @dataclass(frozen=True)
 class BetaPrior:
-    """Beta(a, b) prior on accuracy, e.g. pooled across a fleet of homes (issue 8).
+    """Beta(a, b) prior on accuracy, e.g. the day-one prior of simulated homes.
 
     Counts as ``a + b`` pseudo-labels; never applied unless the caller passes it.
     """
@@ -103,6 +106,65 @@ class BetaPrior:
     def __post_init__(self) -> None:
         if not (self.a > 0 and self.b > 0):
             raise ValueError(f"BetaPrior(a={self.a!r}, b={self.b!r}): both should be > 0.")
+
+    @property
+    def mean(self) -> float:
+        return self.a / (self.a + self.b)
+
+    @property
+    def strength(self) -> float:
+        """Pseudo-labels: ``a + b``."""
+        return self.a + self.b
+
+
+@dataclass(frozen=True)
+class BetaMixturePrior:
+    """A mixture of Beta(a_k, b_k) with weights w_k: what a fleet knows about a new home.
+
+    A fleet of K homes knows its population's mean and spread only roughly. One fitted Beta
+    would claim to know them exactly, and a bound built on it covers less often than nominal;
+    integrating over the population's parameters (hierarchical Bayes,
+    :func:`atlas.fleet.accuracy.fit_population`) gives this mixture, whose lower tail carries
+    the fleet's doubt. A home's labels reweight the components by how well each explains them.
+    """
+
+    a: tuple[float, ...]
+    b: tuple[float, ...]
+    weights: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if not len(self.a) == len(self.b) == len(self.weights) >= 1:
+            raise ValueError(
+                f"a, b and weights should have one equal length >= 1, got "
+                f"{len(self.a)}, {len(self.b)}, {len(self.weights)}."
+            )
+        if min(self.a) <= 0 or min(self.b) <= 0 or min(self.weights) < 0:
+            raise ValueError("every a and b should be > 0 and every weight >= 0.")
+        if abs(sum(self.weights) - 1.0) > 1e-6:
+            raise ValueError(f"weights should sum to 1, got {sum(self.weights)!r}.")
+
+    @property
+    def mean(self) -> float:
+        a, b, w = _components(self)
+        return float(np.dot(w, a / (a + b)))
+
+    @property
+    def strength(self) -> float:
+        """Pseudo-labels of the Beta with the same mean and variance (``m(1 - m) / var - 1``)."""
+        a, b, w = _components(self)
+        m = a / (a + b)
+        second = np.dot(w, m * (a + 1.0) / (a + b + 1.0))
+        var = max(float(second) - self.mean**2, 1e-12)
+        return max(self.mean * (1.0 - self.mean) / var - 1.0, 0.0)
+
+
+Prior = BetaPrior | BetaMixturePrior
+
+
+def _components(prior: Prior) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    if isinstance(prior, BetaPrior):
+        return np.array([prior.a]), np.array([prior.b]), np.array([1.0])
+    return np.asarray(prior.a), np.asarray(prior.b), np.asarray(prior.weights)
 
 
 @dataclass(frozen=True)
@@ -117,12 +179,18 @@ class AccuracyEstimate:
     n_effective: float
     method: str
     confidence: float
-    prior: BetaPrior | None = field(default=None)
+    prior: Prior | None = field(default=None)
     prior_dropped: bool = False  # a prior was offered and the home's labels contradicted it
+    successes: float = 0.0  # the home's own effective successes, of ``n_effective`` trials
 
     def describe(self) -> str:
         """One line for logs and the level policy's reason."""
-        prior = f", prior Beta({self.prior.a:.3g}, {self.prior.b:.3g})" if self.prior else ""
+        prior = ""
+        if isinstance(self.prior, BetaPrior):
+            prior = f", prior Beta({self.prior.a:.3g}, {self.prior.b:.3g})"
+        elif self.prior is not None:
+            mean, strength = self.prior.mean, self.prior.strength
+            prior = f", prior mixture (mean {mean:.1%}, ~{strength:.3g} labels)"
         if self.prior_dropped:
             prior = ", prior dropped: the home's labels contradict it"
         return (
@@ -174,6 +242,29 @@ def _check_confidence(confidence: float) -> None:
         raise ValueError(f"confidence={confidence!r} should be in [0.5, 1).")
 
 
+def _posterior_point_and_lower(
+    prior: Prior, successes: float, trials: float, confidence: float
+) -> tuple[float, float]:
+    """Posterior mean and one-sided lower bound of accuracy under ``prior``.
+
+    Each component becomes Beta(a + x, b + n - x), reweighted by its marginal likelihood of the
+    home's counts (the binomial coefficient is common to all components and cancels).
+    """
+    a, b, w = _components(prior)
+    post_a, post_b = a + successes, b + trials - successes
+    if a.size == 1:
+        return float(post_a[0] / (post_a[0] + post_b[0])), _beta_lower(
+            float(post_a[0]), float(post_b[0]), confidence
+        )
+    log_w = np.log(np.maximum(w, 1e-300)) + betaln(post_a, post_b) - betaln(a, b)
+    post_w = np.exp(log_w - log_w.max())
+    post_w /= post_w.sum()
+    point = float(np.dot(post_w, post_a / (post_a + post_b)))
+    q = 1.0 - confidence
+    lower = brentq(lambda t: float(np.dot(post_w, betainc(post_a, post_b, t))) - q, 0.0, 1.0)
+    return point, float(lower)
+
+
 def _beta_lower(a: float, b: float, confidence: float) -> float:
     return float(beta_dist.ppf(1.0 - confidence, a, b))
 
@@ -184,7 +275,7 @@ def estimate_accuracy(
     *,
     method: str = "ipw",
     confidence: float = 0.95,
-    prior: BetaPrior | None = None,
+    prior: Prior | None = None,
     prior_check: float | None = None,
 ) -> AccuracyEstimate:
     """Accuracy at ``level`` from scored labels.
@@ -198,7 +289,7 @@ def estimate_accuracy(
     method : {"ipw", "audit_cp", "audit_beta"}, default="ipw"
     confidence : float, default=0.95
         One-sided confidence of ``lower``.
-    prior : BetaPrior or None, default=None
+    prior : BetaPrior or BetaMixturePrior or None, default=None
         Explicit prior; with "audit_cp" it is refused (Clopper-Pearson is prior-free).
     prior_check : float or None, default=None
         Drop ``prior`` when the home's own evidence is this improbable under it
@@ -228,27 +319,9 @@ def estimate_accuracy(
     else:
         x, n_eff = float(correct[audit].sum()), float(audit.sum())
         n_labels = int(n_eff)
-    dropped = (
-        prior is not None
-        and prior_check is not None
-        and n_eff > 0
-        and prior_conflict(prior, x, n_eff) < prior_check
+    point, lower, prior, dropped = bound_from_counts(
+        x, n_eff, method=method, confidence=confidence, prior=prior, prior_check=prior_check
     )
-    if dropped:
-        prior = None
-    if method == "audit_cp":
-        point = x / n_eff if n_eff else 0.0
-        lower = clopper_pearson_lower(x, n_eff, confidence)
-    elif method == "audit_beta":
-        a, b = (prior.a, prior.b) if prior else (1.0, 1.0)
-        point = (a + x) / (a + b + n_eff)
-        lower = _beta_lower(a + x, b + n_eff - x, confidence)
-    elif prior is not None:
-        a, b = prior.a + x, prior.b + n_eff - x
-        point, lower = a / (a + b), _beta_lower(a, b, confidence)
-    else:
-        point = x / n_eff if n_eff else 0.0
-        lower = clopper_pearson_lower(x, n_eff, confidence)
     return AccuracyEstimate(
         level,
         float(point),
@@ -260,10 +333,43 @@ def estimate_accuracy(
         confidence,
         prior,
         dropped,
+        float(x),
     )
 
 
-def prior_conflict(prior: BetaPrior, successes: float, trials: float) -> float:
+def bound_from_counts(
+    successes: float,
+    trials: float,
+    *,
+    method: str = "ipw",
+    confidence: float = 0.95,
+    prior: Prior | None = None,
+    prior_check: float | None = None,
+) -> tuple[float, float, Prior | None, bool]:
+    """Point, lower bound, the prior applied and whether it was dropped, from (effective) counts.
+
+    The second half of :func:`estimate_accuracy`, public so that benchmarks can re-decide a
+    home's bounds under another prior from the counts a run recorded, without its labels.
+    """
+    _check_confidence(confidence)
+    dropped = (
+        prior is not None
+        and prior_check is not None
+        and trials > 0
+        and prior_conflict(prior, successes, trials) < prior_check
+    )
+    if dropped:
+        prior = None
+    if method == "audit_cp" or (method == "ipw" and prior is None):
+        point = successes / trials if trials else 0.0
+        return point, clopper_pearson_lower(successes, trials, confidence), None, dropped
+    point, lower = _posterior_point_and_lower(
+        prior or BetaPrior(1.0, 1.0), successes, trials, confidence
+    )
+    return point, lower, prior, dropped
+
+
+def prior_conflict(prior: Prior, successes: float, trials: float) -> float:
     """Prior-predictive probability of evidence as poor as ``successes`` of ``trials`` or worse.
 
     A home drawn from the prior's population shows so few successes with this probability
@@ -278,7 +384,8 @@ def prior_conflict(prior: BetaPrior, successes: float, trials: float) -> float:
         return 1.0
     n = max(1, round(trials))
     k = round(successes * n / trials)
-    return float(betabinom.cdf(k, n, prior.a, prior.b))
+    a, b, w = _components(prior)
+    return float(np.dot(w, betabinom.cdf(k, n, a, b)))
 
 
 def _ipw_counts(correct: np.ndarray, weights: np.ndarray) -> tuple[float, float]:

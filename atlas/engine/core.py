@@ -71,7 +71,7 @@ from atlas.engine.rows import FeatureRows
 from atlas.engine.uselog import UseLog
 from atlas.estimate import (
     AccuracyEstimate,
-    BetaPrior,
+    Prior,
     ScoredLabel,
     estimate_accuracy,
     truth_at_levels,
@@ -735,7 +735,7 @@ class CalibrationEngine:
             for lv in LEVELS
         }
 
-    def accuracy_prior(self, level: str, day: int) -> BetaPrior | None:
+    def accuracy_prior(self, level: str, day: int) -> Prior | None:
         """The fleet's prior where it has one, else the day-one prior (if enabled), else None."""
         if self.fleet is not None:
             prior = self.fleet.accuracy_prior(level, day)

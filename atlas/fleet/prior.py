@@ -27,7 +27,7 @@ import numpy as np
 from atlas.checklist import ChecklistItem
 from atlas.day_one import layout_key
 from atlas.engine.featurize import CodeProjection, Matrix
-from atlas.estimate import BetaPrior
+from atlas.estimate import BetaMixturePrior
 from atlas.features import EVIDENCE_COLUMNS
 from atlas.fleet.accuracy import FleetAccuracyPrior
 from atlas.fleet.category import CategoryStats, FleetCategoryModel, category_likelihood
@@ -75,6 +75,9 @@ class FleetConfig:
     standin_min_precision, standin_confidence, standin_min_homes : default 0.8, 0.8, 3
         A (category, lines) key is trusted when the fleet homes' picks were right at least
         this often with this confidence, from this many homes (:class:`StandinTrust`).
+    accuracy_discrepancy_sd : float, default=0.05
+        How far a new home's true accuracy may sit from what the fleet's homes measured
+        (:func:`atlas.fleet.accuracy.fit_population`); as the day-one prior's discrepancy.
     accuracy_scope : {"layout", "all"}, default="layout"
         "layout": the accuracy prior pools only homes of the new home's layout class
         (:func:`atlas.fleet.accuracy.layout_key`; the prior is given only after
@@ -99,6 +102,7 @@ class FleetConfig:
     standin_min_precision: float = 0.8
     standin_confidence: float = 0.8
     standin_min_homes: int = 3
+    accuracy_discrepancy_sd: float = 0.05
     accuracy_scope: str = "layout"
     random_state: int = 0
 
@@ -232,8 +236,8 @@ class FleetPrior:
             k=self.config.standin_k,
         )
 
-    def accuracy_prior(self, level: str, day: int) -> BetaPrior | None:
-        """The fleet's Beta prior for a home on local ``day`` (None: not enough fleet)."""
+    def accuracy_prior(self, level: str, day: int) -> BetaMixturePrior | None:
+        """The fleet's prior for a home on local ``day`` (None: not enough fleet)."""
         if not self.config.use_accuracy or self.accuracy is None:
             return None
         week = (day - 1) // 7 + 1
@@ -294,6 +298,7 @@ def build_fleet(homes: Sequence[LocalHome], config: FleetConfig | None = None) -
         {h.home_id: h.accuracy_counts() for h in shared},
         min_homes=config.min_homes,
         layouts={h.home_id: layout_key(h.spec.hierarchy.category_of_fixture) for h in shared},
+        discrepancy_sd=config.accuracy_discrepancy_sd,
     )
     return FleetPrior(len(shared), projection, category_model, accuracy, config, standin=standin)
 

@@ -297,6 +297,8 @@ def _measure(
     out["estimated"] = {lv: est[lv].point for lv in LEVELS}
     out["lower"] = {lv: est[lv].lower for lv in LEVELS}
     out["n_scored"] = {lv: est[lv].n_labels for lv in LEVELS}
+    # the home's own effective counts, before any prior: what a fleet prior is checked against
+    out["own_counts"] = {lv: [est[lv].successes, est[lv].n_effective] for lv in LEVELS}
     out["labels"] = len(engine.labels)
     out["labels_by_source"] = dict(report.n_labels)  # type: ignore[attr-defined]
     out["requests"] = len(engine.requests)

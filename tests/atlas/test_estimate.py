@@ -67,8 +67,9 @@ def test_lower_bound_covers_truth_at_nominal_rate(method, accuracy, towards_erro
     assert np.mean(covered) >= 0.93
 
 
-def test_clopper_pearson_matches_facts_arithmetic():
-    """FACTS.md: certifying >= 85% at 95% needs 20/20, 29/30, 38/40 or 56/60."""
+def test_clopper_pearson_matches_the_documented_arithmetic():
+    """docs/estimation.md, 'The arithmetic': certifying >= 85% at 95% needs 20/20, 29/30, 38/40
+    or 56/60 (and 19/19 already suffices)."""
     for x, n in [(20, 20), (29, 30), (38, 40), (56, 60)]:
         assert clopper_pearson_lower(x, n) >= 0.85
         assert clopper_pearson_lower(x - 1, n) < 0.85

@@ -33,6 +33,7 @@ from service.api.routers import (
     homes,
     label_requests,
     pages,
+    usage,
     uses,
 )
 from service.api.streamslots import StreamSlots
@@ -131,6 +132,7 @@ def create_app(
             {"name": "homes", "description": "Homes, their state and fixture inventory."},
             {"name": "label-requests", "description": "Questions to the homeowner; answers."},
             {"name": "uses", "description": "Classified water uses."},
+            {"name": "usage", "description": "Counts, minutes and litres per group and day/week."},
             {"name": "accuracy", "description": "Accuracy estimates and the level timeline."},
             {"name": "checklist", "description": "Week-1 checklist and announcements."},
             {"name": "events", "description": "Server-Sent Events per home."},
@@ -154,7 +156,7 @@ def create_app(
             "HTTP API is OPEN: environment=development and no tokens configured; "
             "every caller is admin"
         )
-    for module in (health, homes, label_requests, uses, accuracy, checklist, events, pages):
+    for module in (health, homes, label_requests, uses, usage, accuracy, checklist, events, pages):
         app.include_router(module.router)
     generate = app.openapi
     app.openapi = lambda: app.openapi_schema or state_home_spec_rules(generate())  # type: ignore[method-assign]

@@ -39,6 +39,12 @@ include-method-regex = '^(POST|PUT)$'
 checks.positive_data_acceptance.expected-statuses = [
   "2xx", "3xx", "401", "403", "404", "409", "410", "422",
 ]
+
+# a usage range can be well-formed and still refused (over 400 days, or from not before to)
+[[operations]]
+include-path-regex = '/usage$'
+include-method-regex = '^GET$'
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "422"]
 """
 
 

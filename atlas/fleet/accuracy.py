@@ -81,10 +81,10 @@ def fit_population(
     discrepancy_sd : float, default=0.0
         Added in quadrature to every component's spread (keeping its mean): how far the truth
         of a new home may sit from what the fleet's homes *measured*. Their counts come from
-        the uses a homeowner can be asked about (no overlapping uses, none from the night),
-        which are easier than all uses: on replayed homes the fleet's category rate was 5
-        points above the truth in apartments (docs/fleet.md), and a prior that trusts it
-        covers 76% of home-days at a nominal 90%.
+        the uses a homeowner can be asked about (paired, not overlapping another use, recent
+        enough to remember), which are easier than all uses: on replayed homes the fleet's
+        category rate was 5 points above the truth in apartments (docs/fleet.md), and a prior
+        that trusts it covers 76% of home-days at a nominal 90%.
 
     Examples
     --------

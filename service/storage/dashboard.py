@@ -8,6 +8,7 @@ Rows are returned as plain dataclasses/dicts of stored values; the API's schemas
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -98,6 +99,14 @@ def home_status_row(conn: Connection, home_id: str) -> dict[str, Any] | None:
     out["level_changed_at"] = utc(out["level_changed_at"])
     out["updated_at"] = utc(out["updated_at"])
     return out
+
+
+def shown_lumps(status: Mapping[str, Any]) -> list[list[str]]:
+    """The fixture lumps decided with the display level (status row); only the fixture level
+    shows lumps, so any other level has none."""
+    if status.get("level") != "fixture":
+        return []
+    return (status.get("reason") or {}).get("lumps", [])
 
 
 def latest_accuracy(conn: Connection, home_id: str) -> dict[str, dict[str, Any]]:

@@ -135,7 +135,7 @@ def usage(
         reason = f"{group} level is not certified yet (display: {display})"
         if served == "rule_categories":
             reason += "; only washing machine, dishwasher and shower are named in week 1"
-    lumps = (status.get("reason") or {}).get("lumps", []) if display == "fixture" else []
+    lumps = dashboard.shown_lumps(status)
     lump_of = {f: lump_id(lump) for lump in lumps for f in lump}
 
     loaded = uses_between(conn, home_id, t_start - OVERLAP_MARGIN, t_end + OVERLAP_MARGIN)

@@ -34,7 +34,7 @@ def list_uses(
     """
     status = dashboard.home_status_row(conn, home_id) or {}
     level = status.get("level", "rules")
-    lumps = (status.get("reason") or {}).get("lumps", []) if level == "fixture" else []
+    lumps = dashboard.shown_lumps(status)
     lump_of = {f: lump_id(lump) for lump in lumps for f in lump}
     try:
         items, next_cursor = dashboard.recent_uses(conn, home_id, level, cursor=cursor, limit=limit)

@@ -17,13 +17,13 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from mqtt_certs import self_signed_ca
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from svc_factories import sim_messages
 
 from atlas.homespec import parse_home_spec
 from service.broker import SecureBroker
+from service.broker_certs import self_signed_ca
 from service.broker_logins import device_username
 from service.mqttconn import BrokerEndpoint, new_client
 from service.runtime.service import AtlasRuntime

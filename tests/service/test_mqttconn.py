@@ -6,8 +6,8 @@ import ssl
 from pathlib import Path
 
 import pytest
-from mqtt_certs import make_certs
 
+from service.broker_certs import make_certs
 from service.intake.mqtt import IntakeConfig
 from service.mqttconn import BrokerEndpoint, masked_url, new_client
 from service.mqttutil import parse_broker_url

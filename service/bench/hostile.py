@@ -11,9 +11,12 @@ turn, with the process's resident set size (``VmRSS``) read from ``/proc`` after
 3. ``--bodies`` request bodies of ``--body-mb`` MB (default five of 200 MB) without a token,
    each declared by its ``Content-Length`` and streamed until the server closes the socket.
 
-Acceptance (docs/operations.md, hostile input): the service answers throughout and its RSS
-ends within 50 MB of where it started. The provisional child process is reported apart: the
-hostile input reaches only the parent.
+Beside the attacks, a gateway publishes ``--good`` real events of the home (simulated, QoS 1):
+a share before the attacks, after the streams, interleaved with the flood and after the bodies.
+
+Acceptance (docs/operations.md, hostile input): the service answers throughout, every good
+event is stored, and its RSS ends within 50 MB of where it started. The provisional child
+process is reported apart: the hostile input reaches only the parent.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import httpx
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import select
 
 from atlas.homespec import parse_home_spec
 from service.bench._served import serve_process, workdir_and_broker
@@ -39,6 +43,8 @@ from service.mqttutil import parse_broker_url
 from service.settings import hash_token
 from service.storage.engine import make_engine, upgrade
 from service.storage.homes import upsert_home
+from service.storage.schema import events
+from simulator.generate import generate_run
 from simulator.presets import load_preset
 
 #: Resident-memory growth the acceptance allows, MB.
@@ -51,6 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--flood", type=int, default=20_000, help="QoS 0 junk messages")
     parser.add_argument("--bodies", type=int, default=5, help="oversized bodies without a token")
     parser.add_argument("--body-mb", type=int, default=200, help="size of each body, MB")
+    parser.add_argument("--good", type=int, default=40, help="good events beside the attacks")
     parser.add_argument("--broker", default=None, help="mqtt://HOST:PORT (default: private)")
     parser.add_argument("--json", type=Path, default=None, help="also write the result here")
     parser.add_argument(
@@ -79,7 +86,11 @@ def run(args: argparse.Namespace) -> int:
         pid, url = stack.enter_context(
             serve_process(workdir, db_url, broker_url, f"hostile-{tag}", env)
         )
-        result = attack(pid, url, broker_url, home_id, tokens, tag, args)
+        good = GoodGateway(broker_url, tag, _good_events(home_id, args.good))
+        stack.callback(good.close)
+        result = attack(pid, url, good, home_id, tokens, args)
+        result |= _stored(db_url, good)
+        result["within_limit"] &= result["good_lost"] == 0
     print(json.dumps(result, indent=2))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2), "utf-8")
@@ -92,17 +103,53 @@ class Tokens:
     admin: str  # reads /metrics
 
 
-def attack(
-    pid: int, url: str, broker_url: str, home_id: str, tokens: Tokens, tag: str, args
-) -> dict:
-    """The three attacks in turn; RSS (MB) of ``pid`` and its children after each."""
+class GoodGateway:
+    """A home's gateway publishing real events at QoS 1 while the attacks run.
+
+    The events are handed out in shares (:meth:`publish`), so each attack has good traffic
+    beside it; :meth:`close` waits for the broker's acknowledgements.
+    """
+
+    def __init__(self, broker_url: str, tag: str, events: list[tuple[str, str, bytes]]) -> None:
+        self.tag = tag
+        self.pending = list(events)
+        self.sent_ids: list[str] = []
+        self.infos: list[mqtt.MQTTMessageInfo] = []
+        self.closed = False
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"good-{tag}",
+                                  protocol=mqtt.MQTTv5)  # fmt: skip
+        self.client.connect(*parse_broker_url(broker_url))
+        self.client.loop_start()
+
+    def publish(self, n: int) -> None:
+        """Publish the next ``n`` events (fewer when fewer are left)."""
+        share, self.pending = self.pending[:n], self.pending[n:]
+        for event_id, topic, payload in share:
+            self.infos.append(self.client.publish(f"bench-{self.tag}/{topic}", payload, qos=1))
+            self.sent_ids.append(event_id)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        for info in self.infos:
+            info.wait_for_publish(30)
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def attack(pid: int, url: str, good: GoodGateway, home_id: str, tokens: Tokens, args) -> dict:
+    """The three attacks in turn, good events beside each; RSS (MB) of ``pid`` after each."""
     _warm_up(url, home_id, tokens.owner)
+    share = max(1, len(good.pending) // 4)
+    good.publish(share)
     rss = {"start": _rss_mb(pid)}
     sse = _sse_attempts(url, home_id, tokens.owner, args.sse, args.sse_batch)
+    good.publish(share)
     rss["after_sse"] = _rss_mb(pid)
     refused_before = _refused_qos0(url, tokens.admin)
-    sent = _qos0_flood(broker_url, f"bench-{tag}/v1/homes/{home_id}/sensors/hot/events",
-                       args.flood, tag)  # fmt: skip
+    sent = _qos0_flood(good, f"bench-{good.tag}/v1/homes/{home_id}/sensors/hot/events",
+                       args.flood, share)  # fmt: skip
     deadline = time.monotonic() + 60
     while _refused_qos0(url, tokens.admin) - refused_before < sent:
         if time.monotonic() > deadline:
@@ -111,6 +158,7 @@ def attack(
     refused = _refused_qos0(url, tokens.admin) - refused_before
     rss["after_qos0_flood"] = _rss_mb(pid)
     bodies = [_oversized_body(url, home_id, args.body_mb) for _ in range(args.bodies)]
+    good.publish(len(good.pending))
     time.sleep(2.0)  # whatever the server freed is given back
     rss["end"] = _rss_mb(pid)
     growth = round(rss["end"]["serve"] - rss["start"]["serve"], 1)
@@ -193,20 +241,49 @@ def _sse_attempts(url: str, home_id: str, token: str, n: int, batch: int) -> lis
     return statuses
 
 
-def _qos0_flood(broker_url: str, topic: str, n: int, tag: str) -> int:
-    """Publish ``n`` junk messages at QoS 0; returns how many were handed to the socket."""
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"flood-{tag}",
-                         protocol=mqtt.MQTTv5)  # fmt: skip
-    client.connect(*parse_broker_url(broker_url))
-    client.loop_start()
+def _qos0_flood(good: GoodGateway, topic: str, n: int, n_good: int) -> int:
+    """Publish ``n`` junk messages at QoS 0 on the gateway's connection, ``n_good`` good events
+    spread among them; returns how many junk messages were handed to the socket."""
+    every = max(1, n // max(1, n_good))
+    infos = []
+    for i in range(n):
+        infos.append(good.client.publish(topic, b"{junk %d}" % i + b" " * 1000, qos=0))
+        if i % every == every - 1:
+            good.publish(1)
+    for info in infos:
+        info.wait_for_publish(30)
+    return sum(info.is_published() for info in infos)
+
+
+def _good_events(home_id: str, n: int) -> list[tuple[str, str, bytes]]:
+    """``(event_id, topic, payload)`` of the first ``n`` events of a simulated day of the home."""
+    spec = parse_home_spec(load_preset("two_bath_house").to_dict() | {"home_id": home_id})
+    run = generate_run(spec, days=max(1, n // 20 + 1), seed=1)[:n]
+    return [
+        (e.event.event_id, e.event.topic().removeprefix("atlas/"), json.dumps(e.payload()).encode())
+        for e in run
+    ]
+
+
+def _stored(db_url: str, good: GoodGateway, wait_s: float = 60.0) -> dict:
+    """How many of the good events published are in the database (waits up to ``wait_s``)."""
+    good.close()
+    db = make_engine(db_url)
+    deadline = time.monotonic() + wait_s
     try:
-        infos = [client.publish(topic, b"{junk %d}" % i + b" " * 1000, qos=0) for i in range(n)]
-        for info in infos:
-            info.wait_for_publish(30)
-        return sum(info.is_published() for info in infos)
+        while True:
+            with db.connect() as conn:
+                stored = set(
+                    conn.scalars(
+                        select(events.c.event_id).where(events.c.event_id.in_(good.sent_ids))
+                    )
+                )
+            if len(stored) == len(good.sent_ids) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
     finally:
-        client.disconnect()
-        client.loop_stop()
+        db.dispose()
+    return {"good_sent": len(good.sent_ids), "good_lost": len(good.sent_ids) - len(stored)}
 
 
 def _oversized_body(url: str, home_id: str, mb: int) -> dict:

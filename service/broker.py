@@ -16,6 +16,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sysconfig
 import time
 from importlib import resources
 from pathlib import Path
@@ -24,8 +25,23 @@ from urllib.parse import quote, urlencode
 from service.broker_certs import Certs, make_certs
 from service.broker_logins import SERVICE_USERNAME, Login, device_username, provision_logins
 
-#: deploy/ of the source tree: the shipped broker configuration (not part of the wheel)
-DEPLOY_DIR = Path(__file__).resolve().parents[1] / "deploy"
+#: the shipped broker configuration and systemd units: ``deploy/`` of a source checkout, else
+#: where an installed wheel puts it (``share/atlas/deploy`` under the environment's prefix)
+DEPLOY_DIRS = (
+    Path(__file__).resolve().parents[1] / "deploy",
+    Path(sysconfig.get_path("data")) / "share" / "atlas" / "deploy",
+)
+
+
+def find_deploy_dir() -> Path:
+    """The first of :data:`DEPLOY_DIRS` that holds the broker config (the checkout's first)."""
+    for candidate in DEPLOY_DIRS:
+        if (candidate / "mosquitto.conf").is_file():
+            return candidate
+    raise FileNotFoundError(
+        "the shipped broker config (deploy/mosquitto.conf) is in neither "
+        + " nor ".join(str(d) for d in DEPLOY_DIRS)
+    )
 
 
 def free_port() -> int:
@@ -179,12 +195,9 @@ class SecureBroker:
         self.workdir = Path(workdir)
         self.homes = list(homes)
         self.service_user = service_user
-        self.deploy_dir = Path(deploy_dir or DEPLOY_DIR)
+        self.deploy_dir = Path(deploy_dir) if deploy_dir else find_deploy_dir()
         if not (self.deploy_dir / "mosquitto.conf").is_file():
-            raise FileNotFoundError(
-                f"the shipped broker config {self.deploy_dir}/mosquitto.conf is not there: it "
-                "comes with Atlas's source tree (deploy/), not with an installed wheel"
-            )
+            raise FileNotFoundError(f"no broker config at {self.deploy_dir}/mosquitto.conf")
         self.device_port = free_port()
         self.service_port = free_port()
         self.certs: Certs | None = None

@@ -146,10 +146,10 @@ class CalibrationEngine:
         ``seed -> QueryStrategy`` for a strategy outside :data:`atlas.strategies.STRATEGIES`
         (the benchmark's outside reference); None builds ``config.strategy``.
     fleet : atlas.fleet.FleetPrior or None, default=None
-        What earlier homes taught (issue 8, docs/fleet.md): its codebook from day 1, its
-        category evidence in the feature matrix, stand-in training examples for valves it can
-        pick reliably, its Beta prior in the estimates. None: the home alone, exactly as
-        without the fleet.
+        What earlier homes taught (docs/fleet.md): its codebook from day 1, its category
+        evidence in the feature matrix, stand-in training examples for valves it can pick
+        reliably, its accuracy prior (a Beta mixture) in the estimates. None: the home alone,
+        exactly as without the fleet.
     day_one : atlas.day_one.DayOnePriors or None, default=None
         The day-one prior table (used when ``config.day_one_prior`` is set); None: the table
         shipped with Atlas.

@@ -1,14 +1,15 @@
 """The fleet as a new home receives it (:class:`FleetPrior`), and how it is built from homes.
 
 WHY one frozen object: the engine takes it as one optional argument
-(``CalibrationEngine(..., fleet=prior)``) and uses it at three explicit points, so the per-home
+(``CalibrationEngine(..., fleet=prior)``) and uses it at four explicit points, so the per-home
 pipeline stays exactly as it is without a fleet:
 
 1. ``projection``: the fleet codebook + PCA, so codes exist from day 1;
 2. :meth:`FleetPrior.adjust_features`: the fleet category model's posterior multiplies the
    rule-evidence columns of the home's feature matrix (virtual evidence at category level),
    tempered by ``tau / (tau + n_labels)`` so the home's own labels take over as they arrive;
-3. :meth:`FleetPrior.accuracy_prior`: a Beta prior per level and week for the estimates;
+3. :meth:`FleetPrior.accuracy_prior`: a prior per level for the estimates (a Beta mixture: the
+   population of the fleet's homes, :func:`atlas.fleet.fit_population`);
 4. :meth:`FleetPrior.stand_in_scores` / :meth:`FleetPrior.stand_in_targets`: stand-in
    examples for the valves whose (category, lines) the fleet measured it can pick reliably,
    and :meth:`FleetPrior.checklist`, the guided checklist without the items they cover

@@ -1,8 +1,8 @@
 """UCR datasets, the reference classifiers and the protocol of ``atlas bench codebook-ucr``.
 
 The datasets and two of the references come from optional packages (``pip install
-'atlas[ucr]'``: sktime and tslearn). They are imported inside functions through :func:`require`,
-never at module level: a runtime-only install imports every module of the packages
+'atlas-water[ucr]'``: sktime and tslearn). They are imported inside functions through
+:func:`require`, never at module level: a runtime-only install imports every module of the packages
 (scripts/import_all.py) and must not need them.
 """
 
@@ -43,8 +43,7 @@ METHODS = ("codebook", "1nn-euclidean", "1nn-dtw", "minirocket")
 RIDGE_ALPHAS = np.logspace(-3, 3, 10)
 LINEAR = ("ridge", "ridge-unscaled", "logistic")
 INSTALL_HINT = (
-    "pip install 'atlas[ucr]' (the ucr extra of the atlas-water distribution; in a checkout: "
-    "pip install -e '.[ucr]')"
+    "pip install 'atlas-water[ucr]' (the ucr extra; in a checkout: pip install -e '.[ucr]')"
 )
 
 

@@ -14,7 +14,7 @@ MiniRocket) on one core, best of ``--repeats`` passes after a warm-up.
 ``--homes`` instead runs MiniRocket beside the codebook on the simulated homes, in the few-label
 valve protocol of ``atlas bench codebook``.
 
-Needs the optional extra: ``pip install 'atlas[ucr]'`` (sktime, tslearn).
+Needs the optional extra: ``pip install 'atlas-water[ucr]'`` (sktime, tslearn).
 
     OMP_NUM_THREADS=1 atlas bench codebook-ucr
     OMP_NUM_THREADS=1 atlas bench codebook-ucr --datasets GunPoint Trace --methods codebook 1nn-dtw

@@ -4,10 +4,13 @@ For every held-out preset (leave-one-preset-out: the new home's layout was never
 of ``--fleet-size`` homes of the *other* presets (seeds from ``--fleet-seed``, plumbing
 variation cycling 1.0 / 0.7 / 1.3) is calibrated in sequence through
 :class:`atlas.engine.CalibrationEngine`, home i with ``fleet=build_fleet(homes < i)``. Then the
-new homes (held-out preset, ``--seeds``) are calibrated three ways: ``none`` (no fleet, today's
-pipeline), ``fleet`` (fleet codebook kept, category evidence, accuracy prior) and
-``fleet_refit`` (the same, but the home refits its own codebook at day 7 and weekly, as without
-a fleet). The protocol and homeowner are those of ``atlas bench calibration``.
+new homes (held-out preset, ``--seeds``) are calibrated once per ``--variants`` entry
+(:data:`VARIANTS`): ``none`` (no fleet), ``fleet`` (fleet codebook kept, category evidence,
+accuracy prior), ``fleet_refit`` (the same, but the home refits its own codebook at day 7 and
+weekly, as without a fleet), ``fleet_checklist`` (plus stand-in examples and the shorter guided
+checklist), ``fleet_checklist_noprior`` (without the accuracy prior), and the one-example
+controls ``none_single`` and ``fleet_checklist_single``. The protocol and homeowner are those of
+``atlas bench calibration``.
 
     atlas bench fleet-transfer --quick --json /tmp/fleet.json
     atlas bench fleet-transfer --held-out apartment --fleet-size 10 --seeds 1 2 3 4 5 \
@@ -61,8 +64,9 @@ class Variant:
     ``checklist``: "full" (:func:`atlas.checklist.build_checklist`), "fleet" (the items the
     fleet's stand-ins do not cover, :meth:`atlas.fleet.FleetPrior.checklist`); ``single``
     asks one example per remaining item (a control: does the checklist length alone matter?);
-    ``accuracy``: the fleet's Beta prior in the estimates (applied only when earlier homes
-    share the new home's layout, i.e. with ``--fleet-presets`` naming its preset).
+    ``accuracy``: the fleet's accuracy prior (a Beta mixture) in the estimates (applied only
+    when earlier homes share the new home's layout, i.e. with ``--fleet-presets`` naming its
+    preset).
     """
 
     fleet: bool

@@ -84,7 +84,7 @@ BUCKET_LITRES = 5.0
 BUCKET_VALVE = "kitchen-sink/cold"
 UNDECIDED = "undecided"
 FAUCETS = "faucet (either)"
-#: Acceptance targets (issue 22): mean weekly error after calibration at one fixture.
+#: Acceptance targets (docs/usage.md): mean weekly error after calibration at one fixture.
 TARGETS = {"category": 0.10, "fixture": 0.15}
 FLAPPER_TARGET_H = 24.0
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Query
 
-from atlas.levels import lump_id
+from atlas.levels import RULE_CONFIDENT, lump_id
 from service.api.deps import ConnDep, ReadableHome
 from service.api.errors import BAD_REQUEST, HOME_READ
 from service.api.schemas.uses import ClassificationPublic, UsePublic, UsesPublic
@@ -28,9 +28,11 @@ def list_uses(
 ) -> UsesPublic:
     """Uses newest first, each with its newest classification at the display level.
 
-    The display level is the home's current one ('rules' shows the rule categories). At the
-    fixture level, fixtures the model cannot yet tell apart show as their lump ("One of the two
-    upstairs toilets", label ``lump:<fixture ids joined by +>``), decided with the level.
+    The display level is the home's current one. At 'rules' (week 1) only the categories the
+    rules are confident about are named (shower, dishwasher, washing machine); any other use has
+    no classification yet, as on the stream and in the usage breakdown. At the fixture level,
+    fixtures the model cannot yet tell apart show as their lump ("One of the two upstairs
+    toilets", label ``lump:<fixture ids joined by +>``), decided with the level.
     """
     status = dashboard.home_status_row(conn, home_id) or {}
     level = status.get("level", "rules")
@@ -45,6 +47,8 @@ def list_uses(
     data = []
     for item in items:
         found = item.pop("classification")
+        if level == "rules" and found is not None and found["label"] not in RULE_CONFIDENT:
+            found = None
         if found is not None and found["label"] in lump_of:
             found["label"] = lump_of[found["label"]]
         cls = (

@@ -93,6 +93,30 @@ def test_uses_paged_at_display_level(client: TestClient, homes) -> None:
     assert bad.status_code == 422
 
 
+def test_week_one_names_only_the_categories_the_rules_are_sure_of(
+    client: TestClient, engine, homes
+) -> None:
+    a = homes["a"]
+    shower, toilet = a["use_ids"][-1], a["use_ids"][-2]
+    with engine.begin() as conn:
+        insert_classifications(conn, a["home_id"], [
+            {"use_id": shower, "level": "category", "label": "shower", "probability": 0.9,
+             "model_version": "m0"},
+            {"use_id": toilet, "level": "category", "label": "toilet", "probability": 0.9,
+             "model_version": "m0"},
+        ], now=T0 + timedelta(days=9))  # fmt: skip
+        upsert_home_status(
+            conn, a["home_id"], phase="week1", calibration_day=3, level="rules",
+            reason={"text": "week 1: the rules' categories"}, model_version="m0",
+            now=T0 + timedelta(days=9),
+        )  # fmt: skip
+    page = client.get(f"/v1/homes/{a['home_id']}/uses", headers=bearer("owner_a")).json()
+    shown = {u["use_id"]: u["classification"] for u in page["data"]}
+    assert page["display_level"] == "rules"
+    assert shown[shower]["label"] == "shower"
+    assert shown[toilet] is None  # the rules do not vouch for toilets in week 1
+
+
 def test_fixtures_the_model_confuses_show_as_their_lump(client: TestClient, engine, homes) -> None:
     a = homes["a"]
     newest = a["use_ids"][-1]

@@ -25,6 +25,7 @@ import argparse
 import heapq
 import json
 import sys
+from bisect import bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -43,6 +44,7 @@ from atlas.homespec import HomeSpec
 from atlas.levels import DEFAULT_GOALS, DISPLAY_LEVELS
 from atlas.pairing import pair_events
 from atlas.strategies import STRATEGIES
+from atlas.strategies.candidates import answerable
 from atlas.transient import TransientFeatures
 from atlas.uses import WaterUse
 from service.bench._conditions import (
@@ -286,6 +288,7 @@ def _measure(
             out.setdefault(name, {})[lv] = _accuracy(pred, truth_lv[lv], use_ids)
     ingested = engine.predictions("valve")  # a use still running at day's end is not yet in
     window_ids = [u for u in ids["window"] if u in ingested]
+    out["askable"] = _askable_split(engine, home, truth_lv, window_ids, day_end)
     window_cls = engine.classify(window_ids) if window_ids else []
     out["confidence"] = {  # the model's own mean top probability on the window's uses
         lv: float(np.mean([c.confidence[lv] for c in window_cls]))
@@ -303,6 +306,60 @@ def _measure(
     out["labels_by_source"] = dict(report.n_labels)  # type: ignore[attr-defined]
     out["requests"] = len(engine.requests)
     return out
+
+
+def _askable_split(
+    engine: CalibrationEngine,
+    home: ReplayHome,
+    truth_lv: dict[str, dict[str, str]],
+    window_ids: Sequence[str],
+    day_end: datetime,
+) -> dict:
+    """The window's share of uses of the kind a homeowner can be asked about (paired, overlapping
+    no other use), and the true accuracy and the model's mean top probability on them and on
+    the rest.
+
+    Labels only ever come from the first kind while the display claims all uses: where the two
+    differ, a label-based estimate is biased however it was sampled (docs/estimation.md).
+    """
+    seen = home.uses[: bisect_right(home.done_at, day_end)]
+    kind = answerable(seen, day_end, max_age=day_end - home.installed_at + timedelta(days=1))
+    askable = {seen[i].use_id for i in kind}
+    split = {
+        "askable": [u for u in window_ids if u in askable],
+        "other": [u for u in window_ids if u not in askable],
+    }
+    out: dict = {"share": len(split["askable"]) / len(window_ids) if window_ids else float("nan")}
+    out["confidence"] = {}
+    for name, use_ids in split.items():
+        out[name] = {lv: _accuracy(engine.predictions(lv), truth_lv[lv], use_ids) for lv in LEVELS}
+        top = [c.confidence for c in engine.classify(use_ids)] if use_ids else []
+        out["confidence"][name] = {
+            lv: float(np.mean([t[lv] for t in top])) if top and top[0] else float("nan")
+            for lv in LEVELS
+        }
+    return out
+
+
+def askable_summary(days_per_home: Sequence[Sequence[dict]], first_day: int = 8) -> dict:
+    """Mean over home-days (from ``first_day``) of the askable share, of the trailing-7-day
+    true accuracy on askable uses, on the others and on all, and of the model's confidence on
+    the askable and the other uses (:func:`_askable_split`)."""
+    rows = [d for days in days_per_home for d in days if d["day"] >= first_day]
+    accuracy = {
+        "askable": [d["askable"]["askable"] for d in rows],
+        "other": [d["askable"]["other"] for d in rows],
+        "all": [d["window"] for d in rows],
+        "confidence_askable": [d["askable"]["confidence"]["askable"] for d in rows],
+        "confidence_other": [d["askable"]["confidence"]["other"] for d in rows],
+    }
+    return {
+        "share": float(np.nanmean([d["askable"]["share"] for d in rows])),
+        **{
+            name: {lv: float(np.nanmean([r[lv] for r in per_day])) for lv in LEVELS}
+            for name, per_day in accuracy.items()
+        },
+    }
 
 
 def false_promotions(days: list[dict], first_day: int = 8) -> dict[str, float]:
@@ -419,6 +476,11 @@ def summarize(runs: list[dict]) -> dict:
             "false_promotion": false_promotion,
             "promotion": promotion,
             "coverage": coverage,
+            "askable": askable_summary([h["days"] for h in homes]),
+            "askable_by_preset": {
+                preset: askable_summary([h["days"] for h in homes if h["preset"] == preset])
+                for preset in sorted({h["preset"] for h in homes})
+            },
             "homes": [
                 {
                     "preset": h["preset"],
@@ -455,13 +517,24 @@ def table(name: str, summary: dict) -> str:
             f"| {w['week']} | {w['labels']:.1f} | {w['true']['valve']:.1%} | "
             f"{w['true']['fixture']:.1%} | {w['true']['category']:.1%} | {est} | {levels} |"
         )
-    fp, cov = s["false_promotion"], s["coverage"]
+    fp, cov, ask = s["false_promotion"], s["coverage"], s["askable"]
     lines += [
         "",
         "False promotions (share of home-days 8-28): "
         + ", ".join(f"{lv} {fp[lv]:.1%}" for lv in LEVELS),
         "Lower-bound coverage (home-days 8-28 with a bound): "
         + ", ".join(f"{lv} {cov[lv]:.1%}" for lv in LEVELS),
+        f"Uses one can be asked about (paired, overlapping none): {ask['share']:.1%} of the "
+        "trailing 7 days; their true accuracy / the others' / all uses': "
+        + ", ".join(
+            f"{lv} {ask['askable'][lv]:.1%} / {ask['other'][lv]:.1%} / {ask['all'][lv]:.1%}"
+            for lv in LEVELS
+        )
+        + "; the model's mean top probability on them / on the others: "
+        + ", ".join(
+            f"{lv} {ask['confidence_askable'][lv]:.1%} / {ask['confidence_other'][lv]:.1%}"
+            for lv in LEVELS
+        ),
         "",
         promotion_table({name: s["promotion"]}),
         "",

@@ -58,7 +58,19 @@ def test_quick_run_writes_the_contract_json(tmp_path):
     for level in LEVELS:
         assert (tmp_path / f"learning_{level}.png").stat().st_size > 0
         assert (tmp_path / f"promotion_{level}.png").stat().st_size > 0
-    assert "| week | labels |" in (tmp_path / "calibration.md").read_text()
+    report = (tmp_path / "calibration.md").read_text()
+    assert "| week | labels |" in report and "Uses one can be asked about" in report
+    details = json.loads((tmp_path / "calibration_details.json").read_text())
+    for day in details["strategies"]["random"]["homes"][0]["days"][7:]:
+        # the askable uses and the others split the trailing window (a use still running at
+        # the day's end is in neither: it counts as wrong in the window's accuracy)
+        split = day["askable"]
+        assert 0.0 < split["share"] < 1.0
+        for lv in LEVELS:
+            parts = (
+                split["share"] * split["askable"][lv] + (1 - split["share"]) * split["other"][lv]
+            )
+            assert day["window"][lv] - 1e-9 <= parts <= day["window"][lv] + 0.02
 
 
 @pytest.mark.slow

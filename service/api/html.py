@@ -16,6 +16,7 @@ from service.api.schemas.accuracy import AccuracyHistoryPublic
 from service.api.schemas.checklist import ChecklistPublic
 from service.api.schemas.homes import HomePublic
 from service.api.schemas.label_requests import LabelRequestPublic
+from service.api.schemas.usage import UsageGroupPublic, UsagePublic
 
 CSS = """
 *{box-sizing:border-box}body{font-family:system-ui,sans-serif;margin:0;padding:1rem;
@@ -29,6 +30,7 @@ width:100%;min-height:3.2rem;cursor:pointer}button.secondary{background:#57606a}
 button:disabled{opacity:.5}.done{color:#1a7f37;font-weight:600}.muted{color:#57606a}
 .err{color:#cf222e}table{border-collapse:collapse;width:100%}td,th{text-align:left;
 padding:.3rem;border-bottom:1px solid #d0d7de}svg{width:100%;height:auto;background:#fff}
+svg.water{max-width:30rem;display:block}
 """
 
 SCRIPT = """
@@ -55,6 +57,24 @@ LEVEL_COLOURS = {
     "category": "#bf8700",
     "fixture": "#1f6feb",
     "valve": "#1a7f37",
+}
+
+
+#: Bar colours by the usage endpoint's group kind.
+WATER_COLOURS = {
+    "named": "#1f6feb",
+    "lump": "#8250df",
+    "low_confidence": "#bf8700",
+    "unclassified": "#8c959f",
+}
+#: Groups every breakdown shows, with or without uses: the water not (confidently) placed.
+WATER_UNPLACED = {"low_confidence": "Low confidence", "unclassified": "Unclassified"}
+_GROUPING_WORDS = {
+    "rule_categories": "category (week 1: only washing machine, dishwasher and shower are named "
+    "yet)",
+    "category": "category",
+    "fixture": "fixture",
+    "valve": "valve",
 }
 
 
@@ -91,10 +111,88 @@ def _json_choice(value: str) -> str:
     return json.dumps({"choice": value})
 
 
+def _litres(value: float, sigma: float) -> str:
+    """``value ± sigma`` to whole litres from 10 L, to a tenth below (just ``value`` when sigma
+    is 0)."""
+    digits = 0 if value >= 10 or value == 0 else 1
+    if sigma <= 0:
+        return f"{value:.{digits}f}"
+    return f"{value:.{digits}f} ± {sigma:.{digits}f}"
+
+
+def _uses(n: int) -> str:
+    return f"{n} use" if n == 1 else f"{n} uses"
+
+
+def water_chart(water: UsagePublic | None, width: int = 360) -> str:
+    """This week's water per group (``GET /v1/homes/{id}/usage`` over the week) as horizontal
+    bars in inline SVG: litres, with a whisker of one standard deviation either way. Named groups
+    and lumps by litres, then low-confidence and unclassified uses, whose bars are always shown
+    (0 L when there are none)."""
+    if water is None:
+        return "<p class='muted'>No water counted this week yet.</p>"
+    groups = sorted(
+        (g for g in water.totals if g.kind not in WATER_UNPLACED), key=lambda g: (-g.litres, g.text)
+    )
+    present = {g.kind: g for g in water.totals if g.kind in WATER_UNPLACED}
+    none = {"count": 0, "minutes": 0.0, "litres": 0.0, "litres_sigma": 0.0, "unsized": 0}
+    for kind, text in WATER_UNPLACED.items():
+        groups.append(
+            present.get(kind) or UsageGroupPublic(group=kind, text=text, kind=kind, **none)
+        )
+    label_h, bar_h, gap, pad_l, pad_r = 17, 14, 9, 2, 6
+    row_h = label_h + bar_h + gap
+    top = max((g.litres + g.litres_sigma for g in groups), default=0.0) or 1.0
+
+    def x(v: float) -> float:
+        return pad_l + max(v, 0.0) / top * (width - pad_l - pad_r)
+
+    summary = f"{_litres(water.litres, water.litres_sigma)} litres in {_uses(water.count)}"
+    grouping = escape(_GROUPING_WORDS.get(water.group, water.group))
+    parts = [
+        f"<svg class='water' viewBox='0 0 {width} {row_h * len(groups) + 4}' role='img' "
+        f"aria-label='This week: {escape(summary)}, by {grouping}'>"
+    ]
+    for i, g in enumerate(groups):
+        y = i * row_h + 2 + label_h
+        value = f"{_litres(g.litres, g.litres_sigma)} L · {_uses(g.count)}"
+        parts.append(
+            f"<g class='water-bar' data-group='{escape(g.group)}' data-kind='{g.kind}' "
+            f"data-litres='{g.litres}'><title>{escape(g.text)}: {escape(value)}</title>"
+            f"<text x='{pad_l}' y='{y - 4}' font-size='13'>{escape(g.text)}</text>"
+            f"<rect class='bar' x='{pad_l}' y='{y}' width='{max(x(g.litres) - pad_l, 1):.1f}' "
+            f"height='{bar_h}' fill='{WATER_COLOURS[g.kind]}'/>"
+        )
+        lo, hi, mid = x(g.litres - g.litres_sigma), x(g.litres + g.litres_sigma), y + bar_h / 2
+        if g.litres_sigma > 0:
+            parts.append(
+                f"<path class='sigma' d='M{lo:.1f} {mid - 4:.1f}v8M{lo:.1f} {mid:.1f}"
+                f"H{hi:.1f}M{hi:.1f} {mid - 4:.1f}v8' stroke='#1b1f24' fill='none'/>"
+            )
+        parts.append(
+            f"<text x='{width - 2}' y='{y - 4}' font-size='12' text-anchor='end'>"
+            f"{escape(value)}</text></g>"
+        )
+    parts.append("</svg>")
+    unsized = sum(g.unsized for g in water.totals)
+    note = f" {_uses(unsized)} without litres (still running or unpaired)." if unsized else ""
+    return (
+        f"<div class='card'><p class='muted'>Since Monday, by {grouping}: <b>{escape(summary)}"
+        f"</b>. Each whisker spans one standard deviation either way.{note}</p>"
+        + "".join(parts)
+        + "</div>"
+    )
+
+
 def homeowner_page(
-    home: HomePublic, requests: list[LabelRequestPublic], checklist: ChecklistPublic, nonce: str
+    home: HomePublic,
+    requests: list[LabelRequestPublic],
+    checklist: ChecklistPublic,
+    nonce: str,
+    water: UsagePublic | None = None,
 ) -> str:
-    """Open questions with one big button per choice, then the week-1 checklist."""
+    """Open questions with one big button per choice, this week's water, then the week-1
+    checklist."""
     cards = "".join(_request_card(home.home_id, r) for r in requests) or (
         "<p class='muted'>No questions right now. Thank you!</p>"
     )
@@ -126,7 +224,8 @@ def homeowner_page(
         f"<h1>{escape(home.name)}</h1><p class='muted'>Showing water use by "
         f"<b>{escape(home.display_level)}</b>"
         + (f" · day {home.calibration_day}" if home.calibration_day is not None else "")
-        + f"</p><h2>Questions ({len(requests)})</h2>{cards}{checklist_html}"
+        + f"</p><h2>Questions ({len(requests)})</h2>{cards}"
+        f"<h2>This week's water</h2>{water_chart(water)}{checklist_html}"
     )
     return _page(f"Atlas · {home.name}", body, nonce)
 
@@ -189,8 +288,11 @@ def accuracy_svg(history: AccuracyHistoryPublic, width: int = 640, height: int =
     return "".join(parts)
 
 
-def dashboard_page(home: HomePublic, history: AccuracyHistoryPublic, nonce: str) -> str:
-    """Read-only: the state of one home, accuracy over time and the level timeline."""
+def dashboard_page(
+    home: HomePublic, history: AccuracyHistoryPublic, nonce: str, water: UsagePublic | None = None
+) -> str:
+    """Read-only: the state of one home, this week's water, accuracy over time and the level
+    timeline."""
     acc_rows = "".join(
         f"<tr><td>{a.level}</td><td>{a.estimate:.1%}</td><td>{a.lower_bound:.1%}</td>"
         f"<td>{a.n_labels}</td><td>{'shown' if a.displayed else ''}</td></tr>"
@@ -206,7 +308,7 @@ def dashboard_page(home: HomePublic, history: AccuracyHistoryPublic, nonce: str)
         f"<p class='muted'>{escape(str(home.level_reason.get('text', home.level_reason)))}</p>"
         f"<p>Questions asked {b.requests_sent}, answered {b.answered}, not sure {b.declined}, "
         f"expired {b.expired}, open {b.open}; week-1 labels {b.labels_guided}.</p></div>"
-        "<h2>Accuracy over time</h2>"
+        f"<h2>This week's water</h2>{water_chart(water)}<h2>Accuracy over time</h2>"
         + accuracy_svg(history)
         + "<table><tr><th>Level</th><th>Estimate</th><th>95% lower bound</th><th>Labels</th>"
         f"<th></th></tr>{acc_rows}</table><h2>Level timeline</h2><ul>{timeline}</ul>"

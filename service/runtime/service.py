@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, text
 
 from atlas.engine import EngineConfig
 from atlas.events import Event
@@ -27,7 +27,7 @@ from atlas.timetable import TimetablePolicy
 from service import metrics
 from service.answers_mqtt import handle_answer
 from service.api.hooks import ApiHooks, EventHub
-from service.ha_discovery import availability_topic, discovery_messages, state_message
+from service.ha_discovery import HomeAssistant, availability_topic
 from service.intake.mqtt import IntakeConfig, MqttIntake
 from service.intake.pipeline import IngestPipeline
 from service.intake.provisional_process import ProvisionalProcess
@@ -44,8 +44,6 @@ from service.scheduler.leader import LeaderElection
 from service.scheduler.service import AtlasScheduler
 from service.settings import Settings
 from service.storage.homes import list_home_ids
-from service.storage.homestatus import load_home_status
-from service.storage.schema import homes
 
 _LOGGER = logging.getLogger(__name__)
 SW_VERSION = "0.6"
@@ -167,9 +165,14 @@ class _Publish(Listener):
     def classified(self, home_id: str, rows: list[dict]) -> None:
         for row in rows:
             self.rt.hub.publish(home_id, "classification", row)
+        self.rt.publish_uses(home_id, [r["use_id"] for r in rows if not r["provisional"]])
 
     def status_changed(self, home_id: str, status: dict, level_changed: bool) -> None:
-        self.rt.publish_home_state(home_id, status)
+        try:  # the water sensors follow the display level and its lumps
+            self.rt.publish_discovery(home_id)
+        except Exception:  # published again at the next daily update, start or HA restart
+            _LOGGER.exception("publishing the discovery of %s failed", home_id)
+        self.rt.publish_home_state(home_id, status, recount=True)
         if level_changed:
             self.rt.hub.publish(home_id, "level", {"level": status["level"],
                                                   "reason": status["reason"]})  # fmt: skip
@@ -226,6 +229,7 @@ class AtlasRuntime:
             self._on_link_message,
             availability_topic(self.base),
         )  # fmt: skip
+        self.ha = HomeAssistant(db, settings.ha_discovery_prefix, self.base, SW_VERSION)
         self.dispatcher = Dispatcher(
             db, clock=self.clock.now, policy=self.policy, topic_base=self.base,
             publish=self.link.publish_json, home_push=settings.push.get,
@@ -618,27 +622,38 @@ class AtlasRuntime:
 
     # ------------------------------------------------------------------ MQTT state
 
-    def publish_home_state(self, home_id: str, status: dict) -> None:
-        self.link.publish_json(f"{self.base}/homes/{home_id}/state", state_message(home_id, status))
+    def publish_home_state(self, home_id: str, status: dict, *, recount: bool = False) -> None:
+        """The retained state with the water totals (``recount``: count all uses again)."""
+        topic, payload = self.ha.state(home_id, status, self.clock.now(), recount=recount)
+        self.link.publish_json(topic, payload)
+
+    def publish_uses(self, home_id: str, use_ids: list[str]) -> None:
+        """A use event per newly classified use, then the state with their litres."""
+        if not use_ids:
+            return
+        try:
+            for topic, payload in self.ha.use_events(home_id, use_ids, self.clock.now()):
+                self.link.publish_json(topic, payload, retain=False)
+            status = self.ha.stored_status(home_id)
+            if status is not None:
+                self.publish_home_state(home_id, status)
+        except Exception:  # the uses are classified and stored; the next state catches up
+            _LOGGER.exception("publishing the new uses of %s failed", home_id)
 
     def publish_discovery(self, home_id: str) -> None:
-        with self.db.connect() as conn:
-            name = conn.execute(select(homes.c.name).where(homes.c.home_id == home_id)).scalar()
-        for topic, payload in discovery_messages(
-            self.settings.ha_discovery_prefix, self.base, home_id, name or home_id, SW_VERSION
-        ):
+        for topic, payload in self.ha.discovery(home_id):
             self.link.publish_json(topic, payload)
 
     def publish_all(self) -> None:
         """Discovery, state and open requests of every home (start-up, HA restart)."""
         with self.db.connect() as conn:
             ids = list_home_ids(conn)
-            statuses = {h: load_home_status(conn, h) for h in ids}
         for home_id in ids:
             try:
                 self.publish_discovery(home_id)
-                if statuses[home_id] is not None:
-                    self.publish_home_state(home_id, statuses[home_id])
+                status = self.ha.stored_status(home_id)
+                if status is not None:
+                    self.publish_home_state(home_id, status)
                 self.dispatcher.publish_state(home_id)
             except Exception:
                 _LOGGER.exception("publishing the state of %s failed", home_id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from service.storage.answers import utc
 from service.storage.schema import classifications, uses
@@ -88,3 +88,10 @@ def uses_between(conn: Connection, home_id: str, start: datetime, end: datetime)
         )
         for r in rows
     ]
+
+
+def first_use_at(conn: Connection, home_id: str) -> datetime | None:
+    """When the home's first stored use started (None: no use yet): where its running totals
+    since installation begin (:mod:`service.ha_discovery`)."""
+    first = conn.execute(select(func.min(uses.c.t)).where(uses.c.home_id == home_id)).scalar()
+    return utc(first)

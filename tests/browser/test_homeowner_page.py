@@ -106,3 +106,23 @@ def test_a_request_sent_days_ago_says_how_many(server, browser) -> None:
     browser.get(f"{base}/homes/{home['home_id']}?token={TOKENS['owner_a']}")
     card = browser.find_element(By.ID, f"req-{home['requests'][0]}")
     assert "5 days ago at " in card.text and "Yesterday" not in card.text
+
+
+@pytest.mark.timeout(60)
+def test_this_weeks_water_is_drawn_as_bars(server, browser) -> None:
+    """The breakdown renders under the page's CSP: a bar per group with its name, the
+    low-confidence and unclassified ones too (empty here)."""
+    from selenium.webdriver.common.by import By
+
+    base, home = server
+    browser.get(f"{base}/homes/{home['home_id']}?token={TOKENS['owner_a']}")
+    bars = browser.find_elements(By.CSS_SELECTOR, "svg.water g.water-bar")
+    groups = [b.get_attribute("data-group") for b in bars]
+    assert groups == ["kitchen_faucet", "low_confidence", "unclassified"]
+    chart = browser.find_element(By.CSS_SELECTOR, "svg.water")
+    assert chart.size["width"] > 200 and chart.size["height"] > 60
+    names = [t.text for t in chart.find_elements(By.CSS_SELECTOR, "g.water-bar > text")]
+    assert names[0::2] == ["Kitchen faucet", "Low confidence", "Unclassified"]
+    assert names[1].endswith("L · 6 uses") and names[3] == names[5] == "0 L · 0 uses"
+    seeded = bars[0].find_element(By.CSS_SELECTOR, "rect.bar")
+    assert seeded.size["width"] > 100  # drawn, with the litres of the seeded uses

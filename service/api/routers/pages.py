@@ -9,7 +9,7 @@ buttons call the JSON API with the cookie and the ``X-Atlas-Page: 1`` header.
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -24,8 +24,11 @@ from service.api.routers.accuracy import accuracy_history
 from service.api.routers.checklist import get_checklist
 from service.api.routers.homes import get_home
 from service.api.routers.label_requests import request_public
+from service.api.routers.usage import usage
 from service.api.schemas.common import HomeIdPath
+from service.api.schemas.homes import HomePublic
 from service.api.schemas.label_requests import LabelRequestPublic
+from service.api.schemas.usage import UsagePublic
 from service.api.wording import label_texts
 from service.push.text import describe_use
 from service.storage import dashboard
@@ -33,6 +36,9 @@ from service.storage.uses import load_uses
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 TOKEN_MAX_AGE_S = 90 * 24 * 3600
+#: The grouping the water chart asks the usage endpoint for: the display level's own.
+_CERTIFIED_GROUP = {"rules": "category", "category": "category", "fixture": "fixture",
+                    "valve": "valve"}  # fmt: skip
 
 
 def _html(content: str, nonce: str, status: int = 200) -> HTMLResponse:
@@ -113,11 +119,25 @@ def _worded_as_of(
     return worded
 
 
+def this_weeks_water(conn, home: HomePublic, now: datetime) -> UsagePublic | None:
+    """``GET /v1/homes/{id}/usage`` from the start of the home-local week (Monday 00:00) to
+    ``now``, at the certified grouping, with the endpoint's default confidence threshold (None
+    at the very first instant of the week)."""
+    tz = ZoneInfo(home.timezone)
+    today = now.astimezone(tz).date()
+    monday = datetime.combine(today - timedelta(days=today.weekday()), time(0), tzinfo=tz)
+    if monday >= now:
+        return None
+    group = _CERTIFIED_GROUP.get(home.display_level, "category")
+    return usage(home.home_id, conn, now, start=monday, end=now, bucket="week", group=group,
+                 min_probability=0.5)  # fmt: skip
+
+
 @router.get("/homes/{home_id}", response_class=HTMLResponse)
 def homeowner(
     request: Request, home_id: HomeIdPath, conn: ConnDep, now: NowDep, token: TokenQuery = None
 ):
-    """Open questions with big answer buttons, and the week-1 checklist."""
+    """Open questions with big answer buttons, this week's water, and the week-1 checklist."""
     stop = _gate(request, home_id, token, conn)
     if stop is not None:
         return stop
@@ -129,16 +149,21 @@ def homeowner(
         for r in dashboard.label_requests_of(conn, home_id, state="sent", limit=50)
     ]
     requests = _worded_as_of(conn, home_id, ZoneInfo(home.timezone), requests, now)
-    page = homeowner_page(home, requests, get_checklist(home_id, conn), nonce)
+    water = this_weeks_water(conn, home, now)
+    page = homeowner_page(home, requests, get_checklist(home_id, conn), nonce, water)
     return _html(page, nonce)
 
 
 @router.get("/homes/{home_id}/dashboard", response_class=HTMLResponse)
-def dashboard_view(request: Request, home_id: HomeIdPath, conn: ConnDep, token: TokenQuery = None):
-    """Accuracy over time and the level timeline (read-only)."""
+def dashboard_view(
+    request: Request, home_id: HomeIdPath, conn: ConnDep, now: NowDep, token: TokenQuery = None
+):
+    """This week's water, accuracy over time and the level timeline (read-only)."""
     stop = _gate(request, home_id, token, conn)
     if stop is not None:
         return stop
     nonce = secrets.token_urlsafe(12)
     history = accuracy_history(home_id, conn, level=None, limit=10000)
-    return _html(dashboard_page(get_home(home_id, conn), history, nonce), nonce)
+    home = get_home(home_id, conn)
+    page = dashboard_page(home, history, nonce, this_weeks_water(conn, home, now))
+    return _html(page, nonce)

@@ -16,7 +16,7 @@ will message sets it offline). Everything is published again when ``<prefix>/sta
 ``online`` (Home Assistant restarted and forgot the entities), and the discovery at each daily
 update (the groups with a sensor follow the display level and its lumps).
 
-The litres are those of ``GET /v1/homes/{id}/usage`` (service/api/routers/usage.py), got by
+The litres are those of ``GET /v1/homes/{id}/usage`` (:mod:`service.usage_report`), got by
 calling it: the same grouping, lumps, low-confidence threshold and volume model. Why the
 state class is ``total`` and how the totals are kept: docs/usage.md, "Home Assistant".
 """
@@ -38,7 +38,6 @@ from sqlalchemy import Connection, Engine, select
 
 from atlas.levels import RULE_CONFIDENT, lump_id
 from atlas.uses import WaterUse
-from service.api.routers.usage import LOW_CONFIDENCE, MAX_DAYS, UNCLASSIFIED, usage
 from service.api.schemas.usage import UsageGroupPublic, UsagePublic
 from service.api.wording import label_texts, lump_texts, text_of
 from service.storage import dashboard
@@ -47,6 +46,7 @@ from service.storage.homestatus import load_home_status
 from service.storage.schema import homes
 from service.storage.usage import first_use_at
 from service.storage.uses import load_uses
+from service.usage_report import LOW_CONFIDENCE, MAX_DAYS, UNCLASSIFIED, usage_report
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -62,8 +62,6 @@ WATER_UNIT = "L"
 #: with it the branch resistance the volume estimate uses) changes; ``total_increasing`` would
 #: read any such dip as a meter reset (docs/usage.md, "Home Assistant").
 WATER_STATE_CLASS = "total"
-#: The usage endpoint's default ``min_probability``: below it a use is ``low_confidence``.
-MIN_PROBABILITY = 0.5
 #: Display levels at which the water sensors also go per fixture.
 FIXTURE_LEVELS = ("fixture", "valve")
 _DISPLAY_LEVELS = ("rules", "category", "fixture", "valve")
@@ -275,8 +273,7 @@ def usage_between(
     conn: Connection, home_id: str, now: datetime, start: datetime, end: datetime, group: str
 ) -> UsagePublic:
     """``GET /v1/homes/{id}/usage?from=start&to=end&group=group`` (default threshold)."""
-    return usage(home_id, conn, now, start=start, end=end, bucket="week", group=group,
-                 min_probability=MIN_PROBABILITY)  # fmt: skip
+    return usage_report(conn, home_id, now, start=start, end=end, bucket="week", group=group)
 
 
 @dataclass

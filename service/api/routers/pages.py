@@ -24,7 +24,6 @@ from service.api.routers.accuracy import accuracy_history
 from service.api.routers.checklist import get_checklist
 from service.api.routers.homes import get_home
 from service.api.routers.label_requests import request_public
-from service.api.routers.usage import usage
 from service.api.schemas.common import HomeIdPath
 from service.api.schemas.homes import HomePublic
 from service.api.schemas.label_requests import LabelRequestPublic
@@ -33,6 +32,7 @@ from service.api.wording import label_texts
 from service.push.text import describe_use
 from service.storage import dashboard
 from service.storage.uses import load_uses
+from service.usage_report import usage_report
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 TOKEN_MAX_AGE_S = 90 * 24 * 3600
@@ -129,8 +129,7 @@ def this_weeks_water(conn, home: HomePublic, now: datetime) -> UsagePublic | Non
     if monday >= now:
         return None
     group = _CERTIFIED_GROUP.get(home.display_level, "category")
-    return usage(home.home_id, conn, now, start=monday, end=now, bucket="week", group=group,
-                 min_probability=0.5)  # fmt: skip
+    return usage_report(conn, home.home_id, now, start=monday, end=now, bucket="week", group=group)
 
 
 @router.get("/homes/{home_id}", response_class=HTMLResponse)

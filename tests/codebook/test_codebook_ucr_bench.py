@@ -72,7 +72,7 @@ def test_few_label_draws_take_k_per_class_and_differ_by_seed():
 
 
 def test_missing_optional_dependency_names_the_extra():
-    with pytest.raises(SystemExit, match=r"pip install 'atlas\[ucr\]'"):
+    with pytest.raises(SystemExit, match=r"pip install 'atlas-water\[ucr\]'"):
         _ucr.require("no_such_module_for_atlas_tests.datasets")
 
 

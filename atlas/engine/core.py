@@ -380,6 +380,18 @@ class CalibrationEngine:
         self.retrain(now)
         return cb.version_
 
+    def use_fleet(self, fleet: FleetPrior | None) -> None:
+        """Use ``fleet`` from now on (e.g. a newer fleet version; None: the home alone).
+
+        Its category evidence and stand-ins enter the rows and the model when they are next
+        built (the rows now; the model at the next retrain, round or daily update). The codes
+        keep coming from the current projection, so take a new fleet right before
+        :meth:`fit_codebook`, which re-encodes and refits everything anyway.
+        """
+        self.fleet = fleet
+        self._invalidate_rows()
+        self._stale_model = True
+
     def retrain(self, now: datetime) -> int:
         """Refit the classifier on all uses and labels; returns the new model version.
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.special import betaln
@@ -172,6 +173,47 @@ class FleetAccuracyPrior:
                 discrepancy_sd=discrepancy_sd,
             )
             self.n_homes_[key] = len(with_data)
+
+    def fitted(self) -> list[tuple[str | None, str, int, BetaMixturePrior, int]]:
+        """Every fitted prior as ``(layout, level, week, prior, homes)``; all homes (layout
+        None) first, then each layout class, by level and week."""
+        keys = sorted(self.priors_, key=lambda k: (k[0] is not None, k[0] or "", k[1], k[2]))
+        return [(*k, self.priors_[k], self.n_homes_[k]) for k in keys]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fitted priors as plain types and arrays (read back by :meth:`from_dict`)."""
+        return {
+            "min_homes": self.min_homes,
+            "priors": [
+                {
+                    "layout": layout,
+                    "level": level,
+                    "week": week,
+                    "n_homes": n_homes,
+                    "a": np.asarray(prior.a, dtype=float),
+                    "b": np.asarray(prior.b, dtype=float),
+                    "weights": np.asarray(prior.weights, dtype=float),
+                }
+                for layout, level, week, prior, n_homes in self.fitted()
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> FleetAccuracyPrior:
+        """The priors :meth:`to_dict` described, as fitted: a stored fleet keeps no home's
+        counts to refit from."""
+        out = cls.__new__(cls)
+        out.min_homes = int(d["min_homes"])
+        out.priors_, out.n_homes_ = {}, {}
+        for p in d["priors"]:
+            key = (p["layout"], p["level"], int(p["week"]))
+            out.priors_[key] = BetaMixturePrior(
+                tuple(float(x) for x in p["a"]),
+                tuple(float(x) for x in p["b"]),
+                tuple(float(x) for x in p["weights"]),
+            )
+            out.n_homes_[key] = int(p["n_homes"])
+        return out
 
     def prior(self, level: str, week: int, layout: str | None = None) -> BetaMixturePrior | None:
         """The prior for a home in ``week`` at ``level`` (None: the fleet cannot support one).

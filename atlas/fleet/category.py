@@ -20,8 +20,9 @@ codebook is its own (codes not comparable) still uses the fleet model on the oth
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -170,6 +171,28 @@ class FleetCategoryModel:
         self.counts_ = n
         self.means_ = means
         self.covariance_ = cov
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fitted parameters as plain types and arrays (read back by :meth:`from_dict`)."""
+        return {
+            "names": list(self.names_),
+            "categories": list(self.categories_),
+            "counts": self.counts_.copy(),
+            "means": self.means_.copy(),
+            "covariance": self.covariance_.copy(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> FleetCategoryModel:
+        """The model :meth:`to_dict` described, as fitted: a stored fleet keeps no home's sums
+        to refit from."""
+        model = cls.__new__(cls)
+        model.names_ = tuple(d["names"])
+        model.categories_ = tuple(d["categories"])
+        model.counts_ = np.asarray(d["counts"], dtype=float)
+        model.means_ = np.asarray(d["means"], dtype=float)
+        model.covariance_ = np.asarray(d["covariance"], dtype=float)
+        return model
 
     def log_likelihood(self, T: np.ndarray, names: Sequence[str]) -> np.ndarray:
         """log N(t; mean_c, cov) up to a shared constant, per row and category, on ``names``.

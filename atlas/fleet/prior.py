@@ -21,7 +21,8 @@ It holds only parameters and aggregates (tested: no event, use, label or id of a
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -44,6 +45,8 @@ from atlas.homespec import HomeSpec
 
 #: Settings of the engine's own codebook (CalibrationEngine.fit_codebook).
 CODEBOOK_PARAMS: Mapping = {"n_atoms": 16, "physical_features": False}
+#: Format of :meth:`FleetPrior.to_dict`; a stored fleet of another format is refused.
+FLEET_FORMAT = "atlas.fleet/1"
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,11 @@ class FleetConfig:
     accuracy_scope: str = "layout"
     random_state: int = 0
 
+    @property
+    def codebook_params(self) -> dict[str, Any]:
+        """The parameters each home fits its own codebook with, to share its atoms."""
+        return {**CODEBOOK_PARAMS, "n_atoms": self.n_atoms}
+
     def __post_init__(self) -> None:
         if self.tau <= 0:
             raise ValueError(f"tau={self.tau!r} should be > 0.")
@@ -148,6 +156,41 @@ class FleetPrior:
     config: FleetConfig
     layout: str | None = None
     standin: StandinTrust | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fleet as plain JSON types and numpy arrays, for storage (:meth:`from_dict`).
+
+        Exactly what the fleet holds: aggregates and parameters, no home's id or record. The
+        receiving home's ``layout`` is not part of it (:meth:`for_home` sets it).
+        """
+        return {
+            "format": FLEET_FORMAT,
+            "n_homes": self.n_homes,
+            "config": asdict(self.config),
+            "projection": None if self.projection is None else self.projection.to_dict(),
+            "category_model": (
+                None if self.category_model is None else self.category_model.to_dict()
+            ),
+            "accuracy": None if self.accuracy is None else self.accuracy.to_dict(),
+            "standin": None if self.standin is None else self.standin.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> FleetPrior:
+        """The fleet :meth:`to_dict` described (ValueError for another format)."""
+        if d.get("format") != FLEET_FORMAT:
+            raise ValueError(f"fleet format={d.get('format')!r}; expected {FLEET_FORMAT!r}.")
+        parts = {
+            "projection": CodeProjection.from_dict,
+            "category_model": FleetCategoryModel.from_dict,
+            "accuracy": FleetAccuracyPrior.from_dict,
+            "standin": StandinTrust.from_dict,
+        }
+        return cls(
+            int(d["n_homes"]),
+            config=FleetConfig(**d["config"]),
+            **{name: None if d[name] is None else read(d[name]) for name, read in parts.items()},
+        )
 
     def for_home(self, spec: HomeSpec) -> FleetPrior:
         """This prior, addressed to ``spec``'s home (its layout class picks the accuracy prior)."""
@@ -262,7 +305,7 @@ def build_fleet(homes: Sequence[LocalHome], config: FleetConfig | None = None) -
     shared = [h for h in homes if not h.opt_out]
     if not shared:
         return FleetPrior(0, None, None, None, config)
-    params = {**CODEBOOK_PARAMS, "n_atoms": config.n_atoms}
+    params = config.codebook_params
     atoms = fleet_atoms(
         [h.atoms(params, config.random_state) for h in shared], config.n_atoms, config.random_state
     )

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -211,6 +212,23 @@ class StandinTrust:
 
         self.alone_ = frozenset(k for k, v in self.pooled_.items() if ok(v[1], v[0], v[4]))
         self.grouped_ = frozenset(k for k, v in self.pooled_.items() if ok(v[3], v[2], v[4]))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The pooled counts and the trusted keys, as plain types (see :meth:`from_dict`)."""
+        return {
+            "pooled": [[c, list(lines), *values] for (c, lines), values in self.pooled_.items()],
+            "alone": [[c, list(lines)] for c, lines in sorted(self.alone_)],
+            "grouped": [[c, list(lines)] for c, lines in sorted(self.grouped_)],
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> StandinTrust:
+        """The trust :meth:`to_dict` described, with its decisions as they were made."""
+        trust = cls.__new__(cls)
+        trust.pooled_ = {(row[0], tuple(row[1])): tuple(row[2:]) for row in d["pooled"]}
+        trust.alone_ = frozenset((c, tuple(lines)) for c, lines in d["alone"])
+        trust.grouped_ = frozenset((c, tuple(lines)) for c, lines in d["grouped"])
+        return trust
 
     def covers(self, spec: HomeSpec, valve_id: str) -> bool:
         """Whether stand-ins are trusted for ``valve_id`` of the home ``spec``."""

@@ -312,3 +312,43 @@ def test_engine_trains_on_stand_ins_but_never_scores_them(homes):
     alone.ingest(new.uses, new.events, now)
     alone.daily_update(now)
     assert alone.model_version == 0  # without the fleet: no label, no model
+
+
+def _plain(obj):
+    """``obj`` (a ``to_dict``) with arrays as (dtype, shape, bytes): compares bit for bit."""
+    if isinstance(obj, np.ndarray):
+        return (obj.dtype.str, obj.shape, obj.tobytes())
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+def test_fleet_round_trips_through_plain_types_bit_for_bit(homes):
+    from dataclasses import replace
+
+    from atlas.fleet import AccuracyCount, FleetAccuracyPrior, FleetPrior
+    from atlas.fleet.prior import FLEET_FORMAT
+
+    config = FleetConfig(min_homes=2, standin_min_homes=1, standin_min_precision=0.05)
+    fleet = build_fleet(homes, config)
+    assert fleet.trust is not None and fleet.trust.alone_
+    # the simulated homes have no active labels: an accuracy prior from counts instead
+    counts = {f"h{i}": [AccuracyCount(lv, 2, 17.0 + i % 3, 20.0) for lv in ("category", "valve")]
+              for i in range(4)}  # fmt: skip
+    accuracy = FleetAccuracyPrior(counts, min_homes=3, layouts={f"h{i}": "x" for i in range(4)})
+    fleet = replace(fleet, accuracy=accuracy)
+    state = fleet.to_dict()
+    back = FleetPrior.from_dict(state)
+    assert _plain(back.to_dict()) == _plain(state)
+    assert back.projection.codebook.version_ == fleet.projection.codebook.version_
+    spec = homes[0].spec
+    assert back.checklist(spec) == fleet.checklist(spec)
+    assert back.accuracy.prior("valve", 3, "x") == accuracy.prior("valve", 3, "x") is not None
+    X = np.random.default_rng(0).normal(size=(5, fleet.category_model.means_.shape[1] + 40))
+    np.testing.assert_array_equal(
+        back.category_likelihood(spec, X, None), fleet.category_likelihood(spec, X, None)
+    )
+    with pytest.raises(ValueError, match="format"):
+        FleetPrior.from_dict({**state, "format": f"{FLEET_FORMAT}x"})

@@ -17,10 +17,10 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from sqlalchemy import Engine
 
@@ -31,12 +31,17 @@ from service.broker_logins import SERVICE_USERNAME, provision_logins
 from service.intake.fileingest import ingest_file
 from service.intake.mqtt import IntakeConfig, MqttIntake
 from service.intake.pipeline import IngestPipeline
-from service.settings import hash_token, load_settings
+from service.settings import Settings, hash_token, load_settings
 from service.storage.deadletters import DeadLetterRetention, list_dead_letters, purge_dead_letters
 from service.storage.engine import current_revision, default_db_url, make_engine, require_schema
 from service.storage.engine import upgrade as upgrade_db
+from service.storage.fleets import fleet_users, list_fleet_versions
+from service.storage.homefleet import count_opted_out
 from service.storage.homes import upsert_home
 from service.storage.stats import db_stats
+
+if TYPE_CHECKING:  # the fleet commands import it when run: scikit-learn is slow to load
+    from service.runtime.fleetbuild import RebuildOutcome
 
 _LOGGER = logging.getLogger("atlas")
 
@@ -92,6 +97,37 @@ def deadletters_list(engine: Engine, reason: str | None = None, limit: int = 20)
     require_schema(engine)
     with engine.connect() as conn:
         return list_dead_letters(conn, reason=reason, limit=limit)
+
+
+def fleet_status(engine: Engine) -> dict:
+    """The stored fleet versions (newest first) with the homes on each, and the opt-outs."""
+    require_schema(engine)
+    with engine.connect() as conn:
+        users = fleet_users(conn)
+        versions = [
+            {**asdict(v), "homes_using": users.get(v.version, 0)} for v in list_fleet_versions(conn)
+        ]
+        return {"versions": versions, "opted_out": count_opted_out(conn)}
+
+
+def fleet_rebuild(engine: Engine, settings: Settings) -> RebuildOutcome:
+    """Build a fleet version now (service time of ``settings``' clock), as the leader's job."""
+    from service.runtime.clock import clock_from_settings
+    from service.runtime.fleetbuild import rebuild_fleet
+
+    require_schema(engine)
+    clock = clock_from_settings(settings.sim_start, settings.sim_wall_start, settings.sim_speed)
+    return rebuild_fleet(engine, settings.fleet, clock.now())
+
+
+def fleet_show(engine: Engine, settings: Settings, version: int | None = None) -> dict | None:
+    """What fleet ``version`` (default: the newest) holds, as ``GET /v1/fleet`` says it."""
+    from service.fleet_summary import stored_fleet_summary
+
+    require_schema(engine)
+    with engine.connect() as conn:
+        accuracy = settings.fleet.accuracy_prior
+        return stored_fleet_summary(conn, accuracy_prior_used=accuracy, version=version)
 
 
 def deadletters_purge(engine: Engine, retention: DeadLetterRetention, now: datetime) -> int:
@@ -212,6 +248,19 @@ def build_parser(with_benches: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--max-rows", type=int, default=None, help="keep at most this many")
     p.add_argument("--max-age-days", type=float, default=None, help="keep this many days")
 
+    fleet = sub.add_parser(
+        "fleet", help="the fleet of calibrated homes new homes start from (docs/fleet.md)"
+    ).add_subparsers(dest="fleet_cmd", required=True)
+    p = with_db(fleet.add_parser("status", help="stored versions, homes on each, opt-outs"))
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p = with_db(fleet.add_parser("rebuild", help="build a fleet version now, as the job does"))
+    p.add_argument(
+        "--config", type=Path, default=None, help="TOML settings (fleet.*, sim_* for the clock)"
+    )
+    p = with_db(fleet.add_parser("show", help="what a fleet version holds, as JSON"))
+    p.add_argument("--version", type=int, default=None, help="default: the newest")
+    p.add_argument("--config", type=Path, default=None, help="TOML settings (fleet.*)")
+
     token = sub.add_parser("token", help="bearer tokens").add_subparsers(
         dest="token_cmd", required=True
     )
@@ -309,6 +358,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         elif args.command == "deadletters":
             _deadletters(args, engine)
+        elif args.command == "fleet":
+            return _fleet(args, engine)
         elif args.command == "homes":
             home_id, created = homes_add(engine, args.spec)
             print(f"home {home_id!r} {'registered' if created else 'updated'}")
@@ -371,6 +422,39 @@ def _broker_users(args: argparse.Namespace) -> int:
             f"Created {args.password_file} readable by its owner only: make the broker's "
             f"user its owner (chown mosquitto {args.password_file})."
         )
+    return 0
+
+
+def _fleet(args: argparse.Namespace, engine: Engine) -> int:
+    if args.fleet_cmd == "status":
+        status = fleet_status(engine)
+        if args.json:
+            print(json.dumps(status, indent=2, default=str))
+            return 0
+        for v in status["versions"]:
+            print(
+                f"version {v['version']}: built {v['built_at']:%Y-%m-%d %H:%M} from "
+                f"{v['n_homes']} homes in {v['build_s']:.1f} s ({v['cpu_s']:.1f} s CPU), "
+                f"used by {v['homes_using']} homes"
+            )
+        print(f"{len(status['versions'])} versions stored; {status['opted_out']} homes opted out")
+        return 0
+    settings = load_settings(args.config)
+    if args.fleet_cmd == "rebuild":
+        done = fleet_rebuild(engine, settings)
+        if done.version is None:
+            print(f"no fleet version built: {done.reason}")
+            return 1
+        print(
+            f"fleet version {done.version} built from {done.n_homes} homes in "
+            f"{done.build_s:.1f} s ({done.cpu_s:.1f} s CPU); pruned {list(done.pruned)}"
+        )
+        return 0
+    shown = fleet_show(engine, settings, args.version)
+    if shown is None:
+        print("atlas: error: no such fleet version", file=sys.stderr)
+        return 2
+    print(json.dumps(shown, indent=2, default=str))
     return 0
 
 

@@ -67,6 +67,27 @@ class HomePushSettings(BaseModel):
         return self
 
 
+class FleetSettings(BaseModel):
+    """The fleet of calibrated homes a new home starts from (docs/fleet.md, "In the service")."""
+
+    model_config = {"extra": "forbid"}
+
+    #: days of service time between the scheduled rebuilds (the leader's job); 0: none, only
+    #: ``atlas fleet rebuild``
+    rebuild_days: float = Field(default=7.0, ge=0, le=365)
+    #: a home is *calibrated* for the fleet once installed this many days: the protocol's four
+    #: weeks, whose ends (2-4) its accuracy counts are taken at
+    calibrated_days: int = Field(default=28, ge=1, le=3650)
+    #: calibrated homes (not opted out) a fleet version needs; fewer: no version is built
+    min_homes: int = Field(default=3, ge=1)
+    #: versions kept (the newest); a version a home's engine still uses is never deleted
+    keep_versions: int = Field(default=5, ge=2, le=1000)
+    #: hand the fleet's accuracy prior to the engines. Off: in leave-one-home-out checks it
+    #: covered 85.6% (category) and 85.3% (fixture) of home-days against a nominal 90%
+    #: (docs/fleet.md, "Coverage of the fleet prior"); the engines use the day-one prior
+    accuracy_prior: bool = False
+
+
 class Settings(BaseSettings):
     """Everything ``atlas serve`` needs; defaults give the embedded single-process set-up."""
 
@@ -100,6 +121,7 @@ class Settings(BaseSettings):
     day_one_discrepancy_sd: float = Field(default=0.05, ge=0.0, lt=0.5)
     timetable: TimetableSettings = Field(default_factory=TimetableSettings)
     tokens: TokenSettings = Field(default_factory=TokenSettings)
+    fleet: FleetSettings = Field(default_factory=FleetSettings)
     #: home_id -> webhook / ntfy push settings
     push: dict[str, HomePushSettings] = Field(default_factory=dict)
     ha_discovery_prefix: str = Field(default="homeassistant", pattern=r"^[A-Za-z0-9_\-/]{1,64}$")

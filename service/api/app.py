@@ -29,6 +29,7 @@ from service.api.routers import (
     accuracy,
     checklist,
     events,
+    fleet,
     health,
     homes,
     label_requests,
@@ -136,6 +137,7 @@ def create_app(
             {"name": "accuracy", "description": "Accuracy estimates and the level timeline."},
             {"name": "checklist", "description": "Week-1 checklist and announcements."},
             {"name": "events", "description": "Server-Sent Events per home."},
+            {"name": "fleet", "description": "The fleet of calibrated homes (dashboards)."},
             {"name": "health", "description": "Liveness and readiness."},
         ],
     )
@@ -156,7 +158,18 @@ def create_app(
             "HTTP API is OPEN: environment=development and no tokens configured; "
             "every caller is admin"
         )
-    for module in (health, homes, label_requests, uses, usage, accuracy, checklist, events, pages):
+    for module in (
+        health,
+        homes,
+        label_requests,
+        uses,
+        usage,
+        accuracy,
+        checklist,
+        events,
+        fleet,
+        pages,
+    ):
         app.include_router(module.router)
     generate = app.openapi
     app.openapi = lambda: app.openapi_schema or state_home_spec_rules(generate())  # type: ignore[method-assign]

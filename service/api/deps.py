@@ -146,10 +146,18 @@ def installer(principal: CurrentPrincipal) -> Principal:
     return principal
 
 
+def all_homes_reader(principal: CurrentPrincipal) -> Principal:
+    """The caller when it may read what concerns every home (admin and dashboard tokens)."""
+    if not principal.all_homes:
+        raise HTTPException(403, f"role {principal.role!r} may read only its own home")
+    return principal
+
+
 ReadableHome = Annotated[str, Depends(readable_home)]
 StreamableHome = Annotated[str, Depends(streamable_home)]
 AnswerableHome = Annotated[str, Depends(answerable_home)]
 Installer = Annotated[Principal, Depends(installer)]
+AllHomesReader = Annotated[Principal, Depends(all_homes_reader)]
 
 
 async def stream_slot(

@@ -8,6 +8,7 @@ from typing import Any
 from atlas.domain import Category, Fixture, Handle
 from atlas.levels import lump_id, lump_label
 from service.storage.answers import NOT_SURE
+from service.storage.homefleet import HomeFleet
 
 
 def label_texts(inventory: list[dict[str, Any]]) -> dict[str, str]:
@@ -40,3 +41,30 @@ def lump_texts(inventory: list[dict[str, Any]], lumps: Sequence[Sequence[str]]) 
 def text_of(texts: dict[str, str], label: str) -> str:
     """The words for ``label``; a label the inventory does not know (a lump) reads as itself."""
     return texts.get(label, label)
+
+
+def fleet_text(fleet: HomeFleet, texts: dict[str, str]) -> str:
+    """What the fleet did for the home: the version it started from and the checklist items
+    that version's stand-ins cover ("... the fleet recognises your dishwasher"), a newer
+    version taken since, and the opt-out. ``texts``: :func:`label_texts` of the home."""
+    if fleet.started_version is None:
+        out = "Installed without a fleet of earlier homes."
+    elif not fleet.skipped:
+        out = f"Started from fleet version {fleet.started_version}: no checklist item skipped."
+    else:
+        names = [_lower_first(text_of(texts, item)) for item in fleet.skipped]
+        listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+        items = "item" if len(names) == 1 else "items"
+        out = (
+            f"Started from fleet version {fleet.started_version}: {len(names)} checklist "
+            f"{items} skipped, the fleet recognises your {listed}."
+        )
+    if fleet.version is not None and fleet.version != fleet.started_version:
+        out += f" Now on fleet version {fleet.version}, taken at a codebook refit."
+    if fleet.opt_out:
+        out += " This home's own data stay out of the fleet (opted out)."
+    return out
+
+
+def _lower_first(words: str) -> str:
+    return words[:1].lower() + words[1:]

@@ -11,7 +11,7 @@ then:
   shows here;
 * round: one :meth:`~atlas.engine.CalibrationEngine.plan_round` at the next round slot;
 * snapshot: the bytes of a full snapshot as the service stores it
-  (:func:`service.storage.enginestate.encode_state`), per day of history, and the time to
+  (:func:`service.storage.jsonarrays.encode_state`), per day of history, and the time to
   encode it; and of the delta the service saves after the timed uses (their uses and events,
   the rest of the state whole);
 * restore: decode + :meth:`~atlas.engine.CalibrationEngine.restore` + the first ingest, which
@@ -38,7 +38,7 @@ import numpy as np
 
 from atlas.engine import CalibrationEngine
 from service.bench._trained import TrainedHome, trained_home
-from service.storage.enginestate import decode_state, encode_state
+from service.storage.jsonarrays import decode_state, encode_state
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

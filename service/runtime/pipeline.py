@@ -14,6 +14,10 @@ are keyed by use, level and model version, so that repeats nothing).
 Saves are deltas (the uses and events since the previous save, the rest whole) over a full
 snapshot taken every :data:`DELTAS_PER_BASE` saves or after a codebook refit: a full snapshot's
 size grows with the home's history, a delta's does not.
+
+An engine is created, and restored, with the fleet version its home runs on
+(:mod:`service.storage.homefleet`), so every worker and every restart hand it the same fleet;
+a running home takes a newer version at its codebook refit only (docs/fleet.md).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from atlas.transient import TransientFeatures
 from atlas.uses import WaterUse
 from service import metrics
 from service.push.text import describe_use
+from service.runtime.fleetcache import FleetCache
 from service.runtime.homelock import ENGINE, lock_home_in_transaction
 from service.runtime.sse_rows import sse_rows
 from service.storage.announcements import (
@@ -53,6 +58,8 @@ from service.storage.enginestate import (
     save_engine_state,
 )
 from service.storage.events import load_events, utc
+from service.storage.fleets import latest_fleet_version
+from service.storage.homefleet import load_home_fleet, set_fleet_version
 from service.storage.homestatus import LEVEL_NAMES, append_accuracy, upsert_home_status
 from service.storage.inlists import batches
 from service.storage.requestplans import (
@@ -94,6 +101,7 @@ class _Home:
     base: int = 0  # version of the full snapshot the saved chain starts from
     deltas: int = 0  # deltas saved after it
     mark: SnapshotMark | None = None  # the engine's log as of the last save or load
+    fleet_version: int | None = None  # the fleet version the engine uses (home_fleet.version)
 
 
 @dataclass(frozen=True)
@@ -147,10 +155,12 @@ class HomePipeline:
         listener: Listener | None = None,
         paired_events: PairedEvents | None = None,
         snapshot_every_s: float = 30.0,
+        fleets: FleetCache | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
         self.config_for = config_for or (lambda spec: EngineConfig())
+        self.fleets = fleets or FleetCache()
         self.listener = listener or Listener()
         self.paired_events = paired_events
         self.snapshot_every_s = snapshot_every_s
@@ -179,18 +189,23 @@ class HomePipeline:
         if cached is not None and cached.version == latest:
             return cached
         spec, installed_at = self._spec(conn, home_id)
+        # the fleet version the home started from or took at a refit, on every worker
+        fleet_version = load_home_fleet(conn, home_id).version
+        fleet = None if fleet_version is None else self.fleets.prior(conn, fleet_version, spec)
         found = load_engine_state(conn, home_id)
         if found is None:
-            home = _Home(CalibrationEngine(spec, installed_at, self.config_for(spec)), 0)
+            engine = CalibrationEngine(spec, installed_at, self.config_for(spec), fleet=fleet)
+            home = _Home(engine, 0)
         else:
             engine = CalibrationEngine.restore(
-                spec, found.state, self.config_for(spec), deltas=found.deltas
+                spec, found.state, self.config_for(spec), deltas=found.deltas, fleet=fleet
             )
             home = _Home(engine, found.version, {u.use_id for u in engine.log.sorted})
             home.applied = {r.request_id for r in engine.requests if r.state != "open"}
             home.announced = set(found.meta.get("announced", []))
             home.base, home.deltas = found.base, len(found.deltas)
             home.mark = engine.snapshot_mark()
+        home.fleet_version = fleet_version
         self._homes[home_id] = home
         return home
 
@@ -488,6 +503,7 @@ class HomePipeline:
             evs = load_events(conn, list(ids), home_id)
             if not evs:
                 return None
+            self._take_newest_fleet(conn, home_id, home, due)
             version = home.engine.fit_codebook(evs, due)
             result = self._reclassify_recent(home)
             # as of ``due``, like the snapshot: the fit takes seconds, which are hours of
@@ -496,6 +512,21 @@ class HomePipeline:
             self._save(conn, home_id, home, due)
         _LOGGER.info("codebook for %s refitted at %s: %s", home_id, due, version)
         return version
+
+    def _take_newest_fleet(
+        self, conn: Connection, home_id: str, home: _Home, now: datetime
+    ) -> None:
+        """The rule for a running home (docs/fleet.md): it moves to the newest fleet version at
+        its codebook refit, never in between. The refit re-encodes every event and refits the
+        model anyway, so the new fleet's evidence and stand-ins come in with them; between
+        refits a newer fleet changes nothing the homeowner sees. Stored with the snapshot (one
+        transaction), so every worker restores the engine with this version."""
+        latest = latest_fleet_version(conn)
+        if latest is None or latest <= (home.fleet_version or 0):
+            return
+        home.engine.use_fleet(self.fleets.prior(conn, latest, home.engine.spec))
+        set_fleet_version(conn, home_id, latest, now.astimezone(UTC))
+        home.fleet_version = latest
 
     def daily_update(self, home_id: str, due: datetime) -> dict:
         """Estimates -> display level; writes home_status and accuracy_history."""

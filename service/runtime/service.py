@@ -35,6 +35,7 @@ from service.intake.registry import HomeRegistry
 from service.mqttutil import topic_prefix
 from service.push.dispatcher import Dispatcher
 from service.runtime.clock import Clock, clock_from_settings
+from service.runtime.fleetcache import FleetCache
 from service.runtime.mqttlink import MqttLink
 from service.runtime.ownership import Ownership
 from service.runtime.pipeline import HomePipeline, Listener
@@ -218,7 +219,7 @@ class AtlasRuntime:
         engine_config = engine_config_from(settings, self.policy)
         self.pipeline = HomePipeline(
             db, clock=self.clock.now, listener=_Publish(self),
-            config_for=lambda spec: engine_config,
+            config_for=lambda spec: engine_config, fleets=FleetCache(settings.fleet),
             paired_events=lambda home, ids: self.ingest.owner_pairer.take_paired(home, ids),
         )  # fmt: skip
         self.link = MqttLink(

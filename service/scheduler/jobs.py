@@ -70,3 +70,7 @@ def expire_job(home_id: str) -> None:
 
 def sweep_job() -> None:
     _run("sweep", _sched().do_sweep)
+
+
+def fleet_job(due_iso: str) -> None:
+    _run("fleet", _sched().do_fleet, datetime.fromisoformat(due_iso))

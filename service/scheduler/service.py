@@ -41,9 +41,11 @@ from sqlalchemy import Engine
 
 from service.push.dispatcher import Dispatcher
 from service.runtime.clock import Clock
+from service.runtime.fleetbuild import rebuild_fleet
 from service.runtime.pipeline import HomePipeline
 from service.scheduler import jobs
 from service.scheduler.timing import next_daily, next_round
+from service.storage.fleets import list_fleet_versions
 from service.storage.homes import list_home_ids
 from service.storage.requestplans import closed_answers
 
@@ -139,7 +141,8 @@ class _DrainingScheduler(BackgroundScheduler):
 
 
 class AtlasScheduler:
-    """Per-home jobs (rounds, sends, daily updates, codebook refits, retraining, expiry).
+    """Per-home jobs (rounds, sends, daily updates, codebook refits, retraining, expiry), and
+    the fleet's rebuild every ``fleet.rebuild_days`` (the pipeline's fleet settings).
 
     ``misfire_grace_s`` is in wall seconds (APScheduler's clock); ``catch_up`` is in service
     time: a round found missed at start-up within it is still drawn (as of its due time).
@@ -208,6 +211,7 @@ class AtlasScheduler:
         if not stepped:
             self.add_once("sweep", jobs.sweep_job, trigger="interval", seconds=self.sweep_s)
         job_ids = {j.id for j in self._scheduler.get_jobs()}
+        self.reconcile_fleet(job_ids)
         for home_id in self._home_ids():
             self.reconcile(home_id, job_ids)
         self._started = True
@@ -326,6 +330,22 @@ class AtlasScheduler:
             self.schedule_daily(home_id, after)
         self._schedule_expiry(home_id)
 
+    def reconcile_fleet(self, job_ids: set[str] | None = None) -> None:
+        """Make sure the next fleet rebuild is scheduled (unless ``fleet.rebuild_days`` is 0):
+        ``rebuild_days`` after the newest version was built, now when there is none, and no
+        earlier than a catch-up may be (so a rebuild missed in downtime runs once)."""
+        every = self.pipeline.fleets.settings.rebuild_days
+        if every <= 0 or self._has_prefix("fleet:", job_ids):
+            return
+        with self.db.connect() as conn:
+            versions = list_fleet_versions(conn)
+        now = self.clock.now()
+        due = now if not versions else versions[0].built_at + timedelta(days=every)
+        self._fleet_at(max(due, self.earliest_catch_up(now)))
+
+    def _fleet_at(self, due: datetime) -> None:
+        self._at(f"fleet:{due.isoformat()}", jobs.fleet_job, due, [due.isoformat()])
+
     def earliest_catch_up(self, now: datetime) -> datetime:
         """The earliest service instant a job added now may be due at: ``catch_up`` back, but
         not so far that APScheduler finds it past the misfire grace (wall time).
@@ -440,6 +460,16 @@ class AtlasScheduler:
         self.dispatcher.expire(home_id)
         self._schedule_expiry(home_id)
 
+    def do_fleet(self, due: datetime) -> None:
+        """Rebuild the fleet here, on the leader (it reads the homes' stored data and takes no
+        home's lock), then schedule the next rebuild."""
+        settings = self.pipeline.fleets.settings
+        try:
+            rebuild_fleet(self.db, settings, due)
+        finally:  # a failed rebuild waits for the next one, not for every sweep to retry it
+            if settings.rebuild_days > 0:
+                self._fleet_at(due + timedelta(days=settings.rebuild_days))
+
     def do_sweep(self) -> None:
         """Safety net: new uses missed by a notification, answers from other workers, jobs."""
         home_ids = self._home_ids()
@@ -447,6 +477,7 @@ class AtlasScheduler:
             self.route(set(home_ids))
         sched = self._scheduler
         job_ids = None if sched is None else {j.id for j in sched.get_jobs()}
+        self.reconcile_fleet(job_ids)
         for home_id in home_ids:
             try:
                 if self.route is None:

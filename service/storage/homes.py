@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, delete, insert, select, update
 
 from atlas.homespec import HomeSpec
+from service.storage.homefleet import record_home_fleet
 from service.storage.schema import fixtures, homes, sensors, valves
 
 SensorMap = dict[str, tuple[str, int]]  # sensor_id -> (line, sample_rate_hz)
@@ -16,7 +17,8 @@ def upsert_home(conn: Connection, spec: HomeSpec, now: datetime | None = None) -
     """Register ``spec`` or replace the stored one; returns True when the home is new.
 
     Re-registering replaces sensors and inventory wholesale: the spec file is the installer's
-    source of truth, so a removed fixture must disappear rather than linger.
+    source of truth, so a removed fixture must disappear rather than linger. A new home starts
+    from the newest fleet version (:func:`service.storage.homefleet.record_home_fleet`).
     """
     now = now or datetime.now(UTC)
     model = spec.model
@@ -71,6 +73,7 @@ def upsert_home(conn: Connection, spec: HomeSpec, now: datetime | None = None) -
             for v in spec.valves
         ],
     )
+    record_home_fleet(conn, spec, now, created=not exists)
     return not exists
 
 

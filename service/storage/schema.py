@@ -302,3 +302,28 @@ announcements = Table(
     UniqueConstraint("home_id", "valve_id", "t", name="uq_announcements_home_valve_t"),
     Index("ix_announcements_home_t", "home_id", "t"),
 )
+
+fleet_versions = Table(
+    "fleet_versions",
+    metadata,
+    # 1, 2, ...: versions only grow, so "newer" is "larger" even after older ones are pruned
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    _ts("built_at"),  # service time of the rebuild
+    Column("n_homes", Integer, nullable=False),  # homes whose aggregates it was built from
+    Column("format", String(32), nullable=False),  # FleetPrior.to_dict's format
+    Column("build_s", Float, nullable=False),  # the rebuild's wall time ...
+    Column("cpu_s", Float, nullable=False),  # ... and CPU time (its thread's)
+    Column("blob", LargeBinary, nullable=False),  # see service.storage.fleets
+)
+
+home_fleet = Table(
+    "home_fleet",
+    metadata,
+    Column("home_id", String(ID), ForeignKey("homes.home_id"), primary_key=True),
+    # the homeowner declined: the home's data are never read by a rebuild
+    Column("opt_out", Boolean, nullable=False, server_default=false()),
+    Column("started_version", Integer, nullable=True),  # fleet at install (None: none existed)
+    Column("version", Integer, nullable=True),  # fleet its engine uses now (never pruned)
+    Column("skipped", JSON, nullable=False),  # checklist items its fleet covers (registration)
+    _ts("updated_at"),
+)

@@ -25,6 +25,7 @@ from service.api.schemas.checklist import (
 )
 from service.storage import dashboard
 from service.storage.announcements import insert_announcement
+from service.storage.homefleet import load_home_fleet
 
 router = APIRouter(prefix="/v1/homes/{home_id}", tags=["checklist"])
 
@@ -35,9 +36,15 @@ ANNOUNCE_SKEW = timedelta(hours=1)
 
 @router.get("/checklist", response_model=ChecklistPublic, responses=HOME_READ)
 def get_checklist(home_id: ReadableHome, conn: ConnDep) -> ChecklistPublic:
-    """The guided week-1 checklist with progress from the labels of announced uses."""
+    """The guided week-1 checklist with progress from the labels of announced uses.
+
+    A home installed while a fleet existed gets that fleet's checklist
+    (``FleetPrior.checklist(spec)``): the items whose valves the fleet's stand-ins cover are
+    left out and listed in ``skipped``.
+    """
     spec = parse_home_spec(dashboard.home_spec_dict(conn, home_id))
-    items = build_checklist(spec.fixtures)
+    fleet = load_home_fleet(conn, home_id)
+    items = [i for i in build_checklist(spec.fixtures) if i.item_id not in fleet.skipped]
     progress = checklist_progress(items, dashboard.guided_valve_labels(conn, home_id))
     status = dashboard.home_status_row(conn, home_id) or {}
     return ChecklistPublic(
@@ -63,6 +70,7 @@ def get_checklist(home_id: ReadableHome, conn: ConnDep) -> ChecklistPublic:
         n_required=progress.n_required,
         n_done=progress.n_done,
         complete=progress.complete,
+        skipped=list(fleet.skipped),
         announcements=[
             AnnouncementPublic(home_id=home_id, **a)
             for a in dashboard.announcements_of(conn, home_id)

@@ -1,4 +1,5 @@
-"""Homes: list, create and replace from a home spec, one home's state, fixture inventory."""
+"""Homes: list, create and replace from a home spec, one home's state (with its fleet), the
+fleet opt-out, fixture inventory."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from sqlalchemy import Connection
 
 from atlas.homespec import HomeSpec, HomeSpecError, HomeSpecModel, parse_home_spec
 from service.api.deps import (
+    AnswerableHome,
     ConnDep,
     CurrentPrincipal,
     EngineDep,
@@ -22,6 +24,7 @@ from service.api.errors import (
     CONFLICT,
     FORBIDDEN,
     HOME_READ,
+    HOME_WRITE,
     TOO_LARGE,
     UNAUTHORIZED,
     unprocessable,
@@ -30,14 +33,18 @@ from service.api.schemas.common import HomeIdPath
 from service.api.schemas.homes import (
     AccuracyEstimatePublic,
     FixturesPublic,
+    HomeFleetPublic,
     HomePublic,
     HomesPublic,
     HomeSummaryPublic,
+    HomeUpdate,
     HomeWritten,
     LabelBudgetPublic,
 )
 from service.api.specbody import check_spec_body
+from service.api.wording import fleet_text, label_texts
 from service.storage import dashboard
+from service.storage.homefleet import load_home_fleet, set_opt_out
 from service.storage.homes import upsert_home
 
 router = APIRouter(prefix="/v1/homes", tags=["homes"])
@@ -166,8 +173,9 @@ def _budget(conn: Connection, home_id: str) -> LabelBudgetPublic:
 @router.get("/{home_id}", response_model=HomePublic, responses=HOME_READ)
 def get_home(home_id: ReadableHome, conn: ConnDep) -> HomePublic:
     """One home: calibration day and phase, display level and the reason for it, the newest
-    accuracy estimate per level (with its lower bound and label count), the label budget used
-    and the number of open requests."""
+    accuracy estimate per level (with its lower bound and label count), the label budget used,
+    the number of open requests, and the fleet it calibrates with (the version it started
+    from, the checklist items that version skipped, the opt-out)."""
     summary = dashboard.list_homes(conn, frozenset({home_id}))[0]
     status: dict[str, Any] = dashboard.home_status_row(conn, home_id) or {}
     budget = _budget(conn, home_id)
@@ -188,7 +196,36 @@ def get_home(home_id: ReadableHome, conn: ConnDep) -> HomePublic:
         label_budget=budget,
         open_requests=budget.open,
         updated_at=status.get("updated_at"),
+        fleet=_fleet(conn, home_id),
     )
+
+
+def _fleet(conn: Connection, home_id: str) -> HomeFleetPublic:
+    fleet = load_home_fleet(conn, home_id)
+    texts = label_texts(dashboard.fixture_inventory(conn, home_id))
+    return HomeFleetPublic(
+        opt_out=fleet.opt_out,
+        started_version=fleet.started_version,
+        version=fleet.version,
+        skipped_items=list(fleet.skipped),
+        text=fleet_text(fleet, texts),
+    )
+
+
+@router.patch("/{home_id}", response_model=HomePublic, responses=HOME_WRITE)
+def update_home(
+    home_id: AnswerableHome, body: HomeUpdate, engine: EngineDep, now: NowDep
+) -> HomePublic:
+    """Opt the home out of the fleet, or back in (its homeowner or an admin).
+
+    An opted-out home's data are read by no fleet rebuild from the next one on; a version
+    already built stays as it is until rebuilds replace it. The home still receives the fleet
+    (that discloses nothing of it). Replacing the spec keeps the choice.
+    """
+    with engine.begin() as conn:
+        set_opt_out(conn, home_id, body.fleet_opt_out, now)
+    with engine.connect() as conn:  # a new read: the request's own began before the write
+        return get_home(home_id, conn)
 
 
 @router.get("/{home_id}/fixtures", response_model=FixturesPublic, responses=HOME_READ)

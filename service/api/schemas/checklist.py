@@ -36,6 +36,9 @@ class ChecklistPublic(BaseModel):
     n_required: int
     n_done: int
     complete: bool
+    skipped: list[str] = Field(
+        description="Item ids left out because the home's fleet covers them (stand-ins)."
+    )
     announcements: list[AnnouncementPublic]
 
 

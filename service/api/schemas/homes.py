@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from service.api.schemas.common import STRICT
+
 Phase = Literal["week1", "calibrating", "calibrated"]
 DisplayLevel = Literal["rules", "category", "fixture", "valve"]
 AccuracyLevel = Literal["category", "fixture", "valve"]
@@ -56,6 +58,31 @@ class LabelBudgetPublic(BaseModel):
     labels_audit: int
 
 
+class HomeFleetPublic(BaseModel):
+    """The fleet of earlier homes this home calibrates with (docs/fleet.md, "In the service")."""
+
+    opt_out: bool = Field(
+        description="The homeowner declined: no fleet rebuild reads this home's data "
+        "(PATCH /v1/homes/{home_id}). The home still receives the fleet."
+    )
+    started_version: int | None = Field(
+        description="The fleet version the home was installed with (None: there was none)."
+    )
+    version: int | None = Field(
+        description="The fleet version its engine uses now: a newer one is taken at the "
+        "home's codebook refit (end of day 7, then weekly), never in between."
+    )
+    skipped_items: list[str] = Field(
+        description="Checklist item ids left out because that fleet's stand-ins cover them."
+    )
+    text: str = Field(
+        examples=[
+            "Started from fleet version 3: 1 checklist item skipped, the fleet recognises "
+            "your dishwasher."
+        ]
+    )
+
+
 class HomePublic(BaseModel):
     """One home: calibration day and phase, display level and why, accuracy, budget."""
 
@@ -75,6 +102,18 @@ class HomePublic(BaseModel):
     label_budget: LabelBudgetPublic
     open_requests: int
     updated_at: datetime | None
+    fleet: HomeFleetPublic
+
+
+class HomeUpdate(BaseModel):
+    """What a home's homeowner (or an admin) may change outside its spec."""
+
+    model_config = STRICT
+
+    fleet_opt_out: bool = Field(
+        description="True: leave this home's data out of every fleet rebuild from the next "
+        "one on (what a fleet holds: docs/fleet.md, Privacy). False: contribute again."
+    )
 
 
 class ValvePublic(BaseModel):

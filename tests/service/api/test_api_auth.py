@@ -146,6 +146,14 @@ def test_page_token_sets_httponly_cookie(client: TestClient, homes) -> None:
     assert client.get(f"/homes/{a['home_id']}?token=wrong").status_code == 401
 
 
+def test_fleet_is_for_admin_and_dashboard_only(client: TestClient) -> None:
+    """GET /v1/fleet concerns every home: a homeowner token gets 403 (no fleet yet: 404)."""
+    assert client.get("/v1/fleet").status_code == 401
+    assert client.get("/v1/fleet", headers=bearer("owner_a")).status_code == 403
+    for role in ("admin", "dashboard"):
+        assert client.get("/v1/fleet", headers=bearer(role)).status_code == 404
+
+
 def test_metrics_need_admin_or_dashboard(client: TestClient) -> None:
     assert client.get("/metrics").status_code == 401
     assert client.get("/metrics", headers=bearer("owner_a")).status_code == 403

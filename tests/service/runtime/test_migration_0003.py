@@ -34,7 +34,7 @@ def test_upgrade_keeps_links_and_lets_homes_share_event_ids(engine, home_spec):
         ), {"home": home, "t": NOW})  # fmt: skip
         conn.execute(text("INSERT INTO use_events VALUES ('e1', 'u-e1', 'open')"))
     upgrade(engine)
-    assert current_revision(engine) == "0003"
+    assert current_revision(engine) == "0004"
     other = home_spec.to_dict() | {"home_id": f"{home}-b"}
     with engine.begin() as conn:
         links = conn.execute(select(use_events.c.event_id, use_events.c.home_id)).all()

@@ -31,7 +31,7 @@ from service.broker_logins import SERVICE_USERNAME, provision_logins
 from service.intake.fileingest import ingest_file
 from service.intake.mqtt import IntakeConfig, MqttIntake
 from service.intake.pipeline import IngestPipeline
-from service.settings import Settings, hash_token, load_settings
+from service.settings import Settings, SettingsError, hash_token, load_settings
 from service.storage.deadletters import DeadLetterRetention, list_dead_letters, purge_dead_letters
 from service.storage.engine import current_revision, default_db_url, make_engine, require_schema
 from service.storage.engine import upgrade as upgrade_db
@@ -326,6 +326,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per migration is noise
+    try:
+        return _run(args)
+    except SettingsError as exc:
+        print(f"atlas: error: settings: {exc}", file=sys.stderr)
+        return 2
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "bench":
         return args.bench_module.run(args)
     if args.command == "serve":
@@ -344,7 +356,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         from service.demo import run as run_demo
 
-        return run_demo(args)
+        # SIGTERM (kill, systemd) unwinds like Ctrl-C, so the private broker and the service
+        # the demo started are stopped on the way out
+        signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            return run_demo(args)
+        except KeyboardInterrupt:
+            print("atlas demo: interrupted; its broker and service are stopped", file=sys.stderr)
+            return 130
     engine = make_engine(args.db or default_db_url())
     try:
         if args.command == "db" and args.db_cmd == "upgrade":

@@ -754,8 +754,8 @@ def run_demo(
                 f"open-request list, at most {d['most_open_requests']} open at once"
             )
         out(f"\n{days} days played in {time.monotonic() - started:.0f} s of wall time")
-        out(f"dashboard: {summary['dashboard_url']}")
-        if keep_running:
+        if keep_running:  # without it the service stops here: a link would lead nowhere
+            out(f"dashboard: {summary['dashboard_url']}")
             out("serving until Ctrl-C (--keep-running)")
             with suppress(KeyboardInterrupt):
                 threading.Event().wait()

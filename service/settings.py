@@ -17,7 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -274,12 +274,22 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+class SettingsError(ValueError):
+    """Settings that cannot be loaded, worded for the operator: each problem with the setting
+    it concerns, so ``atlas serve`` can say it in a line or two instead of a traceback."""
+
+
 def load_settings(config_path: str | Path | None = None, **overrides: Any) -> Settings:
-    """Settings from ``config_path`` (TOML) or ``ATLAS_CONFIG``, the environment and overrides."""
-    if config_path is not None:
+    """Settings from ``config_path`` (TOML) or ``ATLAS_CONFIG``, the environment and overrides.
+
+    Raises :class:`SettingsError` for a missing config file or a refused setting.
+    """
+    try:
+        if config_path is None:
+            return Settings(**overrides)
         path = Path(config_path)
         if not path.is_file():
-            raise FileNotFoundError(f"config file {path} does not exist")
+            raise SettingsError(f"config file {path} does not exist")
         previous = os.environ.get("ATLAS_CONFIG")
         os.environ["ATLAS_CONFIG"] = str(path)
         try:
@@ -289,4 +299,8 @@ def load_settings(config_path: str | Path | None = None, **overrides: Any) -> Se
                 os.environ.pop("ATLAS_CONFIG", None)
             else:
                 os.environ["ATLAS_CONFIG"] = previous
-    return Settings(**overrides)
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
+        ]
+        raise SettingsError("; ".join(problems)) from None

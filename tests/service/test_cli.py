@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import io
 import json
+import signal
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from service.api.auth import TokenAuthenticator
-from service.broker import render_config
+from service.broker import listening, render_config
 from service.cli import main
+from service.mqttutil import parse_broker_url
 from service.settings import Settings, TokenSettings, hash_token
 from service.storage.deadletters import DeadLetter, insert_dead_letters
 from service.storage.engine import make_engine
@@ -162,3 +166,46 @@ def test_deadletters_list_and_purge(tmp_path, capsys):
     assert [r["topic"] for r in json.loads(capsys.readouterr().out)] == ["t/9", "t/8", "t/7"]
     assert main(["deadletters", "purge", "--db", db, "--max-rows", "0"]) == 2
     assert "dead_letter_max_rows" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "said"),
+    [
+        (
+            ["serve", "--config", "/nonexistent/atlas.toml"],
+            {},
+            "/nonexistent/atlas.toml does not exist",
+        ),
+        (["serve"], {"ATLAS_HTTP_PORT": "99999"}, "http_port: Input should be less than or equal"),
+    ],
+)
+def test_serve_names_the_wrong_setting_instead_of_a_traceback(argv, env, said, monkeypatch, capsys):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("atlas: error: settings: ") and said in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_a_terminated_demo_stops_its_private_broker(tmp_path):
+    """kill / systemd stop: the demo unwinds as on Ctrl-C and its mosquitto goes with it."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "demo", "--days", "60"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    broker_url = None
+    for line in proc.stdout:
+        if "started a private mosquitto at" in line:
+            broker_url = line.split(" at ", 1)[1].split()[0]
+        if "service up:" in line:
+            break
+    assert broker_url is not None
+    host, port = parse_broker_url(broker_url)[:2]
+    assert listening(port, host)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(60) == 130
+    assert "interrupted" in proc.stdout.read()
+    assert not listening(port, host)

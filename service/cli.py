@@ -41,7 +41,7 @@ from service.storage.homes import upsert_home
 from service.storage.stats import db_stats
 
 if TYPE_CHECKING:  # the fleet commands import it when run: scikit-learn is slow to load
-    from service.runtime.fleetbuild import RebuildOutcome
+    from service.fleetbuild import RebuildOutcome
 
 _LOGGER = logging.getLogger("atlas")
 
@@ -112,8 +112,8 @@ def fleet_status(engine: Engine) -> dict:
 
 def fleet_rebuild(engine: Engine, settings: Settings) -> RebuildOutcome:
     """Build a fleet version now (service time of ``settings``' clock), as the leader's job."""
-    from service.runtime.clock import clock_from_settings
-    from service.runtime.fleetbuild import rebuild_fleet
+    from service.clock import clock_from_settings
+    from service.fleetbuild import rebuild_fleet
 
     require_schema(engine)
     clock = clock_from_settings(settings.sim_start, settings.sim_wall_start, settings.sim_speed)
@@ -341,7 +341,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "bench":
         return args.bench_module.run(args)
     if args.command == "serve":
-        from service.runtime.logs import configure_logging
+        from service.logs import configure_logging
         from service.runtime.serve import serve
         from service.settings import load_settings
 

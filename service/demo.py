@@ -8,7 +8,7 @@ publishing a simulated ``two_bath_house`` (QoS 1), and a simulated homeowner who
 checklist through ``POST /v1/homes/{id}/announcements`` and answers label requests through the
 HTTP API like a person (some ignored, some late, some wrong; :mod:`simulator.homeowner`).
 
-All of them run on one :class:`~service.runtime.clock.VirtualClock`, a discrete-event clock that
+All of them run on one :class:`~service.clock.VirtualClock`, a discrete-event clock that
 :class:`VirtualTimeDriver` advances from one due instant to the next (an event to publish, a
 homeowner's action, a scheduler job or classifier pass) only once the service has finished what
 was due: stored and paired every event, run every due job and pass. So a round that takes a wall
@@ -30,7 +30,7 @@ retained list of its open requests (the simulated homeowner still answers over H
 passwords stay in files the broker URLs name; the table is the same as without ``--secure``.
 
 The pieces (:class:`InProcessService`, :class:`HttpHomeowner`, :func:`summary_rows`) are also
-what the end-to-end restart test drives, there on a :class:`~service.runtime.clock.ScaledClock`.
+what the end-to-end restart test drives, there on a :class:`~service.clock.ScaledClock`.
 """
 
 from __future__ import annotations
@@ -61,9 +61,9 @@ from atlas.events import EVENT_TOPIC
 from atlas.homespec import HomeSpec, parse_home_spec
 from service.broker import PrivateBroker, SecureBroker, free_port
 from service.broker_logins import device_username
+from service.clock import Clock, VirtualClock
 from service.demo_summary import event_counts, print_summary, summary_rows
 from service.mqttconn import BrokerEndpoint, new_client
-from service.runtime.clock import Clock, VirtualClock
 from service.settings import Settings
 from service.storage.engine import make_engine, upgrade
 from service.storage.homes import upsert_home

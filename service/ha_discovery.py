@@ -16,7 +16,7 @@ will message sets it offline). Everything is published again when ``<prefix>/sta
 ``online`` (Home Assistant restarted and forgot the entities), and the discovery at each daily
 update (the groups with a sensor follow the display level and its lumps).
 
-The litres are those of ``GET /v1/homes/{id}/usage`` (:mod:`service.usage_report`), got by
+The litres are those of ``GET /v1/homes/{id}/usage`` (:mod:`service.api.usage_report`), got by
 calling it: the same grouping, lumps, low-confidence threshold and volume model. Why the
 state class is ``total`` and how the totals are kept: docs/usage.md, "Home Assistant".
 """
@@ -39,6 +39,7 @@ from sqlalchemy import Connection, Engine, select
 from atlas.levels import RULE_CONFIDENT, lump_id
 from atlas.uses import WaterUse
 from service.api.schemas.usage import UsageGroupPublic, UsagePublic
+from service.api.usage_report import LOW_CONFIDENCE, MAX_DAYS, UNCLASSIFIED, usage_report
 from service.api.wording import label_texts, lump_texts, text_of
 from service.storage import dashboard
 from service.storage.classifications import model_version_name
@@ -46,7 +47,6 @@ from service.storage.homestatus import load_home_status
 from service.storage.schema import homes
 from service.storage.usage import first_use_at
 from service.storage.uses import load_uses
-from service.usage_report import LOW_CONFIDENCE, MAX_DAYS, UNCLASSIFIED, usage_report
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 
-from service.runtime.gcpauses import GcPauseCollector
+from service.gcpauses import GcPauseCollector
 
 EVENTS_IN = Counter("atlas_events_in_total", "Events received from the broker and committed")
 EVENT_DUPLICATES = Counter(
@@ -68,6 +68,6 @@ MQTT_LINK_FAILURES = Counter(
 )
 SCHEDULER_LEADER = Gauge("atlas_scheduler_leader", "1 while this process runs the scheduler")
 JOBS_RUN = Counter("atlas_jobs_total", "Scheduler jobs run", ["kind", "outcome"])
-#: Collector pauses of ``atlas serve`` and of its provisional process (service.runtime.gcpauses)
+#: Collector pauses of ``atlas serve`` and of its provisional process (service.gcpauses)
 GC_PAUSES = GcPauseCollector()
 REGISTRY.register(GC_PAUSES)

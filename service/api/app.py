@@ -38,7 +38,7 @@ from service.api.routers import (
     uses,
 )
 from service.api.streamslots import StreamSlots
-from service.runtime.clock import clock_from_settings
+from service.clock import clock_from_settings
 from service.settings import Settings
 
 _LOGGER = logging.getLogger(__name__)

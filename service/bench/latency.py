@@ -47,9 +47,9 @@ from sqlalchemy import select
 from atlas.events import decode_event
 from service.bench._served import serve_process, workdir_and_broker
 from service.demo import SimulatedHome
+from service.gcpauses import PauseTimer, freeze_startup
 from service.intake.provisional import ProvisionalPairer
 from service.mqttutil import parse_broker_url
-from service.runtime.gcpauses import PauseTimer, freeze_startup
 from service.storage.engine import make_engine, upgrade
 from service.storage.events import utc
 from service.storage.homes import upsert_home

@@ -68,7 +68,7 @@ class IntakeConfig:
     drain_quiet_s: float = 0.25
     # False for intake-only workers (store and ack, no pairing): the fastest way to drain a
     # backlog. With True, several workers may pair the same home: per-home advisory locks
-    # (service/runtime/homelock.py) serialise them.
+    # (service/storage/homelock.py) serialise them.
     pair: bool = True
     #: dead letters kept (a flood of bad payloads must not fill the disk), applied every
     #: ``purge_every_s`` seconds by the worker thread

@@ -18,8 +18,8 @@ from atlas.events import Event
 from atlas.pairing import compute_features, pair_events
 from atlas.transient import TransientFeatures
 from atlas.uses import WaterUse
-from service.runtime.homelock import PAIRING, HomeLocks
 from service.storage.events import load_events, received_at, unpaired_event_ids, utc
+from service.storage.homelock import PAIRING, HomeLocks
 from service.storage.schema import events
 from service.storage.uses import insert_uses
 

@@ -44,11 +44,11 @@ from atlas.events import Event
 from atlas.transient import TransientFeatures
 from atlas.uses import WaterUse
 from service import metrics
+from service.gcpauses import PauseTimer, freeze_startup, space_full_collections
 from service.intake.pairing_step import keep_newest
 from service.intake.provisional import ProvisionalPairer
-from service.runtime.gcpauses import PauseTimer, freeze_startup, space_full_collections
-from service.runtime.logs import configure_logging
-from service.runtime.sse_rows import sse_rows
+from service.logs import configure_logging
+from service.sse_rows import sse_rows
 
 _LOGGER = logging.getLogger(__name__)
 

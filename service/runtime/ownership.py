@@ -26,7 +26,7 @@ registered since the last home-list refresh falls back to plain rendezvous until
 Hand-off: the same connection LISTENs on a deployment channel. A worker that stores events of
 a home it does not own NOTIFYs the home id; every worker hears it and takes the homes it owns.
 Two views may disagree for up to ``refresh_s`` after a change. Then a home has two owners
-(harmless: the advisory locks of :mod:`service.runtime.homelock` still serialise them) or
+(harmless: the advisory locks of :mod:`service.storage.homelock` still serialise them) or
 none. A worker that gains homes therefore catches them up at once (``on_work``), and so does a
 worker whose connection came back (notifications sent meanwhile are lost). The scheduler's
 sweep re-announces every home as a last resort.

@@ -44,8 +44,7 @@ from atlas.uses import WaterUse
 from service import metrics
 from service.push.text import describe_use
 from service.runtime.fleetcache import FleetCache
-from service.runtime.homelock import ENGINE, lock_home_in_transaction
-from service.runtime.sse_rows import sse_rows
+from service.sse_rows import sse_rows
 from service.storage.announcements import (
     record_guided_label,
     unmatched_announcements,
@@ -60,6 +59,7 @@ from service.storage.enginestate import (
 from service.storage.events import load_events, utc
 from service.storage.fleets import latest_fleet_version
 from service.storage.homefleet import load_home_fleet, set_fleet_version
+from service.storage.homelock import ENGINE, lock_home_in_transaction
 from service.storage.homestatus import LEVEL_NAMES, append_accuracy, upsert_home_status
 from service.storage.inlists import batches
 from service.storage.requestplans import (

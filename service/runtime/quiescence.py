@@ -1,6 +1,6 @@
 """What a worker still owes for the events it committed: the bookkeeping behind ``idle``.
 
-The driver of a stepped clock (``atlas demo``, :class:`service.runtime.clock.VirtualClock`)
+The driver of a stepped clock (``atlas demo``, :class:`service.clock.VirtualClock`)
 advances service time only once the service has finished what was due, so each stage reports
 the work it holds until it has handed it on. This module keeps the one stage whose hand-over is
 not a queue of the runtime's own: committed batches waiting for the intake's pairing thread to

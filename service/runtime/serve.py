@@ -18,8 +18,8 @@ from sqlalchemy import Engine
 
 from service import metrics
 from service.api.app import create_app
-from service.runtime.clock import Clock
-from service.runtime.gcpauses import PauseTimer, freeze_startup, space_full_collections
+from service.clock import Clock
+from service.gcpauses import PauseTimer, freeze_startup, space_full_collections
 from service.runtime.service import AtlasRuntime
 from service.settings import Settings
 from service.storage.engine import make_engine, require_schema, upgrade

@@ -27,6 +27,7 @@ from atlas.timetable import TimetablePolicy
 from service import metrics
 from service.answers_mqtt import handle_answer
 from service.api.hooks import ApiHooks, EventHub
+from service.clock import Clock, clock_from_settings
 from service.ha_discovery import HomeAssistant, availability_topic
 from service.intake.mqtt import IntakeConfig, MqttIntake
 from service.intake.pipeline import IngestPipeline
@@ -34,7 +35,6 @@ from service.intake.provisional_process import ProvisionalProcess
 from service.intake.registry import HomeRegistry
 from service.mqttutil import topic_prefix
 from service.push.dispatcher import Dispatcher
-from service.runtime.clock import Clock, clock_from_settings
 from service.runtime.fleetcache import FleetCache
 from service.runtime.mqttlink import MqttLink
 from service.runtime.ownership import Ownership

@@ -33,9 +33,11 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from service.runtime.ownership import Ownership
+if TYPE_CHECKING:  # the runtime builds the ownership channel and hands it in
+    from service.runtime.ownership import Ownership
+
 
 _LOGGER = logging.getLogger(__name__)
 

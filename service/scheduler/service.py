@@ -10,7 +10,7 @@ by APScheduler right after it is submitted, so a successor with its own id can n
 with it, and a restart finds exactly the jobs still due.
 
 Time is the service's: a job is due once the service clock has reached it (the job store
-asks the clock). Under a stepped clock (:class:`service.runtime.clock.VirtualClock`, the demo)
+asks the clock). Under a stepped clock (:class:`service.clock.VirtualClock`, the demo)
 that clock moves only when its driver advances it, and the driver advances only once the
 scheduler is :meth:`AtlasScheduler.idle`, so: jobs run one at a time, in due order (two runs
 of the same seeds do the same), none is ever "missed" (APScheduler's misfire check compares
@@ -31,6 +31,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -39,15 +40,17 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
 
+from service.clock import Clock
+from service.fleetbuild import rebuild_fleet
 from service.push.dispatcher import Dispatcher
-from service.runtime.clock import Clock
-from service.runtime.fleetbuild import rebuild_fleet
-from service.runtime.pipeline import HomePipeline
 from service.scheduler import jobs
 from service.scheduler.timing import next_daily, next_round
 from service.storage.fleets import list_fleet_versions
 from service.storage.homes import list_home_ids
 from service.storage.requestplans import closed_answers
+
+if TYPE_CHECKING:  # the runtime builds the pipeline and hands it in (the runtime imports us)
+    from service.runtime.pipeline import HomePipeline
 
 _LOGGER = logging.getLogger(__name__)
 

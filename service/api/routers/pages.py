@@ -28,11 +28,11 @@ from service.api.schemas.common import HomeIdPath
 from service.api.schemas.homes import HomePublic
 from service.api.schemas.label_requests import LabelRequestPublic
 from service.api.schemas.usage import UsagePublic
+from service.api.usage_report import usage_report
 from service.api.wording import label_texts
 from service.push.text import describe_use
 from service.storage import dashboard
 from service.storage.uses import load_uses
-from service.usage_report import usage_report
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 TOKEN_MAX_AGE_S = 90 * 24 * 3600

@@ -1,5 +1,5 @@
 """``GET /v1/homes/{id}/usage``: water use per group and home-local day or week (the
-computation is :mod:`service.usage_report`)."""
+computation is :mod:`service.api.usage_report`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pydantic import BeforeValidator
 from service.api.deps import ConnDep, NowDep, ReadableHome
 from service.api.errors import HOME_READ, unprocessable
 from service.api.schemas.usage import UsagePublic
-from service.usage_report import MIN_PROBABILITY, UsageRangeError, usage_report
+from service.api.usage_report import MIN_PROBABILITY, UsageRangeError, usage_report
 
 router = APIRouter(prefix="/v1/homes/{home_id}/usage", tags=["usage"])
 

@@ -14,8 +14,8 @@ from sqlalchemy import func, select, text
 from atlas.pairing import pair_events
 from service.intake.messages import InboundMessage
 from service.intake.pipeline import IngestPipeline
-from service.runtime.homelock import ENGINE, PAIRING, home_key, lock_home_in_transaction
 from service.storage.engine import make_engine
+from service.storage.homelock import ENGINE, PAIRING, home_key, lock_home_in_transaction
 from service.storage.homes import upsert_home
 from service.storage.schema import use_events, uses
 from simulator.generate import generate_run

@@ -13,8 +13,8 @@ from fleet_helpers import until
 from sqlalchemy import update
 
 from atlas.timetable import TimetablePolicy
+from service.clock import ScaledClock
 from service.push.dispatcher import Dispatcher
-from service.runtime.clock import ScaledClock
 from service.runtime.pipeline import HomePipeline
 from service.scheduler.service import AtlasScheduler
 from service.storage.homes import upsert_home

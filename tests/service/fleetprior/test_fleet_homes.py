@@ -11,7 +11,7 @@ import numpy as np
 from fp_factories import small_fleet, spec_of, store_home
 
 from atlas.fleet import FleetPrior
-from service.runtime.clock import ScaledClock
+from service.clock import ScaledClock
 from service.runtime.fleetcache import FleetCache
 from service.runtime.pipeline import HomePipeline
 from service.settings import FleetSettings

@@ -10,9 +10,9 @@ from fp_factories import move_install, spec_of, store_calibrated_home
 from sqlalchemy import select
 
 from atlas.timetable import TimetablePolicy
+from service.clock import ScaledClock
+from service.fleetbuild import rebuild_fleet
 from service.push.dispatcher import Dispatcher
-from service.runtime.clock import ScaledClock
-from service.runtime.fleetbuild import rebuild_fleet
 from service.runtime.fleetcache import FleetCache
 from service.runtime.pipeline import HomePipeline
 from service.scheduler.service import AtlasScheduler

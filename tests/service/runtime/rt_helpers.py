@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 
 from atlas.homespec import HomeSpec
+from service.clock import ScaledClock
 from service.intake.messages import InboundMessage
 from service.intake.pipeline import IngestPipeline
-from service.runtime.clock import ScaledClock
 from service.runtime.pipeline import HomePipeline
 from service.storage.homes import upsert_home
 from simulator.generate import generate_run

@@ -6,7 +6,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from service.runtime.clock import ScaledClock
+from service.clock import ScaledClock
 
 
 def test_scaled_clock_counts_elapsed_time_across_dst(monkeypatch):

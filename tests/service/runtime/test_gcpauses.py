@@ -7,7 +7,7 @@ import gc
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from service.runtime.gcpauses import (
+from service.gcpauses import (
     FULL_COLLECTION_EVERY,
     GcPauseCollector,
     PauseTimer,

@@ -19,9 +19,9 @@ import pytest
 from shared_services import SHARED_BROKER_URL
 from sqlalchemy import func, select
 
+from service.clock import ScaledClock
 from service.demo import HttpHomeowner, InProcessService, SimulatedHome, demo_settings, register
 from service.demo_summary import event_counts
-from service.runtime.clock import ScaledClock
 from service.storage.engine import make_engine, upgrade
 from service.storage.schema import label_requests, labels
 from service.waiting import wait_until

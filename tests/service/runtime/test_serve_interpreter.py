@@ -6,11 +6,10 @@ import gc
 import sys
 
 import pytest
-from pydantic import ValidationError
 
-from service.runtime.gcpauses import FULL_COLLECTION_EVERY
+from service.gcpauses import FULL_COLLECTION_EVERY
 from service.runtime.serve import configure_interpreter
-from service.settings import load_settings
+from service.settings import SettingsError, load_settings
 
 
 def test_switch_interval_and_collector_come_from_the_settings(monkeypatch):
@@ -35,5 +34,5 @@ def test_the_default_switch_interval_is_a_tenth_of_a_millisecond():
 @pytest.mark.parametrize("value", ["0", "-1", "101"])
 def test_a_switch_interval_out_of_range_is_refused(monkeypatch, value):
     monkeypatch.setenv("ATLAS_SWITCH_INTERVAL_MS", value)
-    with pytest.raises(ValidationError, match="switch_interval_ms"):
+    with pytest.raises(SettingsError, match="switch_interval_ms"):
         load_settings()

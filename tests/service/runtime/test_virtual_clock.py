@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from atlas.timetable import TimetablePolicy
+from service.clock import VirtualClock
 from service.push.dispatcher import Dispatcher
-from service.runtime.clock import VirtualClock
 from service.runtime.pipeline import HomePipeline
 from service.scheduler.service import AtlasScheduler
 from service.waiting import wait_until

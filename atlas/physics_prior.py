@@ -119,8 +119,11 @@ def ring_log_likelihood(
                 continue
             # all valves at once (a loop over them was most of a provisional classification's
             # physics time); the line mask decides for valves without this line or ring
-            cols = [c for c, valve in enumerate(valves)
-                    if line in valve.lines and not np.isnan(mu[c, li, ai])]  # fmt: skip
+            cols = [
+                c
+                for c, valve in enumerate(valves)
+                if line in valve.lines and not np.isnan(mu[c, li, ai])
+            ]
             if not cols:
                 continue
             log_r = np.log(np.where(seen, r, 1.0))[seen]

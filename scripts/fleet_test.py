@@ -33,8 +33,14 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="atlas-fleet-test-") as tmp:
         workdir = args.keep or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
-        r = acceptance(workdir, n_homes=args.homes, n_events=args.events, speed=args.speed,
-                       seed=args.seed, log=lambda s: print(s, file=sys.stderr))  # fmt: skip
+        r = acceptance(
+            workdir,
+            n_homes=args.homes,
+            n_events=args.events,
+            speed=args.speed,
+            seed=args.seed,
+            log=lambda s: print(s, file=sys.stderr),
+        )
     failed = acceptance_failures(r)
     print(json.dumps(r | {"failed_checks": failed}, indent=2))
     return 1 if failed else 0

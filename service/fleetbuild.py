@@ -79,8 +79,14 @@ def rebuild_fleet(
     with db.begin() as conn:
         version = save_fleet_version(conn, prior, built_at=now, build_s=build_s, cpu_s=cpu_s)
         pruned = tuple(prune_fleet_versions(conn, settings.keep_versions))
-    _LOGGER.info("fleet version %d from %d homes: %.1f s, %.1f s CPU; pruned %s",
-                 version, len(local), build_s, cpu_s, list(pruned))  # fmt: skip
+    _LOGGER.info(
+        "fleet version %d from %d homes: %.1f s, %.1f s CPU; pruned %s",
+        version,
+        len(local),
+        build_s,
+        cpu_s,
+        list(pruned),
+    )
     return RebuildOutcome(version, len(local), len(ids), build_s, cpu_s, pruned)
 
 
@@ -102,8 +108,9 @@ def read_home(db: Engine, home_id: str) -> LocalHome | None:
         engine = CalibrationEngine.restore(spec, found.state, deltas=found.deltas)
         uses = list(engine.log.sorted)
         events = load_events(conn, [e for u in uses for e in u.event_ids], home_id)
-    return LocalHome(home_id, spec, utc(row.created_at), uses, events, engine.labels,
-                     dict(engine.log.features))  # fmt: skip
+    return LocalHome(
+        home_id, spec, utc(row.created_at), uses, events, engine.labels, dict(engine.log.features)
+    )
 
 
 def _shares_atoms(home: LocalHome, config: FleetConfig) -> bool:

@@ -119,8 +119,11 @@ def _groups(
     named = [("category", c, "named") for c in categories]
     if display in FIXTURE_LEVELS:
         lumped = {f for lump in lumps for f in lump}
-        named += [("fixture", f["fixture_id"], "named") for f in inventory
-                  if f["fixture_id"] not in lumped]  # fmt: skip
+        named += [
+            ("fixture", f["fixture_id"], "named")
+            for f in inventory
+            if f["fixture_id"] not in lumped
+        ]
         named += [("fixture", lump_id(lump), "lump") for lump in lumps]
     out = []
     for grouping in ("category", "fixture") if display in FIXTURE_LEVELS else ("category",):
@@ -246,8 +249,12 @@ def discovery_messages(
         out.append((f"{prefix}/sensor/{oid}/config", sensor | attributes | common))
     event_types = [g.group for g in groups if g.grouping == "category"]
     if event_types:  # Home Assistant refuses an event entity without any
-        event = {"name": "Water use", "unique_id": f"{obj}_water_use", "icon": "mdi:water",
-                 "event_types": event_types}  # fmt: skip
+        event = {
+            "name": "Water use",
+            "unique_id": f"{obj}_water_use",
+            "icon": "mdi:water",
+            "event_types": event_types,
+        }
         uses = {"state_topic": uses_topic(topic_base, home_id)}
         out.append((f"{prefix}/event/{obj}_water_use/config", event | common | uses))
     return out
@@ -308,8 +315,14 @@ class _Tally:
 
 
 def _zero(text: str, kind: str) -> dict[str, Any]:
-    return {"text": text, "kind": kind, "litres": 0.0, "litres_sigma": 0.0, "count": 0,
-            "unsized": 0}  # fmt: skip
+    return {
+        "text": text,
+        "kind": kind,
+        "litres": 0.0,
+        "litres_sigma": 0.0,
+        "count": 0,
+        "unsized": 0,
+    }
 
 
 def _add(into: dict[str, Any], part: UsageGroupPublic | dict[str, Any]) -> None:

@@ -35,8 +35,26 @@ CLASSIFICATION_SECONDS = Histogram(
 #: Two stages of a classification's latency (docs/service.md), so that ``atlas bench latency`` and a
 #: dashboard see where the time goes without a profiler: the intake (broker -> commit, what a
 #: message's acknowledgement waits for) and the provisional path (commit -> rows published).
-STAGE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.2,
-                 0.3, 0.5, 1.0, 2.5, 5.0)  # fmt: skip
+STAGE_BUCKETS = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.015,
+    0.02,
+    0.03,
+    0.04,
+    0.05,
+    0.075,
+    0.1,
+    0.15,
+    0.2,
+    0.3,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+)
 INTAKE_COMMIT_DELAY = Histogram(
     "atlas_intake_commit_delay_seconds",
     "From the receipt of an event's message to the commit of its batch",

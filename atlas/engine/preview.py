@@ -185,9 +185,14 @@ class PreviewModel:
         )
         position = {u.use_id: i for i, u in enumerate(ordered)}
         matrix = build_matrix(  # the new uses' rows only (row i is uses[i])
-            self.spec, ordered, feats, lines, codes, self.projection,
+            self.spec,
+            ordered,
+            feats,
+            lines,
+            codes,
+            self.projection,
             rows=[position[u.use_id] for u in uses],
-        )  # fmt: skip
+        )
         X = matrix.X
         if self.fleet is not None:
             X = self.fleet.adjust_features(

@@ -51,8 +51,9 @@ def _uses_line(handle: Handle, line: Line) -> dict[str, Any]:
     }
     if not any(line in lines for _, lines in DEFAULT_VALVES[handle]):
         return listed
-    defaults = {"anyOf": [{"not": {"required": ["valves"]}},
-                          {"properties": {"valves": {"type": "null"}}}]}  # fmt: skip
+    defaults = {
+        "anyOf": [{"not": {"required": ["valves"]}}, {"properties": {"valves": {"type": "null"}}}]
+    }
     return {"anyOf": [defaults, listed]}
 
 

@@ -26,10 +26,15 @@ def label_texts(inventory: list[dict[str, Any]]) -> dict[str, str]:
 def lump_texts(inventory: list[dict[str, Any]], lumps: Sequence[Sequence[str]]) -> dict[str, str]:
     """Words for each lump of fixtures ("One of the two upstairs toilets"), by lump label."""
     fixtures = {
-        f["fixture_id"]: Fixture(f["fixture_id"], f["name"], Category(f["category"]),
-                                 Handle(f["handle"]), f["location"] or "")
+        f["fixture_id"]: Fixture(
+            f["fixture_id"],
+            f["name"],
+            Category(f["category"]),
+            Handle(f["handle"]),
+            f["location"] or "",
+        )
         for f in inventory
-    }  # fmt: skip
+    }
     texts = {}
     for lump in lumps:
         if all(f in fixtures for f in lump):  # a lump of fixtures since removed is not shown

@@ -47,15 +47,26 @@ def serve_process(
     Its output goes to ``workdir/serve.log``; ``env`` adds or overrides settings.
     """
     port = free_port()
-    full_env = os.environ | {
-        "ATLAS_ENVIRONMENT": "development", "ATLAS_DB_URL": db_url,
-        "ATLAS_BROKER_URL": broker_url, "ATLAS_HTTP_PORT": str(port),
-        "ATLAS_MQTT_CLIENT_PREFIX": client_prefix, "ATLAS_LOG_JSON": "false",
-        "ATLAS_LOG_LEVEL": "WARNING",
-    } | dict(env or {})  # fmt: skip
+    full_env = (
+        os.environ
+        | {
+            "ATLAS_ENVIRONMENT": "development",
+            "ATLAS_DB_URL": db_url,
+            "ATLAS_BROKER_URL": broker_url,
+            "ATLAS_HTTP_PORT": str(port),
+            "ATLAS_MQTT_CLIENT_PREFIX": client_prefix,
+            "ATLAS_LOG_JSON": "false",
+            "ATLAS_LOG_LEVEL": "WARNING",
+        }
+        | dict(env or {})
+    )
     log = (workdir / "serve.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve"], env=full_env,
-                            stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "serve"],
+        env=full_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60

@@ -66,9 +66,11 @@ def trained_home(
     def ingest_until(start: datetime, stop: datetime) -> list[WaterUse]:
         batch = [u for u in pairing.uses if start <= (u.t_close or u.t) < stop]
         engine.ingest(
-            batch, [events[e] for u in batch for e in u.event_ids], stop,
+            batch,
+            [events[e] for u in batch for e in u.event_ids],
+            stop,
             features=pairing.features,
-        )  # fmt: skip
+        )
         return batch
 
     fitted = ingest_until(installed - timedelta(days=1), fit_at)

@@ -509,9 +509,10 @@ def table(name: str, summary: dict) -> str:
     for w in s["weeks"]:
         est = " | ".join(  # week 1 has no sampled label: no estimate, not an estimate of 0
             f"{w['estimated'][lv]:.1%} (>= {w['lower'][lv]:.1%}, n {w['n_scored'][lv]:.0f})"
-            if w["n_scored"][lv] else "- (n 0)"
+            if w["n_scored"][lv]
+            else "- (n 0)"
             for lv in ("valve", "fixture", "category")
-        )  # fmt: skip
+        )
         levels = ", ".join(f"{lv} {c}" for lv, c in sorted(w["levels"].items()))
         lines.append(
             f"| {w['week']} | {w['labels']:.1f} | {w['true']['valve']:.1%} | "

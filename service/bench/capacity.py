@@ -150,8 +150,11 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit("--days: every checkpoint should be >= 7 (after the guided week)")
     rows = []
     for day in sorted(args.days):
-        print(f"day {day}: simulating and training {args.preset} (seed {args.seed})...",
-              file=sys.stderr, flush=True)  # fmt: skip
+        print(
+            f"day {day}: simulating and training {args.preset} (seed {args.seed})...",
+            file=sys.stderr,
+            flush=True,
+        )
         rows.append(measure_day(args.preset, args.seed, day, args.uses, args.engines))
     first, last = rows[0], rows[-1]
     budget = args.budget_gb * 1e9
@@ -167,9 +170,11 @@ def run(args: argparse.Namespace) -> int:
         "checkpoints": rows,
     }
     print(f"{args.preset} seed {args.seed}; per-use ingest over {args.uses} uses, one at a time")
-    print("| day | uses | ingest ms median / p90 | round ms | snapshot kB (per day) | "
-          f"delta kB ({args.uses} uses) | restore ms | MB per live engine | live engines in "
-          f"{args.budget_gb:g} GB |")  # fmt: skip
+    print(
+        "| day | uses | ingest ms median / p90 | round ms | snapshot kB (per day) | "
+        f"delta kB ({args.uses} uses) | restore ms | MB per live engine | live engines in "
+        f"{args.budget_gb:g} GB |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(
@@ -178,8 +183,10 @@ def run(args: argparse.Namespace) -> int:
             f" | {r['delta_kb']:.0f} | {r['restore_ms']:.0f} | {r['memory_mb_per_engine']:.2f}"
             f" | {summary['live_engines_in_budget'][str(r['day'])]:,} |"
         )
-    print(f"ingest median, day {last['day']} / day {first['day']}: "
-          f"{summary['ingest_ratio_last_to_first']:.2f}")  # fmt: skip
+    print(
+        f"ingest median, day {last['day']} / day {first['day']}: "
+        f"{summary['ingest_ratio_last_to_first']:.2f}"
+    )
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2) + "\n")
         print(f"wrote {args.json}", file=sys.stderr)

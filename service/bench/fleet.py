@@ -143,8 +143,16 @@ class Worker:
 
     def start(self) -> None:
         env = os.environ | {"ATLAS_HTTP_PORT": str(self.http_port)}
-        cmd = [sys.executable, "-m", "service.cli", "serve", "--config", str(self.config),
-               "--worker-id", str(self.worker_id)]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "service.cli",
+            "serve",
+            "--config",
+            str(self.config),
+            "--worker-id",
+            str(self.worker_id),
+        ]
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(cmd, stdout=log, stderr=log, env=env)
 
@@ -270,8 +278,9 @@ class Fleet:
             return int(conn.execute(query).scalar_one())
 
     def wait_stored(self, n: int, timeout_s: float) -> int:
-        return wait_count(lambda: self.count(select(func.count()).select_from(events)), n,
-                          timeout_s)  # fmt: skip
+        return wait_count(
+            lambda: self.count(select(func.count()).select_from(events)), n, timeout_s
+        )
 
 
 def wait_count(read: Callable[[], int], target: int, timeout_s: float) -> int:
@@ -330,16 +339,21 @@ class CpuMeter:
 
     def _backends(self) -> list[int]:
         with self.fleet.db.connect() as conn:
-            return list(conn.execute(text(
-                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                "AND pid <> pg_backend_pid()"
-            )).scalars())  # fmt: skip
+            return list(
+                conn.execute(
+                    text(
+                        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND pid <> pg_backend_pid()"
+                    )
+                ).scalars()
+            )
 
     def read(self) -> dict:
         """Figures since construction (backends that closed meanwhile are not counted)."""
         window = time.monotonic() - self.t0
-        workers = sum(self._worker_cpu(w) - self.workers0.get(w.worker_id, 0.0)
-                      for w in self.fleet.workers)  # fmt: skip
+        workers = sum(
+            self._worker_cpu(w) - self.workers0.get(w.worker_id, 0.0) for w in self.fleet.workers
+        )
         pg = sum(process_cpu_s(pid) - self.pg0.get(pid, 0.0) for pid in self._backends())
         broker = self._broker_cpu() - self.broker0
         bench = process_cpu_s(os.getpid()) - self.bench0  # the publisher and these queries
@@ -371,8 +385,10 @@ def database_writes(db: Engine, before: tuple, events_n: int) -> dict:
     with db.connect() as conn:
         after = conn.execute(_DB_STATS).one()
     names = ("rows_inserted", "rows_updated", "rows_deleted", "commits", "bytes")
-    return {f"{n}_per_event": round((a - b) / events_n, 2)
-            for n, a, b in zip(names, after, before, strict=True)}  # fmt: skip
+    return {
+        f"{n}_per_event": round((a - b) / events_n, 2)
+        for n, a, b in zip(names, after, before, strict=True)
+    }
 
 
 def drain_clock(specs: Sequence[HomeSpec], days: int) -> dict:
@@ -421,14 +437,19 @@ def drain(workdir: Path, n_workers: int, specs, messages, days: int, log=print) 
         )
         result = _drain_figures(fleet.db, shift)
         result |= {"workers": n_workers, "events": len(messages), "stored": stored}
-        result |= {"cpu": cpu, "workers_cpu_ms_per_event": round(
-            1000 * cpu["workers_cpu_s"] / len(messages), 3)}  # fmt: skip
+        result |= {
+            "cpu": cpu,
+            "workers_cpu_ms_per_event": round(1000 * cpu["workers_cpu_s"] / len(messages), 3),
+        }
         result["database"] = database_writes(fleet.db, db0, len(messages))
         fleet.stop_all()  # reaped: their CPU time is counted below
         result["children_cpu_s"] = round(
-            os.times().children_user + os.times().children_system
-            - cpu0.children_user - cpu0.children_system, 1,
-        )  # fmt: skip
+            os.times().children_user
+            + os.times().children_system
+            - cpu0.children_user
+            - cpu0.children_system,
+            1,
+        )
     log(json.dumps(result))
     return result
 
@@ -458,8 +479,9 @@ def _drain_figures(db: Engine, shift: timedelta) -> dict:
     """``shift``: service time minus wall time. Arrivals (``received_at``) are wall time, what
     the workers write (classifications, snapshots) is service time."""
     with db.connect() as conn:
-        first, last = conn.execute(select(func.min(events.c.received_at),
-                                          func.max(events.c.received_at))).one()  # fmt: skip
+        first, last = conn.execute(
+            select(func.min(events.c.received_at), func.max(events.c.received_at))
+        ).one()
         n_events = conn.execute(select(func.count()).select_from(events)).scalar_one()
         classified_at = (
             select(classifications.c.use_id, func.min(classifications.c.created_at).label("c"))
@@ -523,17 +545,26 @@ NOTES = {
 def run(args: argparse.Namespace) -> int:
     specs, sim = make_homes(args.homes, args.days, args.seed)
     messages = messages_of(sim, sim[0].event.t)
-    print(f"{len(specs)} homes, {len(messages)} events; workers 1 and {args.workers}, "
-          f"{args.repeat} repeat(s)", file=sys.stderr)  # fmt: skip
+    print(
+        f"{len(specs)} homes, {len(messages)} events; workers 1 and {args.workers}, "
+        f"{args.repeat} repeat(s)",
+        file=sys.stderr,
+    )
     load_before = os.getloadavg()
     runs, scaling, after_fill, intake = [], [], [], []
     with tempfile.TemporaryDirectory(prefix="atlas-fleet-") as tmp:
         for k in range(args.repeat):
             pair = [
-                drain(Path(tmp) / f"r{k}w{n}", n, specs, messages, args.days,
-                      log=lambda s: print(s, file=sys.stderr))
+                drain(
+                    Path(tmp) / f"r{k}w{n}",
+                    n,
+                    specs,
+                    messages,
+                    args.days,
+                    log=lambda s: print(s, file=sys.stderr),
+                )
                 for n in sorted({1, args.workers})
-            ]  # fmt: skip
+            ]
             runs += pair
             base, top = pair[0], pair[-1]
             scaling.append(
@@ -664,15 +695,19 @@ def acceptance(
             "scheduler_sweep_s": 2.0,
             "retrain_debounce_s": 1.0,
         }
-        push = {s.home_id: {"webhook_url": sink.url, "webhook_secret": "fleet-test-secret-0123"}
-                for s in specs}  # fmt: skip
+        push = {
+            s.home_id: {"webhook_url": sink.url, "webhook_secret": "fleet-test-secret-0123"}
+            for s in specs
+        }
         fleet = stack.enter_context(Fleet(workdir, n_workers, settings=settings, push=push))
         register(fleet.db, specs)
         fleet.start_workers()
         stream_s = (sim[-1].event.t - sim_start).total_seconds() / speed
-        log(f"{n_workers} workers ready; {len(messages)} events of {n_homes} homes at "
+        log(
+            f"{n_workers} workers ready; {len(messages)} events of {n_homes} homes at "
             f"{speed:,.0f}x ({stream_s:.0f} s); due rounds {plan['due_rounds']}; leader "
-            f"killed at {plan['leader_kill_at']:%Y-%m-%d %H:%M %Z}")  # fmt: skip
+            f"killed at {plan['leader_kill_at']:%Y-%m-%d %H:%M %Z}"
+        )
         time.sleep(max(0.0, wall_start - time.time()))
 
         def wall_of(t: datetime) -> float:
@@ -680,12 +715,14 @@ def acceptance(
 
         chaos: dict = {}
         chaos_thread = threading.Thread(
-            target=_chaos, daemon=True,
+            target=_chaos,
+            daemon=True,
             args=(fleet, wall_start + 0.4 * stream_s, wall_of(plan["leader_kill_at"]), chaos, log),
-        )  # fmt: skip
+        )
         chaos_thread.start()
-        report = stream_events(messages, fleet.broker.url, speed=speed,
-                               outbox_dir=workdir / "outbox", progress=False)  # fmt: skip
+        report = stream_events(
+            messages, fleet.broker.url, speed=speed, outbox_dir=workdir / "outbox", progress=False
+        )
         log(f"stream done: {report}")
         fleet.wait_stored(len(expected_ids), timeout_s=120)
         IngestPipeline(fleet.db, clock=None).pair({s.home_id for s in specs}, final=True)
@@ -694,15 +731,23 @@ def acceptance(
         chaos_thread.join(max(0.0, wall_of(plan["leader_kill_at"]) - time.time()) + 60)
         # every due round: its slot is past once service time is past quiet start
         time.sleep(max(0.0, wall_of(plan["run_end"]) - time.time()))
-        planned = select(func.count()).select_from(label_requests).where(
-            label_requests.c.state == "planned")  # fmt: skip
+        planned = (
+            select(func.count())
+            .select_from(label_requests)
+            .where(label_requests.c.state == "planned")
+        )
         wait_count(lambda: -fleet.count(planned), 0, timeout_s=60)
         with fleet.db.connect() as conn:
             ids = conn.execute(select(events.c.event_id)).scalars().all()
             requests = conn.execute(
-                select(label_requests.c.home_id, label_requests.c.round, label_requests.c.state,
-                       label_requests.c.request_id, label_requests.c.sent_at)
-            ).all()  # fmt: skip
+                select(
+                    label_requests.c.home_id,
+                    label_requests.c.round,
+                    label_requests.c.state,
+                    label_requests.c.request_id,
+                    label_requests.c.sent_at,
+                )
+            ).all()
         paired_exactly, truth_uses = _pairing_exact(fleet.db, sim)
         fleet.stop_all()
     return {
@@ -738,10 +783,15 @@ def _round_plan(specs: Sequence[HomeSpec], data_end: datetime) -> dict:
         return min(datetime.combine(date, at, tz) for tz in tzs)  # the earliest time zone
 
     kill_day = next((d for d in reversed(due) if local(d, LEADER_KILL_LOCAL) < data_end), due[-1])
-    quiet = max(datetime.combine(local(due[-1], QUIET_START_LOCAL).date(), QUIET_START_LOCAL, tz)
-                for tz in tzs)  # fmt: skip
-    return {"due_rounds": due, "leader_kill_at": local(kill_day, LEADER_KILL_LOCAL),
-            "run_end": max(data_end, quiet) + timedelta(minutes=10)}  # fmt: skip
+    quiet = max(
+        datetime.combine(local(due[-1], QUIET_START_LOCAL).date(), QUIET_START_LOCAL, tz)
+        for tz in tzs
+    )
+    return {
+        "due_rounds": due,
+        "leader_kill_at": local(kill_day, LEADER_KILL_LOCAL),
+        "run_end": max(data_end, quiet) + timedelta(minutes=10),
+    }
 
 
 def _chaos(fleet: Fleet, worker_kill_wall: float, leader_kill_wall: float, out: dict, log) -> None:
@@ -784,8 +834,11 @@ def _round_figures(specs, due_rounds, requests, sink: WebhookSink, kills: list[f
     keys = set(sink.deliveries)
     # a POST whose "sent" commit a SIGKILLed worker never made is posted again, with the same
     # key, by the next one (docs/service.md): the only redelivery the design allows
-    across_kill = [t for t in sink.deliveries.values()
-                   if len(t) > 1 and any(min(t) < k < max(t) for k in kills)]  # fmt: skip
+    across_kill = [
+        t
+        for t in sink.deliveries.values()
+        if len(t) > 1 and any(min(t) < k < max(t) for k in kills)
+    ]
     redeliveries = sum(len(t) - 1 for t in sink.deliveries.values())
     return {
         "homes_with_every_due_round": sum(
@@ -807,8 +860,8 @@ def _round_figures(specs, due_rounds, requests, sink: WebhookSink, kills: list[f
 def acceptance_failures(r: dict) -> list[str]:
     """The acceptance checks that ``r`` (from :func:`acceptance`) fails; empty: all pass."""
     checks = {
-        "every event stored exactly once": r["stored_rows"] == r["stored_distinct"]
-        == r["events"] and r["missing"] == 0,
+        "every event stored exactly once": r["stored_rows"] == r["stored_distinct"] == r["events"]
+        and r["missing"] == 0,
         "every use classified": r["uses_in_engines"] == r["uses"] > 0,
         "every due round drawn for every home": r["homes_with_every_due_round"] == r["homes"],
         "every drawn request sent": r["requests"] > 0 and r["requests_never_sent"] == 0,
@@ -818,7 +871,7 @@ def acceptance_failures(r: dict) -> list[str]:
         "a new leader within 10 s": r.get("failover_s") is not None and r["failover_s"] < 10,
         "a worker and then the leader killed": r.get("worker_killed") is not None
         and r.get("leader_killed") is not None,
-    }  # fmt: skip
+    }
     return [name for name, ok in checks.items() if not ok]
 
 

@@ -116,8 +116,9 @@ class GoodGateway:
         self.sent_ids: list[str] = []
         self.infos: list[mqtt.MQTTMessageInfo] = []
         self.closed = False
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"good-{tag}",
-                                  protocol=mqtt.MQTTv5)  # fmt: skip
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"good-{tag}", protocol=mqtt.MQTTv5
+        )
         self.client.connect(*parse_broker_url(broker_url))
         self.client.loop_start()
 
@@ -148,8 +149,9 @@ def attack(pid: int, url: str, good: GoodGateway, home_id: str, tokens: Tokens, 
     good.publish(share)
     rss["after_sse"] = _rss_mb(pid)
     refused_before = _refused_qos0(url, tokens.admin)
-    sent = _qos0_flood(good, f"bench-{good.tag}/v1/homes/{home_id}/sensors/hot/events",
-                       args.flood, share)  # fmt: skip
+    sent = _qos0_flood(
+        good, f"bench-{good.tag}/v1/homes/{home_id}/sensors/hot/events", args.flood, share
+    )
     deadline = time.monotonic() + 60
     while _refused_qos0(url, tokens.admin) - refused_before < sent:
         if time.monotonic() > deadline:
@@ -294,8 +296,10 @@ def _oversized_body(url: str, home_id: str, mb: int) -> dict:
     chunk = b" " * (1024 * 1024)
     sent = 0
     with socket.create_connection((host, int(port))) as sock:
-        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                     f"Content-Length: {size}\r\n\r\n".encode())  # fmt: skip
+        sock.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {size}\r\n\r\n".encode()
+        )
         sock.settimeout(10)
         try:
             while sent < size:

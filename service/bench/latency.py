@@ -63,24 +63,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", type=float, default=200.0, help="events per second")
     parser.add_argument("--events", type=int, default=3000, help="events to publish")
     parser.add_argument(
-        "--homes", type=int, default=100,
+        "--homes",
+        type=int,
+        default=100,
         help="simulated homes sharing the rate (fewer homes: shorter idle gaps in each)",
-    )  # fmt: skip
+    )
     parser.add_argument(
         "--warmup-s", type=float, default=2.0, help="uses before this are not scored"
     )
     parser.add_argument(
         "--day", type=int, default=10, help="the homes' calibration day (1: week-1 rules only)"
     )
-    parser.add_argument("--seed", type=int, default=1,
-                        help="picks the homes and their arrival offsets")  # fmt: skip
+    parser.add_argument(
+        "--seed", type=int, default=1, help="picks the homes and their arrival offsets"
+    )
     parser.add_argument("--broker", default=None, help="mqtt://HOST:PORT (default: private)")
     parser.add_argument("--db", default=None, help="database URL (default: temporary SQLite)")
     parser.add_argument("--json", type=Path, default=None, help="also write the result here")
     parser.add_argument(
-        "--per-use", type=Path, default=None,
+        "--per-use",
+        type=Path,
+        default=None,
         help="write each use's latencies here (CSV: use, publish s, pairable, first, stored ms)",
-    )  # fmt: skip
+    )
     parser.add_argument(
         "--workdir", type=Path, default=None, help="keep the database and logs here"
     )
@@ -131,10 +136,12 @@ def compress_idle_gaps(
     gaps = [np.diff(t) for t in timelines]
 
     def first_n(cap: float) -> tuple[np.ndarray, np.ndarray]:
-        offsets = np.concatenate([
-            starts[k] * cap + np.concatenate(([0.0], np.cumsum(np.minimum(g, cap))))
-            for k, g in enumerate(gaps)
-        ])  # fmt: skip
+        offsets = np.concatenate(
+            [
+                starts[k] * cap + np.concatenate(([0.0], np.cumsum(np.minimum(g, cap))))
+                for k, g in enumerate(gaps)
+            ]
+        )
         order = np.lexsort((index, home, offsets))[:n]
         return order, offsets[order]
 
@@ -148,8 +155,10 @@ def compress_idle_gaps(
         mid = float(np.sqrt(lo * hi))
         lo, hi = (mid, hi) if rate_at(mid) > rate else (lo, mid)
     order, times = first_n(hi)
-    events = [(int(home[j]), int(index[j]), float(t - times[0]))
-              for j, t in zip(order, times, strict=True)]  # fmt: skip
+    events = [
+        (int(home[j]), int(index[j]), float(t - times[0]))
+        for j, t in zip(order, times, strict=True)
+    ]
     return events, hi
 
 
@@ -163,8 +172,15 @@ def _retimed(homes: list[SimulatedHome], n: int, rate: float, seed: int, t0: dat
         s = homes[k].sim[i]
         t = (t0 + timedelta(seconds=offset)).isoformat().replace("+00:00", "Z")
         use = f"{s.event.home_id}/{s.truth['use_id']}"  # the simulator numbers uses per home
-        out.append((s.event.event_id, s.event.topic(), json.dumps(s.payload() | {"t": t}).encode(),
-                    offset, use))  # fmt: skip
+        out.append(
+            (
+                s.event.event_id,
+                s.event.topic(),
+                json.dumps(s.payload() | {"t": t}).encode(),
+                offset,
+                use,
+            )
+        )
     return out, cap
 
 
@@ -216,10 +232,15 @@ def run(args: argparse.Namespace) -> int:
         tag = uuid.uuid4().hex[:8]
         per_home = max(2, args.events // (90 * args.homes) + 1)
         # disjoint homes per seed (seed + k shared all but one home between seeds 1 and 2)
-        homes = [SimulatedHome.generate("two_bath_house", per_home,
-                                        args.seed * HOME_SEEDS_PER_SEED + k,
-                                        home_id=f"lat-{tag}-{k}")
-                 for k in range(args.homes)]  # fmt: skip
+        homes = [
+            SimulatedHome.generate(
+                "two_bath_house",
+                per_home,
+                args.seed * HOME_SEEDS_PER_SEED + k,
+                home_id=f"lat-{tag}-{k}",
+            )
+            for k in range(args.homes)
+        ]
         db_url = args.db or f"sqlite:///{workdir}/atlas.db"
         db = make_engine(db_url)
         stack.callback(db.dispose)
@@ -239,16 +260,22 @@ def run(args: argparse.Namespace) -> int:
             reader.start()
             stack.callback(reader.close)
             reader.ready.wait(10)
-        events, cap = _retimed(homes, args.events, args.rate, args.seed,
-                               datetime.now(UTC) + timedelta(seconds=1))  # fmt: skip
+        events, cap = _retimed(
+            homes, args.events, args.rate, args.seed, datetime.now(UTC) + timedelta(seconds=1)
+        )
         if cap < MIN_IDLE_GAP_S:
-            print(f"warning: {args.rate:g} events/s from {len(homes)} homes cuts their idle gaps "
-                  f"to {cap:.2f} s, below {MIN_IDLE_GAP_S} s: unrelated waves of a home overlap "
-                  f"and pairing differs from the simulation's; use --homes "
-                  f"{int(np.ceil(len(homes) * MIN_IDLE_GAP_S / cap))} or more",
-                  file=sys.stderr)  # fmt: skip
-        print(f"publishing {len(events)} events of {len(homes)} homes at {args.rate:g}/s (idle "
-              f"gaps cut to {cap:.2f} s) to the service at {url} ...", file=sys.stderr)  # fmt: skip
+            print(
+                f"warning: {args.rate:g} events/s from {len(homes)} homes cuts their idle gaps "
+                f"to {cap:.2f} s, below {MIN_IDLE_GAP_S} s: unrelated waves of a home overlap "
+                f"and pairing differs from the simulation's; use --homes "
+                f"{int(np.ceil(len(homes) * MIN_IDLE_GAP_S / cap))} or more",
+                file=sys.stderr,
+            )
+        print(
+            f"publishing {len(events)} events of {len(homes)} homes at {args.rate:g}/s (idle "
+            f"gaps cut to {cap:.2f} s) to the service at {url} ...",
+            file=sys.stderr,
+        )
         # The arrival times are taken here: a collection of this process delays them. A full
         # collection over the simulated homes took 186 ms 10 s into a run (seed 1) and was its
         # after-pairable p99. Frozen, the homes are not scanned again; what is left is reported.
@@ -276,8 +303,11 @@ def run(args: argparse.Namespace) -> int:
         # the part of it the data sets: when overlapping uses make pairing wait for the home's
         # next event, no service can classify the use before that event is published
         pairable = _pairable_at(events, published)
-        after = [sse.arrived[u] - max(t, pairable.get(u, t))
-                 for u, t in scored.items() if u in sse.arrived]  # fmt: skip
+        after = [
+            sse.arrived[u] - max(t, pairable.get(u, t))
+            for u, t in scored.items()
+            if u in sse.arrived
+        ]
         if args.per_use:
             _write_per_use(args.per_use, scored, pairable, sse, published[0])
         lat_final = [sse.final[u] - t for u, t in scored.items() if u in sse.final]
@@ -287,8 +317,9 @@ def run(args: argparse.Namespace) -> int:
         # the service's own part: the use stored by pairing -> its classification over HTTP
         with db.connect() as conn:
             stored = dict(conn.execute(select(uses.c.use_id, uses.c.created_at)).all())
-        own = [sse.final_wall[u] - utc(stored[u]).timestamp()
-               for u in sse.final_wall if u in stored]  # fmt: skip
+        own = [
+            sse.final_wall[u] - utc(stored[u]).timestamp() for u in sse.final_wall if u in stored
+        ]
     ms = np.asarray(lat) * 1000.0
     after_ms = np.asarray(after) * 1000.0
     waited = np.asarray(lat) - np.asarray(after) > 0.0005
@@ -331,8 +362,9 @@ def _pairable_at(events, published: list[float]) -> dict[str, float]:
     same stream) first reports it complete."""
     found: dict[str, float] = {}
     now = [0.0]
-    pairer = ProvisionalPairer(lambda home, uses, evs, feats: found.update(
-        dict.fromkeys((u.use_id for u in uses), now[0])))  # fmt: skip
+    pairer = ProvisionalPairer(
+        lambda home, uses, evs, feats: found.update(dict.fromkeys((u.use_id for u in uses), now[0]))
+    )
     for (_, _, payload, _, _), t in zip(events, published, strict=True):
         event = decode_event(payload)
         now[0] = t
@@ -351,8 +383,15 @@ def _write_per_use(
         out.writerow(["use_id", "published_s", "pairable_ms", "first_ms", "stored_ms"])
         for use_id, t in sorted(scored.items(), key=lambda kv: kv[1]):
             ready = max(t, pairable.get(use_id, t))
-            out.writerow([use_id, f"{t - t0:.3f}", ms(ready, t), ms(sse.arrived.get(use_id), t),
-                          ms(sse.final.get(use_id), t)])  # fmt: skip
+            out.writerow(
+                [
+                    use_id,
+                    f"{t - t0:.3f}",
+                    ms(ready, t),
+                    ms(sse.arrived.get(use_id), t),
+                    ms(sse.final.get(use_id), t),
+                ]
+            )
 
 
 def _metric_families(url: str) -> list:
@@ -383,8 +422,9 @@ def _stages(families: list) -> dict[str, dict]:
     for family in families:
         if family.name not in STAGES:
             continue
-        buckets = sorted((float(s.labels["le"]), s.value) for s in family.samples
-                         if s.name.endswith("_bucket"))  # fmt: skip
+        buckets = sorted(
+            (float(s.labels["le"]), s.value) for s in family.samples if s.name.endswith("_bucket")
+        )
         total = next((s.value for s in family.samples if s.name.endswith("_sum")), 0.0)
         count = buckets[-1][1] if buckets else 0.0
         out[family.name.removesuffix("_seconds")] = {
@@ -427,8 +467,11 @@ def _gc_pauses(families: list) -> dict[str, dict[str, float]]:
 
 def _pause_summary(seconds: list[float]) -> dict[str, float]:
     """This process's pauses while it published and read, in :func:`_gc_pauses`'s form."""
-    return {"pauses": len(seconds), "over_50ms": sum(s > 0.05 for s in seconds),
-            "seconds": round(sum(seconds), 3)}  # fmt: skip
+    return {
+        "pauses": len(seconds),
+        "over_50ms": sum(s > 0.05 for s in seconds),
+        "seconds": round(sum(seconds), 3),
+    }
 
 
 @dataclass
@@ -462,8 +505,11 @@ def _publish(broker_url: str, events, rate: float) -> list[float]:
     the message left. Without that thread, ``publish`` writes to the socket before it returns.
     """
     host, port = parse_broker_url(broker_url)
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"lat-gw-{uuid.uuid4().hex[:8]}",
-                         protocol=mqtt.MQTTv5)  # fmt: skip
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=f"lat-gw-{uuid.uuid4().hex[:8]}",
+        protocol=mqtt.MQTTv5,
+    )
     client.max_inflight_messages_set(1000)
     client.connect(host, port)
     deadline = time.monotonic() + 10

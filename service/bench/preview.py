@@ -81,14 +81,18 @@ def measure(preset: str, seed: int, day: int, n_uses: int) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    print(f"training an engine of {args.preset} (seed {args.seed}) up to day {args.day}...",
-          file=sys.stderr)  # fmt: skip
+    print(
+        f"training an engine of {args.preset} (seed {args.seed}) up to day {args.day}...",
+        file=sys.stderr,
+    )
     r = measure(args.preset, args.seed, args.day, args.uses)
     if args.json:
         print(json.dumps(r, indent=2))
         return 0
-    print(f"{r['preset']} seed {r['seed']}, day {r['day']}: model m{r['model_version']}, "
-          f"{r['context_uses']} uses of context; medians over {r['uses']} new uses")  # fmt: skip
+    print(
+        f"{r['preset']} seed {r['seed']}, day {r['day']}: model m{r['model_version']}, "
+        f"{r['context_uses']} uses of context; medians over {r['uses']} new uses"
+    )
     print(f"  whole model:    {r['whole_kb']:7.1f} KB  {r['whole_ms']:6.2f} ms pickle + unpickle")
     print(
         f"  context update: {r['update_kb']:7.1f} KB  {r['update_ms']:6.2f} ms update + "

@@ -138,8 +138,9 @@ class Pairer:
             waiting.pop(event_id, None)
         if self.on_unsettled is not None and not final:
             stored = {u.use_id for u in done}
-            self._tell_unsettled(home_id, [u for u in result.uses if u.use_id not in stored],
-                                 by_id, result.features)  # fmt: skip
+            self._tell_unsettled(
+                home_id, [u for u in result.uses if u.use_id not in stored], by_id, result.features
+            )
         return len(created)
 
     def _tell_unsettled(

@@ -95,10 +95,14 @@ class ProvisionalPairer:
             # one call for every home's new events: the batched features cost half as much per
             # event as a home's one or two alone
             try:
-                features = compute_features([
-                    e for home_id, evs in new.items() for e in evs
-                    if e.event_id not in self._recent.get(home_id, {})
-                ])  # fmt: skip
+                features = compute_features(
+                    [
+                        e
+                        for home_id, evs in new.items()
+                        for e in evs
+                        if e.event_id not in self._recent.get(home_id, {})
+                    ]
+                )
             except Exception:  # pair() computes each home's own and reports what fails
                 features = {}
             for home_id, evs in new.items():

@@ -125,9 +125,11 @@ class ProvisionalProcess:
             self._conn.close()
         parent, child = self._context.Pipe()
         self._process = self._context.Process(
-            target=child_main, args=(child, self.log_level, self.log_json),
-            name="atlas-provisional", daemon=True,
-        )  # fmt: skip
+            target=child_main,
+            args=(child, self.log_level, self.log_json),
+            name="atlas-provisional",
+            daemon=True,
+        )
         self._process.start()
         child.close()
         with self._lock:
@@ -198,8 +200,9 @@ class ProvisionalProcess:
             try:
                 self.preview_model(home_id)
             except Exception:
-                _LOGGER.exception("no preview model for %s: its uses get only the stored "
-                                  "classification", home_id)  # fmt: skip
+                _LOGGER.exception(
+                    "no preview model for %s: its uses get only the stored classification", home_id
+                )
                 return
         with self._lock:
             self._outdated.discard(home_id)

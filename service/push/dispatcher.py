@@ -127,11 +127,19 @@ class Dispatcher:
         link = f"{self.public_url}/homes/{spec.home_id}" if self.public_url else ""
         delivered = True
         for channel, send in (
-            ("webhook", lambda: post_webhook(
-                cfg.webhook_url, cfg.webhook_secret, payload, rid, stamp, self.timeout_s)),
-            ("ntfy", lambda: post_ntfy(
-                cfg.ntfy_url, "Which water use was this?", req["prompt"], link, self.timeout_s)),
-        ):  # fmt: skip
+            (
+                "webhook",
+                lambda: post_webhook(
+                    cfg.webhook_url, cfg.webhook_secret, payload, rid, stamp, self.timeout_s
+                ),
+            ),
+            (
+                "ntfy",
+                lambda: post_ntfy(
+                    cfg.ntfy_url, "Which water use was this?", req["prompt"], link, self.timeout_s
+                ),
+            ),
+        ):
             if not getattr(cfg, f"{channel}_url") or channel in self.retries.accepted(rid):
                 continue
             if channel in down:

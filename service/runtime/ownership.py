@@ -263,11 +263,13 @@ class Ownership:
     def _refresh(self, conn) -> set[str]:
         """Re-read membership, the live set and (when changed) the home list; returns gains."""
         if not self._member:
-            got = conn.execute("SELECT pg_try_advisory_lock(%s, %s)",
-                               (self._key, self.worker_id)).fetchone()[0]  # fmt: skip
+            got = conn.execute(
+                "SELECT pg_try_advisory_lock(%s, %s)", (self._key, self.worker_id)
+            ).fetchone()[0]
             if not got:
-                _LOGGER.warning("worker id %d is held by another live process; not taking work",
-                                self.worker_id)  # fmt: skip
+                _LOGGER.warning(
+                    "worker id %d is held by another live process; not taking work", self.worker_id
+                )
         else:
             got = True
         live = tuple(sorted(r[0] for r in conn.execute(_LIVE_SQL, (self._key,))))
@@ -282,8 +284,7 @@ class Ownership:
         with self._guard:
             before = {h for h, w in self._assignment.items() if w == self.worker_id}
             before = before if self._member else set()
-            changed = (live != self._live or ids is not self._home_ids
-                       or got != self._member)  # fmt: skip
+            changed = live != self._live or ids is not self._home_ids or got != self._member
             if changed:
                 self._assignment = assign(ids, live)
                 self._home_ids, self._homes_version, self._live = ids, version, live
@@ -291,8 +292,13 @@ class Ownership:
             after = {h for h, w in self._assignment.items() if w == self.worker_id}
             after = after if got else set()
         if changed:
-            _LOGGER.info("worker %d owns %d of %d homes; live workers %s",
-                         self.worker_id, len(after), len(ids), list(live))  # fmt: skip
+            _LOGGER.info(
+                "worker %d owns %d of %d homes; live workers %s",
+                self.worker_id,
+                len(after),
+                len(ids),
+                list(live),
+            )
         return after - before
 
     def _handle(self, payload: str) -> None:

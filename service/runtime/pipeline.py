@@ -211,8 +211,12 @@ class HomePipeline:
 
     def _save(self, conn: Connection, home_id: str, home: _Home, now: datetime) -> None:
         eng = home.engine
-        meta = {"model_version": eng.model_version, "level": eng.level, "n_uses": len(home.known),
-                "announced": sorted(home.announced)}  # fmt: skip
+        meta = {
+            "model_version": eng.model_version,
+            "level": eng.level,
+            "n_uses": len(home.known),
+            "announced": sorted(home.announced),
+        }
         state, base = self._snapshot(home)
         home.version = save_engine_state(conn, home_id, state, meta, now.astimezone(UTC), base=base)
         home.base, home.deltas = (home.version, 0) if base is None else (base, home.deltas + 1)
@@ -241,8 +245,11 @@ class HomePipeline:
         """Save the snapshots of homes with uses ingested since their last save at least
         ``max_age_s`` ago (default ``snapshot_every_s``; 0: all, e.g. at shutdown)."""
         age = self.snapshot_every_s if max_age_s is None else max_age_s
-        due = [h for h, home in list(self._homes.items())
-               if home.unsaved and time.monotonic() - home.saved_at >= age]  # fmt: skip
+        due = [
+            h
+            for h, home in list(self._homes.items())
+            if home.unsaved and time.monotonic() - home.saved_at >= age
+        ]
         for home_id in due:
             with self.lock(home_id), self.db.begin() as conn:
                 lock_home_in_transaction(conn, home_id, ENGINE)
@@ -354,8 +361,12 @@ class HomePipeline:
             rows = _classification_rows(result)
             insert_classifications(conn, home_id, rows, now)
             self._store_guided(conn, home_id, home)
-            only_uses = (answers == 0 and len(home.announced) == announced
-                         and len(home.engine.labels) == labels and home.version > 0)  # fmt: skip
+            only_uses = (
+                answers == 0
+                and len(home.announced) == announced
+                and len(home.engine.labels) == labels
+                and home.version > 0
+            )
             if only_uses and time.monotonic() - home.saved_at < self.snapshot_every_s:
                 home.unsaved = True
                 self._set_preview(home_id, home.engine.preview_model())
@@ -545,17 +556,30 @@ class HomePipeline:
             level = LEVEL_NAMES[report.decision.level]
             phase = _phase(report.day, level)
             version = model_version_name(report.model_version)
-            reason = {"text": report.decision.reason, "labels": report.n_labels,
-                      "lumps": [list(lump) for lump in report.lumps]}  # fmt: skip
+            reason = {
+                "text": report.decision.reason,
+                "labels": report.n_labels,
+                "lumps": [list(lump) for lump in report.lumps],
+            }
             changed = upsert_home_status(
-                conn, home_id, phase=phase, calibration_day=report.day, level=level,
-                reason=reason, model_version=version, now=due.astimezone(UTC),
-            )  # fmt: skip
+                conn,
+                home_id,
+                phase=phase,
+                calibration_day=report.day,
+                level=level,
+                reason=reason,
+                model_version=version,
+                now=due.astimezone(UTC),
+            )
             estimates = {lv: (e.point, e.lower, e.n_labels) for lv, e in report.estimates.items()}
             append_accuracy(
-                conn, home_id, t=due.astimezone(UTC), estimates=estimates,
-                displayed=level, model_version=version,
-            )  # fmt: skip
+                conn,
+                home_id,
+                t=due.astimezone(UTC),
+                estimates=estimates,
+                displayed=level,
+                model_version=version,
+            )
             self._save(conn, home_id, home, due)
         status = {
             "phase": phase,
@@ -563,9 +587,11 @@ class HomePipeline:
             "level": level,
             "reason": reason,
             "model_version": version,
-            "accuracy": {lv: {"estimate": p, "lower_bound": lo, "n_labels": n}
-                         for lv, (p, lo, n) in estimates.items()},
-        }  # fmt: skip
+            "accuracy": {
+                lv: {"estimate": p, "lower_bound": lo, "n_labels": n}
+                for lv, (p, lo, n) in estimates.items()
+            },
+        }
         self.listener.status_changed(home_id, status, changed)
         return status
 
@@ -592,11 +618,24 @@ def _classification_rows(result: Iterable[UseClassification]) -> list[dict]:
         if c.predicted:
             version = model_version_name(c.model_version)
             for level, label in c.predicted.items():
-                rows.append({"use_id": c.use_id, "level": level, "label": label,
-                             "probability": float(c.confidence.get(level, 0.0)),
-                             "model_version": version})  # fmt: skip
+                rows.append(
+                    {
+                        "use_id": c.use_id,
+                        "level": level,
+                        "label": label,
+                        "probability": float(c.confidence.get(level, 0.0)),
+                        "model_version": version,
+                    }
+                )
         elif c.rule_category is not None:
             # a rule decides or abstains; it has no probability, so its decisions store 1.0
-            rows.append({"use_id": c.use_id, "level": "category", "label": str(c.rule_category),
-                         "probability": 1.0, "model_version": model_version_name(0)})  # fmt: skip
+            rows.append(
+                {
+                    "use_id": c.use_id,
+                    "level": "category",
+                    "label": str(c.rule_category),
+                    "probability": 1.0,
+                    "model_version": model_version_name(0),
+                }
+            )
     return rows

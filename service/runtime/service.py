@@ -128,8 +128,14 @@ class _RoutingIngest(IngestPipeline):
         registry: HomeRegistry | None = None,
     ) -> None:
         # the owner's classifier takes the stored uses' decoded events and features
-        super().__init__(db, registry, clock=clock, on_unsettled=on_unsettled, hand_over=4096,
-                         on_stored=on_stored)  # fmt: skip
+        super().__init__(
+            db,
+            registry,
+            clock=clock,
+            on_unsettled=on_unsettled,
+            hand_over=4096,
+            on_stored=on_stored,
+        )
         self._route = route
         self._stored_at: dict[str, float] = {}  # home -> wall time its newest events committed
         self.ledger = RoutingLedger()  # committed, not routed yet (AtlasRuntime.idle)
@@ -175,8 +181,9 @@ class _Publish(Listener):
             _LOGGER.exception("publishing the discovery of %s failed", home_id)
         self.rt.publish_home_state(home_id, status, recount=True)
         if level_changed:
-            self.rt.hub.publish(home_id, "level", {"level": status["level"],
-                                                  "reason": status["reason"]})  # fmt: skip
+            self.rt.hub.publish(
+                home_id, "level", {"level": status["level"], "reason": status["reason"]}
+            )
 
     def requests_planned(self, home_id: str) -> None:
         self.rt.hub.publish(home_id, "label_request", {"home_id": home_id})
@@ -218,36 +225,53 @@ class AtlasRuntime:
         # the engine plans rounds and expiry with the same timetable the dispatcher enforces
         engine_config = engine_config_from(settings, self.policy)
         self.pipeline = HomePipeline(
-            db, clock=self.clock.now, listener=_Publish(self),
-            config_for=lambda spec: engine_config, fleets=FleetCache(settings.fleet),
+            db,
+            clock=self.clock.now,
+            listener=_Publish(self),
+            config_for=lambda spec: engine_config,
+            fleets=FleetCache(settings.fleet),
             paired_events=lambda home, ids: self.ingest.owner_pairer.take_paired(home, ids),
-        )  # fmt: skip
+        )
         self.link = MqttLink(
             settings.broker_url,
             settings.runtime_client_id,
-            [f"{self.base}/homes/+/label-requests/+/answer",
-             f"{settings.ha_discovery_prefix}/status"],
+            [
+                f"{self.base}/homes/+/label-requests/+/answer",
+                f"{settings.ha_discovery_prefix}/status",
+            ],
             self._on_link_message,
             availability_topic(self.base),
-        )  # fmt: skip
+        )
         self.ha = HomeAssistant(db, settings.ha_discovery_prefix, self.base, SW_VERSION)
         self.dispatcher = Dispatcher(
-            db, clock=self.clock.now, policy=self.policy, topic_base=self.base,
-            publish=self.link.publish_json, home_push=settings.push.get,
+            db,
+            clock=self.clock.now,
+            policy=self.policy,
+            topic_base=self.base,
+            publish=self.link.publish_json,
+            home_push=settings.push.get,
             public_url=settings.public_url,
-        )  # fmt: skip
+        )
         # which worker pairs and classifies which home (one owner per home; docs/scaling.md)
         self.ownership = Ownership(
-            db, settings.worker_id, refresh_s=settings.ownership_refresh_s,
-            on_work=self._want_pairing, on_forget=self._forget,
-        )  # fmt: skip
+            db,
+            settings.worker_id,
+            refresh_s=settings.ownership_refresh_s,
+            on_work=self._want_pairing,
+            on_forget=self._forget,
+        )
         self.scheduler = AtlasScheduler(
-            db, self.pipeline, self.dispatcher, self.clock,
-            misfire_grace_s=settings.misfire_grace_s, sweep_s=settings.scheduler_sweep_s,
-            retrain_debounce_s=settings.retrain_debounce_s, route=self.route,
+            db,
+            self.pipeline,
+            self.dispatcher,
+            self.clock,
+            misfire_grace_s=settings.misfire_grace_s,
+            sweep_s=settings.scheduler_sweep_s,
+            retrain_debounce_s=settings.retrain_debounce_s,
+            route=self.route,
             # several workers: job threads mostly wait for the homes' owners to do the work
             threads=8 if self.ownership.shared else 2,
-        )  # fmt: skip
+        )
         self.delegation = Delegation(self.ownership, self.scheduler.home_work)
         self.scheduler.work = self.delegation.run
         self.leader = LeaderElection(db, self.scheduler.start, self.scheduler.shutdown)
@@ -268,11 +292,14 @@ class AtlasRuntime:
             )
         )
         self.ingest = _RoutingIngest(
-            db, self.route, self.clock.now, self.ownership.owns,
+            db,
+            self.route,
+            self.clock.now,
+            self.ownership.owns,
             on_unsettled=self.pipeline.preview if self.provisional is None else None,
             on_stored=None if self.provisional is None else self.provisional.add,
             registry=HomeRegistry(db, max_homes=settings.registry_cache_homes),
-        )  # fmt: skip
+        )
         self.intake = MqttIntake(
             self.ingest,
             IntakeConfig(
@@ -296,10 +323,12 @@ class AtlasRuntime:
         self._pass_at = self.clock.now()  # service time of the next pass (while any is dirty)
         self._dirty_cv = threading.Condition()
         self._stop = threading.Event()
-        self._pairer = threading.Thread(target=self._pair_loop, name="atlas-owner-pairing",
-                                        daemon=True)  # fmt: skip
-        self._worker = threading.Thread(target=self._pipeline_loop, name="atlas-pipeline",
-                                        daemon=True)  # fmt: skip
+        self._pairer = threading.Thread(
+            target=self._pair_loop, name="atlas-owner-pairing", daemon=True
+        )
+        self._worker = threading.Thread(
+            target=self._pipeline_loop, name="atlas-pipeline", daemon=True
+        )
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -466,8 +495,9 @@ class AtlasRuntime:
         outcome = handle_answer(self.db, topic, payload, self.clock.now())
         if outcome is None:
             return
-        self.link.publish_json(f"{topic}/result", {"ok": outcome.ok, **outcome.detail},
-                               retain=False)  # fmt: skip
+        self.link.publish_json(
+            f"{topic}/result", {"ok": outcome.ok, **outcome.detail}, retain=False
+        )
         if outcome.ok:
             self.scheduler.schedule_retrain(outcome.home_id)
             self.dispatcher.publish_state(outcome.home_id)

@@ -95,8 +95,9 @@ class Delegation:
             deadline = time.monotonic() + self.max_wait_s
             while not done.wait(self.poll_s):
                 if owner not in self.ownership.live or time.monotonic() > deadline:
-                    _LOGGER.warning("worker %d did not finish %s of %s; doing it here",
-                                    owner, kind, home_id)  # fmt: skip
+                    _LOGGER.warning(
+                        "worker %d did not finish %s of %s; doing it here", owner, kind, home_id
+                    )
                     return self.local(kind, home_id, due)
         except Exception as exc:  # the channel failed: the work must still be done
             if done.is_set():
@@ -138,5 +139,6 @@ class Delegation:
         try:
             self.ownership.publish({"done": answer})
         except Exception:  # the leader gives up waiting when this worker leaves, or times out
-            _LOGGER.exception("could not report %s of %s to the leader", body.get("kind"),
-                              body.get("home"))  # fmt: skip
+            _LOGGER.exception(
+                "could not report %s of %s to the leader", body.get("kind"), body.get("home")
+            )

@@ -293,8 +293,9 @@ class AtlasScheduler:
         return due
 
     def _round_at(self, home_id: str, due: datetime) -> None:
-        self._at(f"round:{home_id}:{due.isoformat()}", jobs.round_job, due,
-                 [home_id, due.isoformat()])  # fmt: skip
+        self._at(
+            f"round:{home_id}:{due.isoformat()}", jobs.round_job, due, [home_id, due.isoformat()]
+        )
 
     def schedule_daily(self, home_id: str, after: datetime) -> datetime:
         due = next_daily(after, self._tz(home_id))
@@ -302,8 +303,9 @@ class AtlasScheduler:
         return due
 
     def _daily_at(self, home_id: str, due: datetime) -> None:
-        self._at(f"daily:{home_id}:{due.isoformat()}", jobs.daily_job, due,
-                 [home_id, due.isoformat()])  # fmt: skip
+        self._at(
+            f"daily:{home_id}:{due.isoformat()}", jobs.daily_job, due, [home_id, due.isoformat()]
+        )
 
     def schedule_retrain(self, home_id: str) -> None:
         """Debounced: answers arriving together retrain once (``retrain_debounce_s`` wall
@@ -390,8 +392,13 @@ class AtlasScheduler:
         """
         wall, cpu = time.perf_counter(), time.thread_time()
         out = self._home_work(kind, home_id, due)
-        _LOGGER.info("%s of %s: %.3f s, %.3f s CPU", kind, home_id,
-                     time.perf_counter() - wall, time.thread_time() - cpu)  # fmt: skip
+        _LOGGER.info(
+            "%s of %s: %.3f s, %.3f s CPU",
+            kind,
+            home_id,
+            time.perf_counter() - wall,
+            time.thread_time() - cpu,
+        )
         return out
 
     def _home_work(self, kind: str, home_id: str, due: datetime | None) -> dict:
@@ -413,8 +420,10 @@ class AtlasScheduler:
             assert due is not None
             pipe.daily_update(home_id, due)
             engine = pipe.engine_view(home_id)
-            return {"codebook_due": engine.codebook_due(due),
-                    "next_daily": next_daily(due, engine.tz).isoformat()}  # fmt: skip
+            return {
+                "codebook_due": engine.codebook_due(due),
+                "next_daily": next_daily(due, engine.tz).isoformat(),
+            }
         if kind == "codebook":
             assert due is not None
             pipe.refit_codebook(home_id, due)
@@ -439,9 +448,12 @@ class AtlasScheduler:
 
     def _after_send(self, home_id: str, retry_at: str | None) -> None:
         if retry_at is not None:  # quiet hours: send when they end
-            self.add_once(f"send:{home_id}:{retry_at}", jobs.send_job,
-                          run_date=self.clock.to_wall(datetime.fromisoformat(retry_at)),
-                          args=[home_id])  # fmt: skip
+            self.add_once(
+                f"send:{home_id}:{retry_at}",
+                jobs.send_job,
+                run_date=self.clock.to_wall(datetime.fromisoformat(retry_at)),
+                args=[home_id],
+            )
         else:
             self._schedule_expiry(home_id)
 
@@ -449,8 +461,12 @@ class AtlasScheduler:
         out = self.work("daily", home_id, due)
         self.dispatcher.expire(home_id)
         if out["codebook_due"]:
-            self._at(f"codebook:{home_id}:{due.isoformat()}", jobs.codebook_job, due,
-                     [home_id, due.isoformat()])  # fmt: skip
+            self._at(
+                f"codebook:{home_id}:{due.isoformat()}",
+                jobs.codebook_job,
+                due,
+                [home_id, due.isoformat()],
+            )
         self._daily_at(home_id, datetime.fromisoformat(out["next_daily"]))
 
     def do_codebook(self, home_id: str, due: datetime) -> None:

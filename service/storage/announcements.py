@@ -78,10 +78,16 @@ def record_guided_label(
         return False
     conn.execute(
         insert(labels).values(
-            home_id=home_id, use_id=use_id, level="valve", label=valve_id, source="guided",
-            answered_by="checklist", request_id=None, answered_at=at,
+            home_id=home_id,
+            use_id=use_id,
+            level="valve",
+            label=valve_id,
+            source="guided",
+            answered_by="checklist",
+            request_id=None,
+            answered_at=at,
         )
-    )  # fmt: skip
+    )
     fixture_id = valve_id.split("/", 1)[0]
     for ann_id, named, t in unmatched_announcements(conn, home_id):
         if t == at and named in (valve_id, fixture_id):

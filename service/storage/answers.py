@@ -116,13 +116,29 @@ def load_answer(conn: Connection, home_id: str, request_id: str) -> AnswerResult
     label = conn.execute(select(labels).where(labels.c.request_id == request_id)).first()
     if label is None:
         return AnswerResult(
-            home_id, request_id, req.use_id, NOT_SURE, req.state, None, None, None,
-            utc(req.closed_at), created=False,
-        )  # fmt: skip
+            home_id,
+            request_id,
+            req.use_id,
+            NOT_SURE,
+            req.state,
+            None,
+            None,
+            None,
+            utc(req.closed_at),
+            created=False,
+        )
     return AnswerResult(
-        home_id, request_id, req.use_id, label.label, req.state, label.level, label.source,
-        label.answered_by, utc(label.answered_at), created=False,
-    )  # fmt: skip
+        home_id,
+        request_id,
+        req.use_id,
+        label.label,
+        req.state,
+        label.level,
+        label.source,
+        label.answered_by,
+        utc(label.answered_at),
+        created=False,
+    )
 
 
 def _repeat_or_conflict(
@@ -192,9 +208,17 @@ def record_answer(
         return _repeat_or_conflict(conn, home_id, request_id, choice, state)
     if to_state == "declined":
         return AnswerResult(
-            home_id, request_id, req.use_id, choice, to_state, None, None, answered_by, now,
+            home_id,
+            request_id,
+            req.use_id,
+            choice,
+            to_state,
+            None,
+            None,
+            answered_by,
+            now,
             created=True,
-        )  # fmt: skip
+        )
     level = _choice_level(conn, home_id, choice)
     source = "audit" if req.is_audit else "active"
     conn.execute(
@@ -210,6 +234,14 @@ def record_answer(
         )
     )
     return AnswerResult(
-        home_id, request_id, req.use_id, choice, to_state, level, source, answered_by, now,
+        home_id,
+        request_id,
+        req.use_id,
+        choice,
+        to_state,
+        level,
+        source,
+        answered_by,
+        now,
         created=True,
-    )  # fmt: skip
+    )

@@ -9,8 +9,12 @@ from sqlalchemy import Connection, insert, select, update
 from service.storage.schema import accuracy_history, home_status
 
 #: atlas.levels display levels -> stored names (the schema says "rules" for week-1 rules).
-LEVEL_NAMES = {"rule_categories": "rules", "category": "category", "fixture": "fixture",
-               "valve": "valve"}  # fmt: skip
+LEVEL_NAMES = {
+    "rule_categories": "rules",
+    "category": "category",
+    "fixture": "fixture",
+    "valve": "valve",
+}
 
 
 def upsert_home_status(

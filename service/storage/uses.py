@@ -112,8 +112,11 @@ def load_uses(
         query = query.where(uses.c.created_at >= created_since)
     if only is not None:
         query = query.where(uses.c.use_id.in_(only))
-    rows = [r for r in conn.execute(query.order_by(uses.c.t, uses.c.use_id))
-            if not exclude or r.use_id not in exclude]  # fmt: skip
+    rows = [
+        r
+        for r in conn.execute(query.order_by(uses.c.t, uses.c.use_id))
+        if not exclude or r.use_id not in exclude
+    ]
     if not rows:
         return []
     links: dict[str, dict[str, list[str]]] = {}

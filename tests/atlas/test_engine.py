@@ -162,8 +162,10 @@ def test_fixture_level_shows_confused_fixtures_as_their_lump(replay):
     engine = _engine(replay, until_day=8)
     predicted = Counter(c.predicted["fixture"] for c in engine.classify())
     pair = [f for f, _ in predicted.most_common(2)]
-    state = engine.snapshot() | {"level_state": {"level": "fixture", "failures": 0},
-                                 "lumps": [pair]}  # fmt: skip
+    state = engine.snapshot() | {
+        "level_state": {"level": "fixture", "failures": 0},
+        "lumps": [pair],
+    }
     lumped = CalibrationEngine.restore(engine.spec, state, engine.config)
     assert lumped.lumps == (tuple(pair),)
     for c in lumped.classify():
@@ -227,8 +229,12 @@ def test_preview_context_updates_rebuild_the_engines_next_models(replay):
     sent = engine.preview_model()
     child = pickle.loads(pickle.dumps(sent))
     for use in later[:12]:
-        engine.ingest([use], [by_id[e] for e in use.event_ids], use.t_close or use.t,
-                      features=pairing.features)  # fmt: skip
+        engine.ingest(
+            [use],
+            [by_id[e] for e in use.event_ids],
+            use.t_close or use.t,
+            features=pairing.features,
+        )
         newer = engine.preview_model()
         update = sent.context_update(newer)
         assert update is not None and [u.use_id for u in update.uses] == [use.use_id]

@@ -54,10 +54,15 @@ class _Feed:
         ]
         self.events[uid] = evs
         self.uses[uid] = WaterUse(
-            f"u-{uid}", self.spec.home_id, lines, t_open, t_close, UseStatus.PAIRED,
+            f"u-{uid}",
+            self.spec.home_id,
+            lines,
+            t_open,
+            t_close,
+            UseStatus.PAIRED,
             tuple(e.event_id for e in evs if "-open-" in e.event_id),
             tuple(e.event_id for e in evs if "-close-" in e.event_id),
-        )  # fmt: skip
+        )
 
     def announce(self, fixture: str, valve: str | None, minutes: float) -> None:
         at = self.t0 + timedelta(minutes=minutes)

@@ -162,11 +162,13 @@ def test_a_use_given_twice_in_one_batch_is_ingested_once_as_its_last_version(hom
     by_id = {e.event_id: e for e in events}
     engine = CalibrationEngine(spec, installed, EngineConfig())
     first = uses[:20]
-    engine.ingest(first, [by_id[e] for u in first for e in u.event_ids], installed,
-                  features=pairing.features)  # fmt: skip
+    engine.ingest(
+        first, [by_id[e] for u in first for e in u.event_ids], installed, features=pairing.features
+    )
     again = replace(first[-1], t_close=(first[-1].t_close or first[-1].t) + timedelta(seconds=2))
     batch = [first[-1], uses[20], again]
-    engine.ingest(batch, [by_id[e] for u in batch for e in u.event_ids], installed,
-                  features=pairing.features)  # fmt: skip
+    engine.ingest(
+        batch, [by_id[e] for u in batch for e in u.event_ids], installed, features=pairing.features
+    )
     assert engine.log.get(again.use_id) == again and len(engine.rows.use_ids) == 21
     _assert_rows_equal_full_build(engine)

@@ -36,9 +36,18 @@ def test_row_buffer_matches_a_list_of_rows_under_inserts_and_deletes():
 
 def _request(rid: str, day: int, expires_in_h: float) -> LabelRequest:
     return LabelRequest(
-        rid, f"use-{rid}", day, T0, T0 + timedelta(hours=expires_in_h), ("a", "not sure"),
-        0.5, False, "AtlasStrategy", 1, {},
-    )  # fmt: skip
+        rid,
+        f"use-{rid}",
+        day,
+        T0,
+        T0 + timedelta(hours=expires_in_h),
+        ("a", "not sure"),
+        0.5,
+        False,
+        "AtlasStrategy",
+        1,
+        {},
+    )
 
 
 def test_request_book_draws_a_day_once_and_only_moves_requests_forward():
@@ -63,8 +72,15 @@ def test_request_book_draws_a_day_once_and_only_moves_requests_forward():
 def test_display_state_round_trips_its_level_lumps_and_history():
     shown = DisplayState()
     decision = LevelDecision("fixture", None, LevelState("fixture", 0), "fixture goals met", ())
-    shown.record(T0, 15, decision, (("wc_up", "wc_down"),), {}, model_version=3,
-                 n_labels={"guided": 9, "active": 6})  # fmt: skip
+    shown.record(
+        T0,
+        15,
+        decision,
+        (("wc_up", "wc_down"),),
+        {},
+        model_version=3,
+        n_labels={"guided": 9, "active": 6},
+    )
     again = DisplayState()
     again.load(shown.to_dict())
     assert again.level == "fixture" and again.lumps == (("wc_up", "wc_down"),)

@@ -335,8 +335,10 @@ def test_fleet_round_trips_through_plain_types_bit_for_bit(homes):
     fleet = build_fleet(homes, config)
     assert fleet.trust is not None and fleet.trust.alone_
     # the simulated homes have no active labels: an accuracy prior from counts instead
-    counts = {f"h{i}": [AccuracyCount(lv, 2, 17.0 + i % 3, 20.0) for lv in ("category", "valve")]
-              for i in range(4)}  # fmt: skip
+    counts = {
+        f"h{i}": [AccuracyCount(lv, 2, 17.0 + i % 3, 20.0) for lv in ("category", "valve")]
+        for i in range(4)
+    }
     accuracy = FleetAccuracyPrior(counts, min_homes=3, layouts={f"h{i}": "x" for i in range(4)})
     fleet = replace(fleet, accuracy=accuracy)
     state = fleet.to_dict()

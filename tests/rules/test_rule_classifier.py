@@ -152,8 +152,14 @@ def test_mixed_draw_without_flow_reference_abstains() -> None:
 
 
 def test_mixers_are_told_apart_by_pipe_ring_before_flow() -> None:
-    config = RuleConfig(ring_hz={"shower/hot": (28.0,), "shower/cold": (32.0,),
-                                 "bathtub/hot": (5.5,), "bathtub/cold": (6.3,)})  # fmt: skip
+    config = RuleConfig(
+        ring_hz={
+            "shower/hot": (28.0,),
+            "shower/cold": (32.0,),
+            "bathtub/hot": (5.5,),
+            "bathtub/cold": (6.3,),
+        }
+    )
     views = [use("m", ("hot", "cold"), 0, 480, HAND, drop_kpa=9.5, ring_hz=5.6), *toilets()]
     decision = classify(views, config)[0]
     assert decision.category == "bathtub"

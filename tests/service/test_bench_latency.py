@@ -12,8 +12,9 @@ def _homes(n: int, seed: int = 0) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(n):
-        gaps = np.where(rng.random(60) < 0.3, rng.uniform(0.003, 1.5, 60),
-                        rng.uniform(600, 7200, 60))  # fmt: skip
+        gaps = np.where(
+            rng.random(60) < 0.3, rng.uniform(0.003, 1.5, 60), rng.uniform(600, 7200, 60)
+        )
         out.append(1.7e9 + np.concatenate(([0.0], np.cumsum(gaps))))
     return out
 
@@ -80,8 +81,9 @@ def test_stage_summary_reads_the_service_histograms():
     from service.metrics import STAGE_BUCKETS
 
     registry = CollectorRegistry()
-    intake = Histogram("atlas_intake_commit_delay_seconds", "x", buckets=STAGE_BUCKETS,
-                       registry=registry)  # fmt: skip
+    intake = Histogram(
+        "atlas_intake_commit_delay_seconds", "x", buckets=STAGE_BUCKETS, registry=registry
+    )
     Histogram("atlas_classification_seconds", "not a stage", registry=registry).observe(1.0)
     for seconds in [0.004] * 60 + [0.03] * 39 + [0.4]:
         intake.observe(seconds)

@@ -194,8 +194,10 @@ def test_a_terminated_demo_stops_its_private_broker(tmp_path):
     """kill / systemd stop: the demo unwinds as on Ctrl-C and its mosquitto goes with it."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "service.cli", "demo", "--days", "60"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     broker_url = None
     for line in proc.stdout:
         if "started a private mosquitto at" in line:

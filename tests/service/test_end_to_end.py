@@ -72,8 +72,14 @@ def test_last_use_before_a_quiet_spell_is_stored_without_the_next_event(
     expected = pair_events(events[:cut])  # offline, data complete: the uses to expect
     assert not expected.pending
     with running_intake(sqlite_engine, SHARED_BROKER_URL, topic_prefix, f"in-{uid}") as intake:
-        stream_events(messages[:cut], SHARED_BROKER_URL, speed=0, progress=False,
-                      outbox_dir=tmp_path / "outbox", client_id=f"pub-{uid}")  # fmt: skip
+        stream_events(
+            messages[:cut],
+            SHARED_BROKER_URL,
+            speed=0,
+            progress=False,
+            outbox_dir=tmp_path / "outbox",
+            client_id=f"pub-{uid}",
+        )
 
         def stored() -> set[frozenset[str]]:
             with sqlite_engine.connect() as conn:

@@ -28,8 +28,9 @@ def test_each_use_is_reported_once_as_the_full_pairing_forms_it():
     _, events = _day(days=3)
     reports: list[tuple[int, str]] = []  # (index of the event that completed it, use)
     at = [0]
-    pairer = ProvisionalPairer(lambda home, uses, evs, feats: reports.extend(
-        (at[0], u.use_id) for u in uses))  # fmt: skip
+    pairer = ProvisionalPairer(
+        lambda home, uses, evs, feats: reports.extend((at[0], u.use_id) for u in uses)
+    )
     largest = 0
     for index, event in enumerate(events):  # one by one, as a gateway publishes them
         at[0] = index
@@ -78,8 +79,10 @@ def test_stored_pairing_hands_decoded_events_and_features_over_once(sqlite_engin
 
     provisional = ProvisionalPairer(lambda *_: None, share_features=share)
     intake = IngestPipeline(sqlite_engine, clock=None, hand_over=10_000, on_stored=provisional.add)
-    msgs = [InboundMessage(s.event.topic(), json.dumps(s.payload()).encode(), s.event.t, 0, 0, 0)
-            for s in sim]  # fmt: skip
+    msgs = [
+        InboundMessage(s.event.topic(), json.dumps(s.payload()).encode(), s.event.t, 0, 0, 0)
+        for s in sim
+    ]
     provisional.start()
     try:
         homes = intake.process(msgs).homes
@@ -106,12 +109,15 @@ def test_stored_pairing_reports_each_unsettled_use_once(sqlite_engine, home_spec
     with sqlite_engine.begin() as conn:
         upsert_home(conn, home_spec)
     told: list[str] = []
-    intake = IngestPipeline(sqlite_engine, clock=None,
-                            on_unsettled=lambda home, uses, evs, feats: told.extend(
-                                u.use_id for u in uses))  # fmt: skip
+    intake = IngestPipeline(
+        sqlite_engine,
+        clock=None,
+        on_unsettled=lambda home, uses, evs, feats: told.extend(u.use_id for u in uses),
+    )
     now = datetime.now(UTC)  # arrived just now: a use settles by a later event, not the clock
-    msgs = [InboundMessage(s.event.topic(), json.dumps(s.payload()).encode(), now, 0, 0, 0)
-            for s in sim]  # fmt: skip
+    msgs = [
+        InboundMessage(s.event.topic(), json.dumps(s.payload()).encode(), now, 0, 0, 0) for s in sim
+    ]
     for i in range(0, len(msgs), 3):  # re-paired after every few events, as live
         intake.pair(intake.process(msgs[i : i + 3]).homes)
     assert len(told) == len(set(told)) > 10
@@ -137,9 +143,17 @@ def test_stored_pairing_loads_only_the_events_not_offered_exactly(
     monkeypatch.setattr(pairing_step, "load_events", counting_load)
     # json payloads are quantised when stored: only the database has their samples
     as_json = {s.event.event_id for s in sim[::5]}
-    msgs = [InboundMessage(s.event.topic(), json.dumps(s.payload(
-        "json" if s.event.event_id in as_json else "i16le-b64")).encode(), s.event.t, 0, 0, 0)
-        for s in sim]  # fmt: skip
+    msgs = [
+        InboundMessage(
+            s.event.topic(),
+            json.dumps(s.payload("json" if s.event.event_id in as_json else "i16le-b64")).encode(),
+            s.event.t,
+            0,
+            0,
+            0,
+        )
+        for s in sim
+    ]
     intake = IngestPipeline(sqlite_engine, clock=None)
     for i in range(0, len(msgs), 25):
         intake.pair(intake.process(msgs[i : i + 25]).homes)

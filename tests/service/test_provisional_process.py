@@ -53,8 +53,11 @@ def _events(seed: int, days: int = 1):
 def _provisional_pauses() -> float:
     """Collections of the child counted in the parent's ``/metrics`` so far."""
     samples = next(iter(metrics.GC_PAUSES.collect())).samples
-    return sum(s.value for s in samples
-               if s.name.endswith("_count") and s.labels["process"] == "provisional")  # fmt: skip
+    return sum(
+        s.value
+        for s in samples
+        if s.name.endswith("_count") and s.labels["process"] == "provisional"
+    )
 
 
 def test_the_child_classifies_each_use_once_and_shares_features():
@@ -63,8 +66,9 @@ def test_the_child_classifies_each_use_once_and_shares_features():
     timed_before = REGISTRY.get_sample_value(timed)
     spec, events = _events(seed=3)
     parent = _Parent(spec)
-    proc = ProvisionalProcess(parent.preview_model, parent.cached, parent.publish,
-                              share_features=parent.share)  # fmt: skip
+    proc = ProvisionalProcess(
+        parent.preview_model, parent.cached, parent.publish, share_features=parent.share
+    )
     proc.start()
     try:
         for i in range(0, len(events), 5):  # committed batches, the first 4 exactly as received

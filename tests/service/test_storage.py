@@ -133,9 +133,16 @@ def test_two_homes_may_use_the_same_event_ids(engine, home, home_spec):
     def use_of(evs):
         first, last = evs
         return WaterUse(
-            f"u-{first.event_id}", first.home_id, ("hot",), first.t, last.t, UseStatus.PAIRED,
-            (first.event_id,), (last.event_id,), {"hot": 25.0},
-        )  # fmt: skip
+            f"u-{first.event_id}",
+            first.home_id,
+            ("hot",),
+            first.t,
+            last.t,
+            UseStatus.PAIRED,
+            (first.event_id,),
+            (last.event_id,),
+            {"hot": 25.0},
+        )
 
     with engine.begin() as conn:
         assert len(insert_events(conn, [EventRow(e) for e in mine], NOW)) == 2

@@ -37,8 +37,12 @@ from service.storage.uses import load_uses
 router = APIRouter(tags=["pages"], include_in_schema=False)
 TOKEN_MAX_AGE_S = 90 * 24 * 3600
 #: The grouping the water chart asks the usage endpoint for: the display level's own.
-_CERTIFIED_GROUP = {"rules": "category", "category": "category", "fixture": "fixture",
-                    "valve": "valve"}  # fmt: skip
+_CERTIFIED_GROUP = {
+    "rules": "category",
+    "category": "category",
+    "fixture": "fixture",
+    "valve": "valve",
+}
 
 
 def _html(content: str, nonce: str, status: int = 200) -> HTMLResponse:

@@ -165,8 +165,11 @@ def test_poison_answers_do_not_block_a_valid_one(sqlite_engine, homes_sqlite, ui
             info.wait_for_publish(10)
         assert wait_until(lambda: len(results.got.get(f"{poison}/result", [])) == 51, 30)
         assert results.got[f"{poison}/result"][-1] == {
-            "ok": True, "state": "answered", "choice": a["choices"][0], "level": "valve"
-        }  # fmt: skip
+            "ok": True,
+            "state": "answered",
+            "choice": a["choices"][0],
+            "level": "valve",
+        }
     finally:
         link.stop()
         results.close()

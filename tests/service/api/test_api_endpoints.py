@@ -99,17 +99,37 @@ def test_week_one_names_only_the_categories_the_rules_are_sure_of(
     a = homes["a"]
     shower, toilet = a["use_ids"][-1], a["use_ids"][-2]
     with engine.begin() as conn:
-        insert_classifications(conn, a["home_id"], [
-            {"use_id": shower, "level": "category", "label": "shower", "probability": 0.9,
-             "model_version": "m0"},
-            {"use_id": toilet, "level": "category", "label": "toilet", "probability": 0.9,
-             "model_version": "m0"},
-        ], now=T0 + timedelta(days=9))  # fmt: skip
-        upsert_home_status(
-            conn, a["home_id"], phase="week1", calibration_day=3, level="rules",
-            reason={"text": "week 1: the rules' categories"}, model_version="m0",
+        insert_classifications(
+            conn,
+            a["home_id"],
+            [
+                {
+                    "use_id": shower,
+                    "level": "category",
+                    "label": "shower",
+                    "probability": 0.9,
+                    "model_version": "m0",
+                },
+                {
+                    "use_id": toilet,
+                    "level": "category",
+                    "label": "toilet",
+                    "probability": 0.9,
+                    "model_version": "m0",
+                },
+            ],
             now=T0 + timedelta(days=9),
-        )  # fmt: skip
+        )
+        upsert_home_status(
+            conn,
+            a["home_id"],
+            phase="week1",
+            calibration_day=3,
+            level="rules",
+            reason={"text": "week 1: the rules' categories"},
+            model_version="m0",
+            now=T0 + timedelta(days=9),
+        )
     page = client.get(f"/v1/homes/{a['home_id']}/uses", headers=bearer("owner_a")).json()
     shown = {u["use_id"]: u["classification"] for u in page["data"]}
     assert page["display_level"] == "rules"
@@ -121,14 +141,30 @@ def test_fixtures_the_model_confuses_show_as_their_lump(client: TestClient, engi
     a = homes["a"]
     newest = a["use_ids"][-1]
     with engine.begin() as conn:
-        insert_classifications(conn, a["home_id"], [{"use_id": newest, "level": "fixture",
-                               "label": "bath1-toilet", "probability": 0.5,
-                               "model_version": "m2"}], now=T0 + timedelta(days=15))  # fmt: skip
+        insert_classifications(
+            conn,
+            a["home_id"],
+            [
+                {
+                    "use_id": newest,
+                    "level": "fixture",
+                    "label": "bath1-toilet",
+                    "probability": 0.5,
+                    "model_version": "m2",
+                }
+            ],
+            now=T0 + timedelta(days=15),
+        )
         upsert_home_status(
-            conn, a["home_id"], phase="calibrating", calibration_day=15, level="fixture",
+            conn,
+            a["home_id"],
+            phase="calibrating",
+            calibration_day=15,
+            level="fixture",
             reason={"text": "fixture certified", "lumps": [["bath1-toilet", "bath2-toilet"]]},
-            model_version="m2", now=T0 + timedelta(days=15),
-        )  # fmt: skip
+            model_version="m2",
+            now=T0 + timedelta(days=15),
+        )
     page = client.get(f"/v1/homes/{a['home_id']}/uses", headers=bearer("owner_a")).json()
     shown = {u["use_id"]: u["classification"] for u in page["data"]}
     assert page["display_level"] == "fixture"

@@ -26,9 +26,10 @@ def _store_fleet(engine) -> int:
         None,
         FleetAccuracyPrior(counts, min_homes=3, layouts={f"h{i}": "flat" for i in range(3)}),
         FleetConfig(),
-        standin=StandinTrust([StandinCounts({SHOWER: (3, 3, 0, 0)})] * 3, min_homes=3,
-                             min_precision=0.5),
-    )  # fmt: skip
+        standin=StandinTrust(
+            [StandinCounts({SHOWER: (3, 3, 0, 0)})] * 3, min_homes=3, min_precision=0.5
+        ),
+    )
     built = datetime(2026, 3, 1, tzinfo=UTC)
     with engine.begin() as conn:
         return save_fleet_version(conn, prior, built_at=built, build_s=2.0, cpu_s=1.5)

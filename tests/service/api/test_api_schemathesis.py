@@ -60,7 +60,8 @@ def test_schemathesis_all_checks(
         pytest.skip("schemathesis is not installed (pip install schemathesis)")
     a, b = homes_sqlite["a"]["home_id"], homes_sqlite["b"]["home_id"]
     settings = api_settings(
-        a, b,
+        a,
+        b,
         db_url=str(sqlite_engine.url),
         broker_url=SHARED_BROKER_URL,
         event_topic=f"test-{uid}/v1/homes/+/sensors/+/events",
@@ -70,7 +71,7 @@ def test_schemathesis_all_checks(
         # the seeded homes' second day, so the scheduler has no catch-up work to do
         sim_start=(T0 + timedelta(days=1)).isoformat(),
         sim_wall_start=time.time(),
-    )  # fmt: skip
+    )
     app, _ = build_app(settings, db=sqlite_engine)
     with live_server(app, start_timeout_s=60) as base:
         config = tmp_path / "schemathesis.toml"

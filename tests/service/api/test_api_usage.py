@@ -28,22 +28,64 @@ def _local(day: int, hour: int, minute: int = 0) -> datetime:
 
 #: (suffix, start, seconds (None: open-ended), lines, drops, {level: (label, probability)})
 USES = [
-    ("shower", _local(6, 12), 300, ("hot", "cold"), {"hot": 30.0, "cold": 25.0},
-     {"category": ("shower", 0.9), "fixture": ("bath1-shower", 0.9),
-      "valve": ("bath1-shower/mixed", 0.9)}),
-    ("wc1-late", _local(6, 23, 30), 40, ("cold",), {"cold": 15.0},
-     {"category": ("toilet", 0.95), "fixture": ("bath1-toilet", 0.95),
-      "valve": ("bath1-toilet/fill", 0.95)}),
-    ("wc2", _local(7, 8), 45, ("cold",), {"cold": 14.0},
-     {"category": ("toilet", 0.9), "fixture": ("bath2-toilet", 0.9),
-      "valve": ("bath2-toilet/fill", 0.9)}),
-    ("unsure", _local(8, 7), 20, ("hot",), {"hot": 12.0},
-     {"category": ("kitchen_faucet", 0.3), "fixture": ("kitchen-sink", 0.3),
-      "valve": ("kitchen-sink/hot", 0.3)}),
+    (
+        "shower",
+        _local(6, 12),
+        300,
+        ("hot", "cold"),
+        {"hot": 30.0, "cold": 25.0},
+        {
+            "category": ("shower", 0.9),
+            "fixture": ("bath1-shower", 0.9),
+            "valve": ("bath1-shower/mixed", 0.9),
+        },
+    ),
+    (
+        "wc1-late",
+        _local(6, 23, 30),
+        40,
+        ("cold",),
+        {"cold": 15.0},
+        {
+            "category": ("toilet", 0.95),
+            "fixture": ("bath1-toilet", 0.95),
+            "valve": ("bath1-toilet/fill", 0.95),
+        },
+    ),
+    (
+        "wc2",
+        _local(7, 8),
+        45,
+        ("cold",),
+        {"cold": 14.0},
+        {
+            "category": ("toilet", 0.9),
+            "fixture": ("bath2-toilet", 0.9),
+            "valve": ("bath2-toilet/fill", 0.9),
+        },
+    ),
+    (
+        "unsure",
+        _local(8, 7),
+        20,
+        ("hot",),
+        {"hot": 12.0},
+        {
+            "category": ("kitchen_faucet", 0.3),
+            "fixture": ("kitchen-sink", 0.3),
+            "valve": ("kitchen-sink/hot", 0.3),
+        },
+    ),
     ("none", _local(9, 19), 60, ("cold",), {"cold": 10.0}, {}),
-    ("washer", _local(13, 9), None, ("hot", "cold"), {"hot": 20.0, "cold": 18.0},
-     {"category": ("washing_machine", 1.0)}),
-]  # fmt: skip
+    (
+        "washer",
+        _local(13, 9),
+        None,
+        ("hot", "cold"),
+        {"hot": 20.0, "cold": 18.0},
+        {"category": ("washing_machine", 1.0)},
+    ),
+]
 
 
 @pytest.fixture
@@ -66,10 +108,15 @@ def usage_home(engine: Engine, homes: dict) -> dict:
             )
         )
         rows += [
-            {"use_id": use_id, "level": level, "label": label, "probability": p,
-             "model_version": "m2"}
+            {
+                "use_id": use_id,
+                "level": level,
+                "label": label,
+                "probability": p,
+                "model_version": "m2",
+            }
             for level, (label, p) in classified.items()
-        ]  # fmt: skip
+        ]
     with engine.begin() as conn:
         insert_uses(conn, stored, now=T0)
         insert_classifications(conn, home_id, rows, now=T0)
@@ -79,9 +126,15 @@ def usage_home(engine: Engine, homes: dict) -> dict:
 def _set_level(engine: Engine, home_id: str, level: str, lumps: list | None = None) -> None:
     with engine.begin() as conn:
         upsert_home_status(
-            conn, home_id, phase="calibrating", calibration_day=20, level=level,
-            reason={"text": "test", "lumps": lumps or []}, model_version="m2", now=T0,
-        )  # fmt: skip
+            conn,
+            home_id,
+            phase="calibrating",
+            calibration_day=20,
+            level=level,
+            reason={"text": "test", "lumps": lumps or []},
+            model_version="m2",
+            now=T0,
+        )
 
 
 def _get(client: TestClient, home_id: str, role: str = "owner_a", **params):
@@ -181,8 +234,10 @@ def test_a_dst_day_is_a_local_day(client: TestClient, homes) -> None:
     span = {"from": "2026-03-07", "to": "2026-03-10"}  # US DST starts on Sunday 8 March
     body = _get(client, homes["a"]["home_id"], **span).json()
     assert [b["start"] for b in body["buckets"]] == [
-        "2026-03-07T00:00:00-06:00", "2026-03-08T00:00:00-06:00", "2026-03-09T00:00:00-05:00",
-    ]  # fmt: skip
+        "2026-03-07T00:00:00-06:00",
+        "2026-03-08T00:00:00-06:00",
+        "2026-03-09T00:00:00-05:00",
+    ]
 
 
 def test_litres_do_not_depend_on_the_grouping(client: TestClient, usage_home) -> None:

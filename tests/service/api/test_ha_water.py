@@ -41,23 +41,58 @@ NOW = datetime(2026, 4, 20, tzinfo=UTC)
 # https://www.home-assistant.io/integrations/sensor.mqtt/ and /integrations/event.mqtt/
 # (configuration variables), /integrations/sensor/ (device classes, units, state classes).
 _COMMON = {
-    "availability", "availability_mode", "availability_template", "availability_topic",
-    "default_entity_id", "device", "enabled_by_default", "encoding", "entity_category",
-    "entity_picture", "icon", "json_attributes_template", "json_attributes_topic", "name",
-    "object_id", "payload_available", "payload_not_available", "platform", "qos",
-    "state_topic", "unique_id", "value_template",
-}  # fmt: skip
+    "availability",
+    "availability_mode",
+    "availability_template",
+    "availability_topic",
+    "default_entity_id",
+    "device",
+    "enabled_by_default",
+    "encoding",
+    "entity_category",
+    "entity_picture",
+    "icon",
+    "json_attributes_template",
+    "json_attributes_topic",
+    "name",
+    "object_id",
+    "payload_available",
+    "payload_not_available",
+    "platform",
+    "qos",
+    "state_topic",
+    "unique_id",
+    "value_template",
+}
 OPTIONS = {
-    "sensor": _COMMON | {"device_class", "expire_after", "force_update",
-                         "last_reset_value_template", "options", "state_class",
-                         "suggested_display_precision", "unit_of_measurement"},
+    "sensor": _COMMON
+    | {
+        "device_class",
+        "expire_after",
+        "force_update",
+        "last_reset_value_template",
+        "options",
+        "state_class",
+        "suggested_display_precision",
+        "unit_of_measurement",
+    },
     "event": _COMMON | {"device_class", "event_types"},
-}  # fmt: skip
+}
 REQUIRED = {"sensor": {"state_topic"}, "event": {"state_topic", "event_types"}}
 DEVICE_OPTIONS = {
-    "configuration_url", "connections", "hw_version", "identifiers", "manufacturer", "model",
-    "model_id", "name", "serial_number", "suggested_area", "sw_version", "via_device",
-}  # fmt: skip
+    "configuration_url",
+    "connections",
+    "hw_version",
+    "identifiers",
+    "manufacturer",
+    "model",
+    "model_id",
+    "name",
+    "serial_number",
+    "suggested_area",
+    "sw_version",
+    "via_device",
+}
 STATE_CLASSES = {"measurement", "measurement_angle", "total", "total_increasing"}
 #: SensorDeviceClass.WATER: its units (UnitOfVolume) and state classes.
 WATER_UNITS = {"L", "m³", "gal", "ft³", "CCF"}
@@ -110,15 +145,26 @@ def ha_errors(topic: str, payload: dict) -> list[str]:
 
 
 def _water_use(home_id: str, suffix: str, start: datetime) -> WaterUse:
-    return WaterUse(use_id=f"u-{home_id}-ha-{suffix}", home_id=home_id, lines=("cold",),
-                    t_open=start, t_close=start + timedelta(seconds=40),
-                    status=UseStatus.PAIRED, drop_kpa={"cold": 15.0})  # fmt: skip
+    return WaterUse(
+        use_id=f"u-{home_id}-ha-{suffix}",
+        home_id=home_id,
+        lines=("cold",),
+        t_open=start,
+        t_close=start + timedelta(seconds=40),
+        status=UseStatus.PAIRED,
+        drop_kpa={"cold": 15.0},
+    )
 
 
 def _classify(engine: Engine, home_id: str, use_id: str, category: str, now: datetime) -> None:
     """A newer classification (a model version of its own: one row per use, level, version)."""
-    row = {"use_id": use_id, "level": "category", "label": category, "probability": 0.9,
-           "model_version": f"m-{now.isoformat()}"}  # fmt: skip
+    row = {
+        "use_id": use_id,
+        "level": "category",
+        "label": category,
+        "probability": 0.9,
+        "model_version": f"m-{now.isoformat()}",
+    }
     with engine.begin() as conn:
         insert_classifications(conn, home_id, [row], now=now)
 
@@ -142,8 +188,11 @@ def _sensor_path(template: str) -> tuple[str, ...]:
     "category", "shower", "litres")``."""
     m = re.match(r'\{\{ value_json\.water(?:\.(\w+)\[("[^"]*")\])?\.litres if ', template)
     assert m is not None, template
-    return ("water", m.group(1), json.loads(m.group(2)), "litres") if m.group(1) else (
-        "water", "litres")  # fmt: skip
+    return (
+        ("water", m.group(1), json.loads(m.group(2)), "litres")
+        if m.group(1)
+        else ("water", "litres")
+    )
 
 
 def _read(state: dict, path: tuple[str, ...]):
@@ -180,8 +229,12 @@ def test_every_config_is_valid_for_home_assistant_at_every_level(
     # week 1: the rule-confident categories only; then every category of the home
     assert "Water (category): Shower" in seen["rules"]
     assert "Water (category): Toilet" not in seen["rules"]
-    assert {"Water (category): Toilet", "Water (category): Unclassified",
-            "Water (category): Low confidence", "Water (all uses)"} <= seen["category"]  # fmt: skip
+    assert {
+        "Water (category): Toilet",
+        "Water (category): Unclassified",
+        "Water (category): Low confidence",
+        "Water (all uses)",
+    } <= seen["category"]
     assert not any(n.startswith("Water (fixture)") for n in seen["category"])
     # fixture level: the two toilets are one sensor named for their lump
     lump = [n for n in seen["fixture"] if n.startswith("Water (fixture): One of")]
@@ -207,9 +260,11 @@ def test_the_checker_refuses_a_wrong_key_or_unit() -> None:
         ({"state_class": "measurement"}, "state_class measurement with water"),
         ({"state_class": "totals"}, "state_class totals"),
         ({"unit": "L"}, "unknown option unit"),
-        ({"last_reset_value_template": "{{ 0 }}", "state_class": "total_increasing"},
-         "last_reset_value_template needs state_class total"),
-    ):  # fmt: skip
+        (
+            {"last_reset_value_template": "{{ 0 }}", "state_class": "total_increasing"},
+            "last_reset_value_template needs state_class total",
+        ),
+    ):
         assert error in ha_errors(topic, good | change)
     bad = copy.deepcopy(good)
     del bad["state_topic"]
@@ -249,17 +304,17 @@ def test_state_carries_the_usage_endpoints_litres_since_the_first_use(
     ha = _ha(engine)
     configs = _configs(ha, home_id)
     status = ha.stored_status(home_id)  # the newest accuracy (seeded: day 9) for its sensors
-    assert status["accuracy"]["category"] == {"estimate": 0.909, "lower_bound": 0.8,
-                                              "n_labels": 90}  # fmt: skip
+    assert status["accuracy"]["category"] == {"estimate": 0.909, "lower_bound": 0.8, "n_labels": 90}
     topic, state = ha.state(home_id, status, NOW)
     assert topic == f"{BASE}/homes/{home_id}/state"
     water = state["water"]
     assert water["since"] == T0.isoformat() and water["unit"] == "L"
     for group in ("category", "fixture"):
         body = client.get(
-            f"/v1/homes/{home_id}/usage", headers=bearer("owner_a"),
+            f"/v1/homes/{home_id}/usage",
+            headers=bearer("owner_a"),
             params={"from": T0.isoformat(), "to": NOW.isoformat(), "group": group},
-        ).json()  # fmt: skip
+        ).json()
         assert body["group"] == group
         for g in body["totals"]:
             assert water[group][g["group"]]["litres"] == pytest.approx(g["litres"], abs=1e-2)

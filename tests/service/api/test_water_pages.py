@@ -40,17 +40,28 @@ def week_client(engine: Engine, homes: dict) -> Iterator[TestClient]:
         ("last-week", datetime(2026, 3, 2, 5, 0, tzinfo=UTC), {"category": ("shower", 0.9)}),
     ]
     stored = [
-        WaterUse(use_id=f"u-{home_id}-wk-{s}", home_id=home_id, lines=("cold",), t_open=t,
-                 t_close=t + timedelta(seconds=30), status=UseStatus.PAIRED,
-                 drop_kpa={"cold": 12.0})
+        WaterUse(
+            use_id=f"u-{home_id}-wk-{s}",
+            home_id=home_id,
+            lines=("cold",),
+            t_open=t,
+            t_close=t + timedelta(seconds=30),
+            status=UseStatus.PAIRED,
+            drop_kpa={"cold": 12.0},
+        )
         for s, t, _ in spec
-    ]  # fmt: skip
+    ]
     rows = [
-        {"use_id": f"u-{home_id}-wk-{s}", "level": level, "label": label, "probability": p,
-         "model_version": "m1"}
+        {
+            "use_id": f"u-{home_id}-wk-{s}",
+            "level": level,
+            "label": label,
+            "probability": p,
+            "model_version": "m1",
+        }
         for s, _, labels in spec
         for level, (label, p) in labels.items()
-    ]  # fmt: skip
+    ]
     with engine.begin() as conn:
         insert_uses(conn, stored, now=T0)
         insert_classifications(conn, home_id, rows, now=T0)
@@ -74,9 +85,10 @@ def test_the_phone_page_shows_this_weeks_water_per_group(week_client, homes) -> 
     assert "Kitchen faucet" in page.text and "6 uses" in page.text
     # the same numbers as the usage endpoint over the home-local week so far
     body = week_client.get(
-        f"/v1/homes/{home_id}/usage", headers=bearer("owner_a"),
+        f"/v1/homes/{home_id}/usage",
+        headers=bearer("owner_a"),
         params={"from": "2026-03-02T00:00:00", "to": NOW.isoformat(), "bucket": "week"},
-    ).json()  # fmt: skip
+    ).json()
     assert {g["group"]: g["litres"] for g in body["totals"]} == {
         group: litres for group, (_, litres) in bars.items()
     }
@@ -108,29 +120,55 @@ def test_a_week_without_uses_still_shows_the_unplaced_bars(engine, homes) -> Non
 
 def _week(groups: list[UsageGroupPublic]) -> UsagePublic:
     return UsagePublic(
-        home_id="h", start=NOW, end=NOW, timezone="UTC", bucket="week", requested_group="fixture",
-        group="fixture", display_level="fixture", reason=None, min_probability=0.5,
-        volume_model="spec", count=sum(g.count for g in groups), minutes=0.0,
-        litres=sum(g.litres for g in groups), litres_sigma=3.0, totals=groups, buckets=[],
-    )  # fmt: skip
+        home_id="h",
+        start=NOW,
+        end=NOW,
+        timezone="UTC",
+        bucket="week",
+        requested_group="fixture",
+        group="fixture",
+        display_level="fixture",
+        reason=None,
+        min_probability=0.5,
+        volume_model="spec",
+        count=sum(g.count for g in groups),
+        minutes=0.0,
+        litres=sum(g.litres for g in groups),
+        litres_sigma=3.0,
+        totals=groups,
+        buckets=[],
+    )
 
 
 def _group(group: str, text: str, kind: str, litres: float, unsized: int = 0) -> UsageGroupPublic:
-    return UsageGroupPublic(group=group, text=text, kind=kind, count=2, minutes=1.0,
-                            litres=litres, litres_sigma=litres / 10, unsized=unsized)  # fmt: skip
+    return UsageGroupPublic(
+        group=group,
+        text=text,
+        kind=kind,
+        count=2,
+        minutes=1.0,
+        litres=litres,
+        litres_sigma=litres / 10,
+        unsized=unsized,
+    )
 
 
 def test_bars_are_ordered_escaped_and_say_what_has_no_litres() -> None:
     svg = water_chart(
-        _week([
-            _group("unclassified", "Unclassified", "unclassified", 5.0, unsized=1),
-            _group("lump:a+b", "One of the two <b>toilets</b>", "lump", 20.0),
-            _group("shower", "Shower", "named", 80.0),
-        ])
-    )  # fmt: skip
+        _week(
+            [
+                _group("unclassified", "Unclassified", "unclassified", 5.0, unsized=1),
+                _group("lump:a+b", "One of the two <b>toilets</b>", "lump", 20.0),
+                _group("shower", "Shower", "named", 80.0),
+            ]
+        )
+    )
     assert [g for g, _, _ in BAR.findall(svg)] == [
-        "shower", "lump:a+b", "low_confidence", "unclassified",
-    ]  # fmt: skip
+        "shower",
+        "lump:a+b",
+        "low_confidence",
+        "unclassified",
+    ]
     assert "<b>toilets</b>" not in svg and "&lt;b&gt;toilets&lt;/b&gt;" in svg
     assert "1 use without litres (still running or unpaired)" in svg
     assert "by fixture" in svg

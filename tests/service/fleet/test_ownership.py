@@ -42,8 +42,9 @@ class _Member:
         self.stored_at: float | None = None
         self.forgot: set[str] = set()
         self._lock = threading.Lock()
-        self.own = Ownership(db, worker_id, refresh_s=0.1, on_work=self._on_work,
-                             on_forget=self.forgot.update)  # fmt: skip
+        self.own = Ownership(
+            db, worker_id, refresh_s=0.1, on_work=self._on_work, on_forget=self.forgot.update
+        )
 
     def _on_work(self, homes: set[str], stored_at: float | None) -> None:
         with self._lock:

@@ -27,8 +27,13 @@ def _scheduler(db, home_spec, now: datetime) -> AtlasScheduler:
         upsert_home(conn, home_spec, now=now - timedelta(days=7, hours=19))  # day 8, ~19:00
     clock = ScaledClock(now, time.time(), 1.0)
     pipe = HomePipeline(db, clock=clock.now)
-    disp = Dispatcher(db, clock=clock.now, policy=TimetablePolicy(), topic_base="t",
-                      publish=lambda topic, payload: None)  # fmt: skip
+    disp = Dispatcher(
+        db,
+        clock=clock.now,
+        policy=TimetablePolicy(),
+        topic_base="t",
+        publish=lambda topic, payload: None,
+    )
     return AtlasScheduler(db, pipe, disp, clock, sweep_s=3600, route=lambda homes: None)
 
 
@@ -90,14 +95,24 @@ def test_the_sweep_loads_an_engine_only_for_an_answer_it_has_not_seen(sqlite_eng
 
     def engine_view(home_id: str):
         views.append(home_id)
-        return SimpleNamespace(requests=[SimpleNamespace(request_id=k, state=v)
-                                         for k, v in state.items()])  # fmt: skip
+        return SimpleNamespace(
+            requests=[SimpleNamespace(request_id=k, state=v) for k, v in state.items()]
+        )
 
     sched.pipeline.engine_view = engine_view
     assert not sched._unapplied_answers(home) and views == []  # no answer: no engine
-    row = {"request_id": "r-1", "round": 8, "slot": 0, "use_id": None, "choices": ["a"],
-           "prompt": "?", "expires_at": None, "inclusion_prob": 1.0, "is_audit": False,
-           "predicted": None}  # fmt: skip
+    row = {
+        "request_id": "r-1",
+        "round": 8,
+        "slot": 0,
+        "use_id": None,
+        "choices": ["a"],
+        "prompt": "?",
+        "expires_at": None,
+        "inclusion_prob": 1.0,
+        "is_audit": False,
+        "predicted": None,
+    }
     with sqlite_engine.begin() as conn:
         insert_planned(conn, home, [row], now)
         conn.execute(update(label_requests).values(state="declined", closed_at=now))

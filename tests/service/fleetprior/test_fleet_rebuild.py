@@ -73,8 +73,13 @@ def test_the_leader_rebuilds_on_schedule_and_schedules_the_next(sqlite_engine, u
     clock = ScaledClock(now, time.time(), 1.0)
     fleets = FleetCache(FleetSettings(rebuild_days=7, min_homes=3))
     pipe = HomePipeline(sqlite_engine, clock=clock.now, fleets=fleets)
-    dispatcher = Dispatcher(sqlite_engine, clock=clock.now, policy=TimetablePolicy(),
-                            topic_base="t", publish=lambda topic, payload: None)  # fmt: skip
+    dispatcher = Dispatcher(
+        sqlite_engine,
+        clock=clock.now,
+        policy=TimetablePolicy(),
+        topic_base="t",
+        publish=lambda topic, payload: None,
+    )
     sched = AtlasScheduler(sqlite_engine, pipe, dispatcher, clock, sweep_s=3600)
     next_week = f"fleet:{(now + timedelta(days=7)).astimezone(UTC):%Y-%m-%dT%H:%M}"  # due now
     sched.start()

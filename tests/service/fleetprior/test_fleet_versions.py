@@ -27,10 +27,11 @@ NOW = datetime(2026, 4, 6, 3, 0, tzinfo=UTC)
 
 def _save(conn, n: int = 1) -> list[int]:
     return [
-        save_fleet_version(conn, small_fleet(), built_at=NOW + timedelta(days=i), build_s=1.5,
-                           cpu_s=1.25)
+        save_fleet_version(
+            conn, small_fleet(), built_at=NOW + timedelta(days=i), build_s=1.5, cpu_s=1.25
+        )
         for i in range(n)
-    ]  # fmt: skip
+    ]
 
 
 def _arrays(state):

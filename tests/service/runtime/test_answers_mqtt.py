@@ -56,9 +56,12 @@ def test_answer_over_mqtt_is_recorded_acked_and_leaves_the_retained_state(
     installed, _ = store_days(db, home_spec, days=9)
     base = f"test-{uid}/v1"
     settings = Settings(
-        db_url="sqlite:///unused.db", event_topic=f"{base}/homes/+/sensors/+/events",
-        mqtt_client_prefix=f"t{uid}", ha_discovery_prefix=f"ha-{uid}", log_json=False,
-    )  # fmt: skip
+        db_url="sqlite:///unused.db",
+        event_topic=f"{base}/homes/+/sensors/+/events",
+        mqtt_client_prefix=f"t{uid}",
+        ha_discovery_prefix=f"ha-{uid}",
+        log_json=False,
+    )
     rt = AtlasRuntime(settings, db, clock_at(day_time(installed, 8, 19, 30)))
     rt.pipeline.process_home(home_spec.home_id)
     watcher, got = _watch(f"{base}/#", f"ha-{uid}/#")

@@ -12,8 +12,12 @@ from service.settings import Settings
 def _passes(sqlite_engine, uid: str, idle_s: float) -> list[tuple[float, str]]:
     """Run the classifier loop (process_home replaced) idle for ``idle_s``, then dirty two
     homes 0.1 s apart; when each was classified."""
-    settings = Settings(db_url="sqlite:///unused.db", mqtt_client_prefix=f"t{uid}",
-                        log_json=False, classify_every_s=1.0)  # fmt: skip
+    settings = Settings(
+        db_url="sqlite:///unused.db",
+        mqtt_client_prefix=f"t{uid}",
+        log_json=False,
+        classify_every_s=1.0,
+    )
     rt = AtlasRuntime(settings, sqlite_engine)  # real time: 1 s of service time is 1 s
     calls: list[tuple[float, str]] = []
     rt.pipeline.process_home = lambda home_id, reads=None: (

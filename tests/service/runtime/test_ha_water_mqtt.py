@@ -59,9 +59,12 @@ def test_retained_state_carries_water_totals_after_uses_are_classified(
     installed, _ = store_days(db, home_spec, days=9)
     base, prefix = f"test-{uid}/v1", f"ha-{uid}"
     settings = Settings(
-        db_url="sqlite:///unused.db", event_topic=f"{base}/homes/+/sensors/+/events",
-        mqtt_client_prefix=f"t{uid}", ha_discovery_prefix=prefix, log_json=False,
-    )  # fmt: skip
+        db_url="sqlite:///unused.db",
+        event_topic=f"{base}/homes/+/sensors/+/events",
+        mqtt_client_prefix=f"t{uid}",
+        ha_discovery_prefix=prefix,
+        log_json=False,
+    )
     now = day_time(installed, 10, 0, 30)  # after the ninth day's uses
     rt = AtlasRuntime(settings, db, clock_at(now))
     watcher = _Listener(f"{base}/#", f"{prefix}/#")

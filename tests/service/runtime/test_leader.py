@@ -26,8 +26,16 @@ class _Flag:
 
 def test_lock_key_depends_on_database_and_schema():
     assert leader_lock_key("test", "a") == leader_lock_key("test", "a")
-    assert len({leader_lock_key("test", "a"), leader_lock_key("test", "b"),
-                leader_lock_key("other", "a")}) == 3  # fmt: skip
+    assert (
+        len(
+            {
+                leader_lock_key("test", "a"),
+                leader_lock_key("test", "b"),
+                leader_lock_key("other", "a"),
+            }
+        )
+        == 3
+    )
     assert -(2**63) <= leader_lock_key("test", "a") < 2**63
 
 

@@ -16,9 +16,19 @@ NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 def _event(event_id: str, home_id: str) -> dict:
-    return {"event_id": event_id, "home_id": home_id, "sensor_id": "hot", "line": "hot",
-            "t": NOW, "sample_rate_hz": 1000, "n_samples": 1, "scale_kpa": 0.01,
-            "offset_kpa": 0.0, "waveform": b"x", "received_at": NOW}  # fmt: skip
+    return {
+        "event_id": event_id,
+        "home_id": home_id,
+        "sensor_id": "hot",
+        "line": "hot",
+        "t": NOW,
+        "sample_rate_hz": 1000,
+        "n_samples": 1,
+        "scale_kpa": 0.01,
+        "offset_kpa": 0.0,
+        "waveform": b"x",
+        "received_at": NOW,
+    }
 
 
 def test_upgrade_keeps_links_and_lets_homes_share_event_ids(engine, home_spec):
@@ -28,10 +38,13 @@ def test_upgrade_keeps_links_and_lets_homes_share_event_ids(engine, home_spec):
     command.downgrade(alembic_config(engine), "0002")
     with engine.begin() as conn:  # a paired event as 0002 stored it
         conn.execute(insert(events), [_event("e1", home)])
-        conn.execute(text(
-            "INSERT INTO uses (use_id, home_id, status, lines, t, drop_kpa, created_at) "
-            "VALUES ('u-e1', :home, 'paired', 'hot', :t, '{}', :t)"
-        ), {"home": home, "t": NOW})  # fmt: skip
+        conn.execute(
+            text(
+                "INSERT INTO uses (use_id, home_id, status, lines, t, drop_kpa, created_at) "
+                "VALUES ('u-e1', :home, 'paired', 'hot', :t, '{}', :t)"
+            ),
+            {"home": home, "t": NOW},
+        )
         conn.execute(text("INSERT INTO use_events VALUES ('e1', 'u-e1', 'open')"))
     upgrade(engine)
     assert current_revision(engine) == "0004"

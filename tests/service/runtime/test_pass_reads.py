@@ -39,10 +39,13 @@ def _store(db, intake, sim, ids, home_spec) -> None:
             InboundMessage(
                 s.event.topic().replace(home_spec.home_id, home_id),
                 json.dumps(s.payload() | {"home_id": home_id}).encode(),
-                s.event.t, 0, 0, 0,
+                s.event.t,
+                0,
+                0,
+                0,
             )
             for s in sim
-        ]  # fmt: skip
+        ]
         intake.pair(intake.process(msgs).homes, final=True)
 
 

@@ -51,9 +51,13 @@ def test_webhook_is_signed_once_per_request_and_never_in_quiet_hours(sqlite_engi
             pipe.process_home(home_spec.home_id)
             pipe.run_round(home_spec.home_id, day_time(installed, 8, 19, 22))
             disp = Dispatcher(
-                sqlite_engine, clock=clock.now, policy=TimetablePolicy(), topic_base="t",
-                publish=lambda *a: None, home_push=lambda h: cfg,
-            )  # fmt: skip
+                sqlite_engine,
+                clock=clock.now,
+                policy=TimetablePolicy(),
+                topic_base="t",
+                publish=lambda *a: None,
+                home_push=lambda h: cfg,
+            )
             retry = disp.send_planned(home_spec.home_id)
             assert (retry is None) == expect_sent
             if not expect_sent:
@@ -64,8 +68,9 @@ def test_webhook_is_signed_once_per_request_and_never_in_quiet_hours(sqlite_engi
         assert len(received) == n
         headers, body = received[0]
         assert verify(SECRET, headers["X-Atlas-Timestamp"], body, headers["X-Atlas-Signature"])
-        assert not verify("wrong-secret-xxxxxxx", headers["X-Atlas-Timestamp"], body,
-                          headers["X-Atlas-Signature"])  # fmt: skip
+        assert not verify(
+            "wrong-secret-xxxxxxx", headers["X-Atlas-Timestamp"], body, headers["X-Atlas-Signature"]
+        )
         payload = json.loads(body)
         assert headers["Idempotency-Key"] == payload["requests"][0]["request_id"]
         assert len({h["Idempotency-Key"] for h, _ in received}) == n
@@ -100,10 +105,13 @@ def test_request_sent_the_next_morning_says_yesterday(sqlite_engine, home_spec):
     )
     try:
         disp = Dispatcher(
-            sqlite_engine, clock=clock_at(day_time(installed, 9, 8, 1)).now,
-            policy=TimetablePolicy(), topic_base="t", publish=lambda *a: None,
+            sqlite_engine,
+            clock=clock_at(day_time(installed, 9, 8, 1)).now,
+            policy=TimetablePolicy(),
+            topic_base="t",
+            publish=lambda *a: None,
             home_push=lambda h: cfg,
-        )  # fmt: skip
+        )
         assert disp.send_planned(home_spec.home_id) is None
     finally:
         srv.shutdown()

@@ -35,10 +35,13 @@ SPEED = 14_400.0  # a simulated hour in 0.25 s: 10 days in 60 s
 
 def _rounds(db, home_id: str) -> dict[int, int]:
     with db.connect() as conn:
-        return dict(conn.execute(
-            select(label_requests.c.round, func.count())
-            .where(label_requests.c.home_id == home_id)
-            .group_by(label_requests.c.round)).all())  # fmt: skip
+        return dict(
+            conn.execute(
+                select(label_requests.c.round, func.count())
+                .where(label_requests.c.home_id == home_id)
+                .group_by(label_requests.c.round)
+            ).all()
+        )
 
 
 def test_restart_loses_no_event_label_or_round(tmp_path, uid, topic_prefix):
@@ -68,9 +71,14 @@ def test_restart_loses_no_event_label_or_round(tmp_path, uid, topic_prefix):
 
     def play() -> None:
         time.sleep(max(0.0, clock.wall_start - time.time()))
-        report["r"] = stream_events(messages, SHARED_BROKER_URL, speed=SPEED,
-                                    outbox_dir=tmp_path / "outbox", progress=False,
-                                    client_id=f"e2e-gw-{uid}")  # fmt: skip
+        report["r"] = stream_events(
+            messages,
+            SHARED_BROKER_URL,
+            speed=SPEED,
+            outbox_dir=tmp_path / "outbox",
+            progress=False,
+            client_id=f"e2e-gw-{uid}",
+        )
 
     player = threading.Thread(target=play, daemon=True)
     player.start()
@@ -99,10 +107,13 @@ def test_restart_loses_no_event_label_or_round(tmp_path, uid, topic_prefix):
                     label_requests.c.home_id == home.spec.home_id
                 )
             ).all()
-            stored_answers = dict(conn.execute(
-                select(labels.c.request_id, labels.c.label)
-                .where(labels.c.home_id == home.spec.home_id, labels.c.request_id.is_not(None))
-            ).all())  # fmt: skip
+            stored_answers = dict(
+                conn.execute(
+                    select(labels.c.request_id, labels.c.label).where(
+                        labels.c.home_id == home.spec.home_id, labels.c.request_id.is_not(None)
+                    )
+                ).all()
+            )
         with httpx.Client(base_url=service.url, timeout=10) as api:
             state = api.get(f"/v1/homes/{home.spec.home_id}").raise_for_status().json()
             accuracy = api.get(f"/v1/homes/{home.spec.home_id}/accuracy").raise_for_status()

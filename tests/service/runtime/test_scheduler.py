@@ -29,9 +29,12 @@ def _count(db, home_id, state=None):
 def _scheduler(db, clock, published):
     pipe = pipeline_at(db, clock)
     disp = Dispatcher(
-        db, clock=clock.now, policy=TimetablePolicy(), topic_base="t",
+        db,
+        clock=clock.now,
+        policy=TimetablePolicy(),
+        topic_base="t",
         publish=lambda topic, payload: published.append((topic, payload)),
-    )  # fmt: skip
+    )
     return pipe, AtlasScheduler(db, pipe, disp, clock, sweep_s=3600, retrain_debounce_s=0.1)
 
 
@@ -127,8 +130,13 @@ def test_a_daily_update_past_the_misfire_grace_is_not_added_again_each_sweep(
     # a one-minute misfire grace, so APScheduler would drop it as missed at every sweep
     clock = clock_at(day_time(stored_home, 9, 10, 0))
     pipe = pipeline_at(engine, clock)
-    disp = Dispatcher(engine, clock=clock.now, policy=TimetablePolicy(), topic_base="t",
-                      publish=lambda topic, payload: None)  # fmt: skip
+    disp = Dispatcher(
+        engine,
+        clock=clock.now,
+        policy=TimetablePolicy(),
+        topic_base="t",
+        publish=lambda topic, payload: None,
+    )
     sched = AtlasScheduler(engine, pipe, disp, clock, sweep_s=3600, misfire_grace_s=60)
     caplog.set_level("WARNING", logger="apscheduler")
     sched.start()

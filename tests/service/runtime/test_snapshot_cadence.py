@@ -19,8 +19,10 @@ from simulator.generate import generate_run
 
 
 def _store(db, intake: IngestPipeline, sim, home_id: str, *, final: bool = False) -> None:
-    msgs = [InboundMessage(s.event.topic(), json.dumps(s.payload()).encode(), s.event.t, 0, 0, 0)
-            for s in sim]  # fmt: skip
+    msgs = [
+        InboundMessage(s.event.topic(), json.dumps(s.payload()).encode(), s.event.t, 0, 0, 0)
+        for s in sim
+    ]
     intake.pair(intake.process(msgs).homes)
     if final:
         intake.pair({home_id}, final=True)

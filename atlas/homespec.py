@@ -17,8 +17,16 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from atlas.domain import (
     DEFAULT_CLOSURE,
@@ -123,11 +131,25 @@ class HomeSpecModel(_Strict):
     home_id: _ID
     name: str = Field(min_length=1, max_length=120)
     residents: int = Field(ge=1, le=12)
-    timezone: str = "UTC"
+    timezone: str = Field(
+        default="UTC", description="IANA time zone, e.g. Europe/Berlin", max_length=64
+    )
     static_pressure_kpa: float = Field(ge=200, le=700)  # 29-100 psi; code maximum is 80 psi
     has_prv: bool = True
     sensors: dict[Line, SensorSpec]
     fixtures: list[FixtureSpec] = Field(min_length=1)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        """Question times, quiet hours and usage days are home-local: an unknown zone must be
+        refused when the spec is read, not fail later in the middle of a daily update."""
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            message = f"unknown time zone {value!r} (an IANA name, e.g. Europe/Berlin)"
+            raise ValueError(message) from None
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> HomeSpecModel:

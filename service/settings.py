@@ -15,7 +15,7 @@ import ipaddress
 import os
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
@@ -40,13 +40,18 @@ class TimetableSettings(BaseModel):
     memory_hours: float = Field(default=24.0, gt=0, le=168)
 
 
+#: A SHA-256 hex digest as ``atlas token hash`` prints it; anything else (a token pasted instead
+#: of its digest, a truncated copy) would match no token and lock its owner out silently.
+TokenDigest = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
 class TokenSettings(BaseModel):
     """Bearer tokens, stored only as SHA-256 hex digests (``atlas token hash`` makes one)."""
 
-    admin_sha256: list[str] = Field(default_factory=list)
-    dashboard_sha256: list[str] = Field(default_factory=list)
+    admin_sha256: list[TokenDigest] = Field(default_factory=list)
+    dashboard_sha256: list[TokenDigest] = Field(default_factory=list)
     #: home_id -> digests of that home's homeowner tokens
-    homeowner_sha256: dict[str, list[str]] = Field(default_factory=dict)
+    homeowner_sha256: dict[str, list[TokenDigest]] = Field(default_factory=dict)
 
 
 class HomePushSettings(BaseModel):

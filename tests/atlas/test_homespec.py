@@ -71,6 +71,7 @@ def test_valves_are_derived_from_the_handle_type():
         (lambda d: d["fixtures"][0]["runs"].pop("cold"), "runs"),
         (lambda d: d["fixtures"].append(dict(d["fixtures"][1])), "duplicate fixture id"),
         (lambda d: d.update(static_pressure_kpa=5000), "static_pressure_kpa"),
+        (lambda d: d.update(timezone="Mars/Olympus"), "unknown time zone 'Mars/Olympus'"),
     ],
 )
 def test_invalid_spec_error_names_the_field(mutate, field):

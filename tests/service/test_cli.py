@@ -177,6 +177,11 @@ def test_deadletters_list_and_purge(tmp_path, capsys):
             "/nonexistent/atlas.toml does not exist",
         ),
         (["serve"], {"ATLAS_HTTP_PORT": "99999"}, "http_port: Input should be less than or equal"),
+        (  # a token pasted where its digest belongs would lock its owner out without a word
+            ["serve"],
+            {"ATLAS_TOKENS__ADMIN_SHA256": '["my-admin-token"]'},
+            "tokens.admin_sha256.0: String should match pattern",
+        ),
     ],
 )
 def test_serve_names_the_wrong_setting_instead_of_a_traceback(argv, env, said, monkeypatch, capsys):

@@ -40,3 +40,16 @@ def test_the_phone_page_words_a_request_by_its_age_now(sqlite_engine, homes_sqli
     assert "5 days ago at " in page and "Today at" not in page
     # the API lists the prompt as it was sent
     assert all(r["prompt"].startswith("Today at 08:") for r in listed.json()["data"])
+
+
+def test_a_home_in_an_unknown_time_zone_is_refused_and_not_stored(
+    sqlite_engine, homes_sqlite, uid
+) -> None:
+    spec = preset_spec("apartment", f"tz-{uid}").to_dict() | {"timezone": "Mars/Olympus"}
+    with _client(sqlite_engine, homes_sqlite) as client:
+        r = client.post("/v1/homes", json=spec, headers=bearer("admin"))
+    assert r.status_code == 422 and "unknown time zone" in r.text
+    with sqlite_engine.connect() as conn:
+        assert (
+            conn.execute(select(homes.c.home_id).where(homes.c.home_id == f"tz-{uid}")).all() == []
+        )

@@ -6,12 +6,22 @@ installed package can migrate any database it is pointed at.
 
 from __future__ import annotations
 
+import hashlib
+
 from alembic import context
 
 from service.storage.engine import make_engine
 from service.storage.schema import metadata
 
 config = context.config
+
+#: PostgreSQL advisory-lock key of the migrations (the first 8 bytes of BLAKE2b of
+#: "atlas:migrations", as service.storage.homelock derives its keys): several workers starting
+#: together after an upgrade each run the migrations; the first takes the lock and migrates,
+#: the others wait for it and then find the database at head.
+MIGRATION_LOCK_KEY = int.from_bytes(
+    hashlib.blake2b(b"atlas:migrations", digest_size=8).digest(), "big", signed=True
+)
 
 
 def _run(connection) -> None:
@@ -34,8 +44,11 @@ def _migrate(connection) -> None:
     a transaction, and the driver begins one only at the first write.
     """
     sqlite = connection.dialect.name == "sqlite"
+    postgres = connection.dialect.name == "postgresql"
     if sqlite:
         connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+    if postgres:  # held by the session, across the commit below, until released
+        connection.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})")
     try:
         _run(connection)
         if sqlite:
@@ -46,6 +59,8 @@ def _migrate(connection) -> None:
     finally:
         if sqlite:
             connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+        if postgres:
+            connection.exec_driver_sql(f"SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})")
 
 
 engine = config.attributes.get("engine") or make_engine(config.get_main_option("sqlalchemy.url"))

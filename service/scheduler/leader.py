@@ -21,6 +21,8 @@ from collections.abc import Callable
 
 from sqlalchemy import Connection, Engine, text
 
+from service import metrics
+
 _LOGGER = logging.getLogger(__name__)
 
 
@@ -103,10 +105,12 @@ class LeaderElection:
         if not self.is_leader:
             self.is_leader = True
             _LOGGER.info("elected scheduler leader")
+            metrics.SCHEDULER_LEADER.set(1)
             self.on_elected()
 
     def _step_down(self) -> None:
         if self.is_leader:
             self.is_leader = False
             _LOGGER.info("no longer the scheduler leader")
+            metrics.SCHEDULER_LEADER.set(0)
             self.on_deposed()

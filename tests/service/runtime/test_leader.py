@@ -7,6 +7,7 @@ import time
 import uuid
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import text
 
 from service.scheduler.leader import LeaderElection, connection_lock_key, leader_lock_key
@@ -73,12 +74,18 @@ def test_one_leader_per_schema_and_takeover(postgres_engine):
         admin.dispose()
 
 
-def test_sqlite_process_is_the_leader(sqlite_engine):
+def _leader_gauge() -> float | None:
+    return REGISTRY.get_sample_value("atlas_scheduler_leader")
+
+
+def test_sqlite_process_is_the_leader_and_says_so_in_metrics(sqlite_engine):
     flag = _Flag()
     election = flag.election(sqlite_engine)
     election.start()
     try:
         assert flag.elected.wait(5)
+        assert _leader_gauge() == 1.0  # an operator's alert: no worker (or two) leading
     finally:
         election.stop()
     assert flag.deposed.is_set()
+    assert _leader_gauge() == 0.0

@@ -185,9 +185,12 @@ def _kind(features: TransientFeatures) -> str:
     return "close" if features.step_kpa > 0 else "open"
 
 
-def _median(x: np.ndarray) -> float:
+def fast_median(x: np.ndarray) -> float:
     """``np.median`` of a finite 1-D array, bit for bit, without its generic machinery (three
-    calls per event on every re-pairing were a fifth of the in-memory pairing's time)."""
+    calls per event on every re-pairing were a fifth of the in-memory pairing's time).
+
+    Public because that bit-for-bit promise is a contract of its own, tested directly
+    (tests/atlas/test_pairing.py): the paired uses must not change with it."""
     k = x.size // 2
     if x.size % 2:
         return float(np.partition(x, k)[k])
@@ -212,9 +215,9 @@ def _level_step(event: Event, features: TransientFeatures, stop: int) -> tuple[f
         return features.step_kpa, "unknown"
     # the level: a median over up to 0.3 s (several periods of slow ringing), within the segment
     width = min(max((stop - onset) // 2, tail // 2), 3 * tail)  # np.clip costs 20 us here
-    step = _median(x[stop - width : stop]) - features.baseline_kpa
-    recent = _median(x[stop - tail : stop])
-    earlier = _median(x[stop - 3 * tail : stop - 2 * tail])
+    step = fast_median(x[stop - width : stop]) - features.baseline_kpa
+    recent = fast_median(x[stop - tail : stop])
+    earlier = fast_median(x[stop - 3 * tail : stop - 2 * tail])
     drift = (recent - earlier) * (1.0 if step > 0 else -1.0)
     moving = drift > max(_MOVING_FRACTION * abs(step), 4 * features.noise_kpa / np.sqrt(tail))
     return step, "moving" if moving else "exact"

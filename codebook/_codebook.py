@@ -438,6 +438,19 @@ class Codebook(TransformerMixin, BaseEstimator):
         encoding depends on, and what :func:`content_version` hashes."""
         return {**self.get_params(), "scales": self._scales}
 
+    def informative_patches(
+        self, X: Iterable[Any], *, sample_rate_hz: int | None = None, scale_index: int = 0
+    ) -> np.ndarray:
+        """The patches of windows ``X`` that :meth:`fit` learns the atoms from at the scale
+        ``scales_[scale_index]``: normalised (``normalise``), cut (``atom_length``, ``hop``),
+        and loud enough (rms >= ``min_patch_rms``), in input order, shape (n, atom_length).
+
+        Public so that what the atoms are made of can be inspected (medoid atoms are such
+        patches, scaled to unit norm) without re-implementing the normalisation and cutting.
+        """
+        windows = self._windows(X, sample_rate_hz)
+        return self._informative_patches(windows, scale_index)
+
     # ------------------------------------------------------------------ internals
     @property
     def _atom_length(self) -> int:
@@ -631,7 +644,7 @@ class Codebook(TransformerMixin, BaseEstimator):
         if loud.size:
             atoms = self.components_[k * self.n_atoms : (k + 1) * self.n_atoms]
             if self.encoding == "threshold":
-                codes[loud] = _soft_threshold(flat[loud], atoms, self.threshold)
+                codes[loud] = soft_threshold(flat[loud], atoms, self.threshold)
             else:
                 indices, coefs = omp_batch(flat[loud], atoms, self.n_nonzero_coefs)
                 codes[loud[:, None], indices] = coefs
@@ -648,7 +661,7 @@ class Codebook(TransformerMixin, BaseEstimator):
         self.version_ = content_version(self.resolved_params(), self.components_)
 
 
-def _soft_threshold(patches: np.ndarray, atoms: np.ndarray, threshold: float) -> np.ndarray:
+def soft_threshold(patches: np.ndarray, atoms: np.ndarray, threshold: float) -> np.ndarray:
     """Each patch's correlation with each unit-norm atom, shrunk towards 0 by ``threshold``
     times the patch's norm (so only atoms whose cosine with the patch exceeds ``threshold``
     are kept, with their size in the patch's units): Coates & Ng's soft-threshold encoding."""

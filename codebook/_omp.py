@@ -21,7 +21,7 @@ CHUNK = 4096
 
 
 def omp_batch(
-    signals: np.ndarray, dictionary: np.ndarray, n_nonzero_coefs: int
+    signals: np.ndarray, dictionary: np.ndarray, n_nonzero_coefs: int, *, chunk: int = CHUNK
 ) -> tuple[np.ndarray, np.ndarray]:
     """Sparse codes of ``signals`` over unit-norm ``dictionary`` rows by greedy OMP.
 
@@ -32,6 +32,8 @@ def omp_batch(
         Rows of unit Euclidean norm.
     n_nonzero_coefs : int
         Atoms per signal (at most ``n_atoms``).
+    chunk : int
+        Signals per vectorised pass (:data:`CHUNK`); each signal's code does not depend on it.
 
     Returns
     -------
@@ -48,8 +50,8 @@ def omp_batch(
     gram = dictionary @ dictionary.T
     indices = np.zeros((signals.shape[0], n_nonzero_coefs), dtype=np.intp)
     coefs = np.zeros((signals.shape[0], n_nonzero_coefs))
-    for start in range(0, signals.shape[0], CHUNK):
-        stop = start + CHUNK
+    for start in range(0, signals.shape[0], chunk):
+        stop = start + chunk
         _omp_chunk(signals[start:stop] @ dictionary.T, gram, indices[start:stop], coefs[start:stop])
     return indices, coefs
 

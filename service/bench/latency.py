@@ -162,7 +162,7 @@ def compress_idle_gaps(
     return events, hi
 
 
-def _retimed(homes: list[SimulatedHome], n: int, rate: float, seed: int, t0: datetime):
+def retimed_events(homes: list[SimulatedHome], n: int, rate: float, seed: int, t0: datetime):
     """``(event_id, topic, payload, offset_s, sim_use_id)`` of the first ``n`` events at
     ``rate``/s from ``t0`` (:func:`compress_idle_gaps`), and the idle-gap cap used."""
     timelines = [np.array([s.event.t.timestamp() for s in home.sim]) for home in homes]
@@ -260,7 +260,7 @@ def run(args: argparse.Namespace) -> int:
             reader.start()
             stack.callback(reader.close)
             reader.ready.wait(10)
-        events, cap = _retimed(
+        events, cap = retimed_events(
             homes, args.events, args.rate, args.seed, datetime.now(UTC) + timedelta(seconds=1)
         )
         if cap < MIN_IDLE_GAP_S:
@@ -347,7 +347,7 @@ def run(args: argparse.Namespace) -> int:
         "provisional_agrees_with_stored": round(agree / len(both), 4) if both else None,
         "stored_to_http_p50_ms": _pct(own_ms, 50),
         "stored_to_http_p99_ms": _pct(own_ms, 99),
-        "service_stages": _stages(families),
+        "service_stages": stage_latencies(families),
         "gc_pauses": pauses,
     }
     print(json.dumps(result, indent=2))
@@ -414,7 +414,7 @@ STAGES = {
 }
 
 
-def _stages(families: list) -> dict[str, dict]:
+def stage_latencies(families: list) -> dict[str, dict]:
     """Per stage: how many were timed, the mean, and the bucket bounds that hold the median and
     the 99th percentile (a histogram gives no finer quantile), all in ms. The whole run counts,
     warm-up included."""

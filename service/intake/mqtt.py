@@ -87,6 +87,84 @@ class IntakeCounters:
     refused_qos0: int = 0  # dropped in the callback: published at QoS 0
 
 
+class Batcher:
+    """The intake's bounded queue of received messages and the batches its worker takes.
+
+    The paho callback hands each message to :meth:`offer`, the worker commits what
+    :meth:`take_batch` returns, and the pairing thread asks :meth:`draining` whether to yield
+    to storage.
+
+    WHY a class of its own: the batching and draining policy used to be private methods of
+    :class:`MqttIntake`, reachable by a test only through its privates. It needs no broker and
+    no database, so it is built and tested on its own (tests/service/test_intake_perf_paths.py).
+    Thread-safe (a :class:`queue.Queue`); one thread takes the batches.
+    """
+
+    def __init__(self, config: IntakeConfig) -> None:
+        """Sized and paced by ``config``: ``queue_max``, ``batch_size``, ``batch_wait_s``,
+        ``idle_gap_s`` and ``drain_quiet_s`` (nothing else of it is used)."""
+        self.config = config
+        self._queue: queue.Queue[InboundMessage] = queue.Queue(maxsize=config.queue_max)
+        self._last_busy_batch = float("-inf")  # monotonic time of the last half-full batch
+
+    @property
+    def capacity(self) -> int:
+        """Messages the queue holds at most (``queue_max``; 0: unbounded)."""
+        return self._queue.maxsize
+
+    def empty(self) -> bool:
+        return self._queue.empty()
+
+    def offer(self, msg: InboundMessage, timeout: float | None = 0.0) -> bool:
+        """Queue ``msg``, waiting up to ``timeout`` seconds for room (0: not at all; None: for
+        ever); False if the queue stayed full."""
+        try:
+            if timeout == 0.0:
+                self._queue.put_nowait(msg)
+            else:
+                self._queue.put(msg, timeout=timeout)
+        except queue.Full:
+            return False
+        return True
+
+    def take_batch(self, timeout: float = 0.2) -> list[InboundMessage]:
+        """Up to ``batch_size`` messages: what is queued, then whatever arrives until
+        ``batch_wait_s`` after the first or a gap of ``idle_gap_s`` (empty: nothing came
+        within ``timeout``)."""
+        try:
+            first = self._queue.get(timeout=timeout)
+        except queue.Empty:
+            return []
+        batch = [first]
+        deadline = time.monotonic() + self.config.batch_wait_s
+        get, get_nowait = self._queue.get, self._queue.get_nowait
+        while len(batch) < self.config.batch_size:
+            try:  # while a backlog drains the queue holds plenty: no clock, no timeout
+                batch.append(get_nowait())
+                continue
+            except queue.Empty:
+                pass
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                batch.append(get(timeout=min(remaining, self.config.idle_gap_s)))
+            except queue.Empty:
+                break
+        if 2 * len(batch) >= self.config.batch_size:  # see draining
+            self._last_busy_batch = time.monotonic()
+        return batch
+
+    def draining(self) -> bool:
+        """Whether a backlog is draining: more than a batch queued, or (when the worker keeps up
+        with paho and the queue stays short while the broker still holds thousands) a half-full
+        batch taken within the last ``drain_quiet_s``. Live traffic below 2,000 events/s (1,000
+        homes make ~2/s) leaves neither."""
+        if self._queue.qsize() > self.config.batch_size:
+            return True
+        return time.monotonic() - self._last_busy_batch < self.config.drain_quiet_s
+
+
 class MqttIntake:
     """Run with :meth:`start` / :meth:`stop`, or :meth:`run` until a stop event is set."""
 
@@ -95,11 +173,10 @@ class MqttIntake:
         self.config = config
         self.counters = IntakeCounters()
         self.connected = threading.Event()
-        self._queue: queue.Queue[InboundMessage] = queue.Queue(maxsize=config.queue_max)
+        self.batcher = Batcher(config)
         self._qos0_logged = float("-inf")  # monotonic time of the last QoS 0 warning
         self._stop = threading.Event()
         self._generation = 0
-        self._last_busy_batch = float("-inf")  # monotonic time of the last half-full batch
         self._next_purge = time.monotonic()  # of the dead letters
         self._errors_prefix = topic_prefix(config.topic_filter)
         self._worker = threading.Thread(target=self._work, name="atlas-intake-worker", daemon=True)
@@ -170,17 +247,12 @@ class MqttIntake:
 
         Stopping drops it unacknowledged: the broker redelivers it to the next session.
         """
-        try:
-            self._queue.put_nowait(msg)
+        if self.batcher.offer(msg):
             return
-        except queue.Full:
-            metrics.INTAKE_QUEUE_FULL.inc()
+        metrics.INTAKE_QUEUE_FULL.inc()
         while not self._stop.is_set():
-            try:
-                self._queue.put(msg, timeout=0.2)
+            if self.batcher.offer(msg, timeout=0.2):
                 return
-            except queue.Full:
-                continue
 
     def _refuse_qos0(self) -> None:
         """Count a QoS 0 message and drop it; warn at most once a minute (a flood would
@@ -233,46 +305,43 @@ class MqttIntake:
         self.start()
         try:
             while not stop.wait(1.0):
-                if not self._worker.is_alive():
+                if not self.worker_alive:
                     _LOGGER.error("the intake worker thread died; stopping")
                     return False
             return True
         finally:
             self.stop()
 
+    # --- what operators and tests may read ------------------------------------------------------
+
+    @property
+    def queue_capacity(self) -> int:
+        """Messages received and not yet taken by the worker that the queue holds at most."""
+        return self.batcher.capacity
+
+    @property
+    def worker_alive(self) -> bool:
+        """Whether the thread that commits and acks batches runs (False once stopped, or if it
+        died: :meth:`run` then stops the process)."""
+        return self._worker.is_alive()
+
+    @property
+    def pairing_alive(self) -> bool:
+        """Whether the pairing thread runs (never for an intake-only worker, ``pair=False``)."""
+        return self._pairing.is_alive()
+
+    @property
+    def homes_to_pair(self) -> frozenset[str]:
+        """Homes with stored events that wait for the pairing thread."""
+        with self._dirty_cv:
+            return frozenset(self._dirty)
+
     # --- worker thread ---------------------------------------------------------------------------
 
-    def _take_batch(self) -> list[InboundMessage]:
-        """Up to ``batch_size`` messages: what is queued, then whatever arrives until
-        ``batch_wait_s`` after the first or a gap of ``idle_gap_s``."""
-        try:
-            first = self._queue.get(timeout=0.2)
-        except queue.Empty:
-            return []
-        batch = [first]
-        deadline = time.monotonic() + self.config.batch_wait_s
-        get, get_nowait = self._queue.get, self._queue.get_nowait
-        while len(batch) < self.config.batch_size:
-            try:  # while a backlog drains the queue holds plenty: no clock, no timeout
-                batch.append(get_nowait())
-                continue
-            except queue.Empty:
-                pass
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            try:
-                batch.append(get(timeout=min(remaining, self.config.idle_gap_s)))
-            except queue.Empty:
-                break
-        if 2 * len(batch) >= self.config.batch_size:  # see _draining
-            self._last_busy_batch = time.monotonic()
-        return batch
-
     def _work(self) -> None:
-        while not (self._stop.is_set() and self._queue.empty()):
+        while not (self._stop.is_set() and self.batcher.empty()):
             self._purge_if_due()
-            batch = self._take_batch()
+            batch = self.batcher.take_batch()
             if not batch:
                 continue
             try:
@@ -389,15 +458,6 @@ class MqttIntake:
             topic = f"{self._errors_prefix}/homes/{d.home_id}/errors"
             self.client.publish(topic, json.dumps(body), qos=1)
 
-    def _draining(self) -> bool:
-        """Whether a backlog is draining: more than a batch queued, or (when the worker keeps up
-        with paho and the queue stays short while the broker still holds thousands) a half-full
-        batch taken within the last ``drain_quiet_s``. Live traffic below 2,000 events/s (1,000
-        homes make ~2/s) leaves neither."""
-        if self._queue.qsize() > self.config.batch_size:
-            return True
-        return time.monotonic() - self._last_busy_batch < self.config.drain_quiet_s
-
     def _pair_loop(self) -> None:
         last = time.monotonic()
         pairer = self.pipeline.pairer
@@ -413,7 +473,7 @@ class MqttIntake:
             # Storage first: while a backlog drains, pairing (the costlier step, and one that can
             # always be redone from the database) waits, but never longer than max_pair_delay_s.
             while (
-                self._draining()
+                self.batcher.draining()
                 and not self._stop.is_set()
                 and time.monotonic() - last < self.config.max_pair_delay_s
             ):

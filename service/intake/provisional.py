@@ -56,6 +56,12 @@ class ProvisionalPairer:
         self._exact_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="atlas-provisional", daemon=True)
 
+    def kept_events(self, home_id: str) -> int:
+        """How many of ``home_id``'s events this object keeps: the memory it holds per home,
+        which must stay bounded by what can still change a use, not grow with the days (read
+        for tests and diagnostics; exact between :meth:`pair` calls)."""
+        return len(self._recent.get(home_id, {}))
+
     def start(self) -> None:
         self._thread.start()
 

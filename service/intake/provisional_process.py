@@ -361,7 +361,7 @@ class _Child:
             _LOGGER.exception("provisional classification of %s failed", home_id)
             return
         self._send(("rows", home_id, rows, {u.use_id: u.event_ids for u in uses}))
-        if pauses := _drain(self.pauses):
+        if pauses := drain_pauses(self.pauses):
             self._send(("gc", pauses))
 
     def _send(self, message: tuple) -> None:
@@ -369,9 +369,12 @@ class _Child:
             self.conn.send(message)
 
 
-def _drain(pauses: deque[tuple[int, float]]) -> list[tuple[int, float]]:
+def drain_pauses(pauses: deque[tuple[int, float]]) -> list[tuple[int, float]]:
     """Empty ``pauses``: the pairer and the main thread both classify, and the collector's
-    callback appends at any time, so pop until empty instead of trusting a length."""
+    callback appends at any time, so pop until empty instead of trusting a length.
+
+    Public because that race (two threads draining, a callback appending) is a contract of its
+    own, tested directly with racing threads (tests/service/test_provisional_process.py)."""
     out = []
     while True:
         try:

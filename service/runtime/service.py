@@ -38,6 +38,7 @@ from service.push.dispatcher import Dispatcher
 from service.runtime.fleetcache import FleetCache
 from service.runtime.mqttlink import MqttLink
 from service.runtime.ownership import Ownership
+from service.runtime.passes import ClassifyPasses
 from service.runtime.pipeline import HomePipeline, Listener
 from service.runtime.quiescence import RoutingLedger
 from service.scheduler.delegate import Delegation
@@ -318,10 +319,7 @@ class AtlasRuntime:
         self._pairing_since: float | None = None
         self._to_pair = _SettleQueue()
         self._pair_cv = threading.Condition()
-        self._dirty: set[str] = set()
-        self._classifying = False  # a pass over dirty homes is under way
-        self._pass_at = self.clock.now()  # service time of the next pass (while any is dirty)
-        self._dirty_cv = threading.Condition()
+        self.passes = ClassifyPasses(self.clock, settings.classify_every_s)
         self._stop = threading.Event()
         self._pairer = threading.Thread(
             target=self._pair_loop, name="atlas-owner-pairing", daemon=True
@@ -391,9 +389,9 @@ class AtlasRuntime:
         if self.provisional is not None:
             self.provisional.stop()
         self._stop.set()
-        for cv in (self._pair_cv, self._dirty_cv):
-            with cv:
-                cv.notify()
+        with self._pair_cv:
+            self._pair_cv.notify()
+        self.passes.wake()
         self._pairer.join(30)
         self._worker.join(30)
         try:
@@ -428,24 +426,20 @@ class AtlasRuntime:
         with self._pair_cv:
             if self._to_pair.earliest() is not None or self._pairing_since is not None:
                 return False
-        with self._dirty_cv:
-            if self._classifying or (self._dirty and self._pass_at <= self.clock.now()):
-                return False
+        if self.passes.busy():
+            return False
         return self.scheduler.idle()
 
     def next_due(self) -> datetime | None:
         """The next service instant at which this worker acts by itself: a scheduler job or
         the classifier's next pass (None: nothing planned)."""
-        with self._dirty_cv:
-            due = [self._pass_at] if self._dirty else []
-        job = self.scheduler.next_due()
-        return min(due + ([] if job is None else [job]), default=None)
+        due = [t for t in (self.passes.next_due(), self.scheduler.next_due()) if t is not None]
+        return min(due, default=None)
 
     def wake(self) -> None:
         """Do what is due now: a stepped clock has moved (a running clock needs no call)."""
         self.scheduler.wakeup()
-        with self._dirty_cv:
-            self._dirty_cv.notify()
+        self.passes.wake()
 
     def readiness(self) -> dict[str, bool]:
         try:
@@ -579,7 +573,7 @@ class AtlasRuntime:
                     self.uses_paired += pairer.pair_home(home_id)
                 except Exception:  # the events are stored; the next pass or the sweep re-pairs
                     _LOGGER.exception("pairing failed for home %s", home_id)
-                self._mark_dirty({home_id})  # classified in the pipeline's next pass
+                self.passes.mark_dirty({home_id})  # classified in the pipeline's next pass
             with self._pair_cv:
                 self._pairing_since = None
 
@@ -594,42 +588,17 @@ class AtlasRuntime:
             return False
         return all(t is None or t > cutoff for t in (queued, busy))
 
-    def _mark_dirty(self, homes_: set[str]) -> None:
-        with self._dirty_cv:
-            if not self._dirty:  # the pause before the next pass starts now
-                pause = timedelta(seconds=self.settings.classify_every_s)
-                self._pass_at = self.clock.now() + pause
-            self._dirty |= set(homes_)
-            self._dirty_cv.notify()
-
     def _pipeline_loop(self) -> None:
-        """Classify the dirty homes in passes, ``classify_every_s`` of service time apart: the
-        pause starts when a home is first dirtied (after a pass or an idle spell), and the homes
-        dirtied during it join the pass. Idle, the loop still wakes every 0.5 s to save
-        snapshots."""
+        """Classify the dirty homes in the passes :attr:`passes` paces (service/runtime/
+        passes.py). Idle, the loop still wakes every 0.5 s to save snapshots."""
         while True:
-            with self._dirty_cv:
-                if not self._dirty and not self._stop.is_set():
-                    self._dirty_cv.wait(0.5)
-                while self._dirty and not self._stop.is_set() and (wait := self._pass_wait()) != 0:
-                    self._dirty_cv.wait(wait)
-                homes_, self._dirty = self._dirty, set()
-                self._classifying = bool(homes_)
+            homes_ = self.passes.take_pass(self._stop)
             if not homes_ and self._stop.is_set():
                 return
             try:
                 self._classify(homes_)
             finally:
-                with self._dirty_cv:
-                    self._classifying = False
-
-    def _pass_wait(self) -> float | None:
-        """Wall seconds until the next pass (0: now; None: until woken, as a stepped clock
-        moves only when its driver advances it)."""
-        left = (self._pass_at - self.clock.now()).total_seconds()
-        if left <= 0:
-            return 0.0
-        return None if self.clock.stepped else self.clock.wall_seconds(left)
+                self.passes.pass_done()
 
     def _classify(self, homes_: set[str]) -> None:
         """One pass of :meth:`_pipeline_loop`."""

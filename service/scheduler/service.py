@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.jobstores.base import ConflictingIdError
+from apscheduler.jobstores.base import ConflictingIdError, JobLookupError
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
@@ -281,6 +281,18 @@ class AtlasScheduler:
             job_ids = {j.id for j in sched.get_jobs()}
         return any(j.startswith(prefix) for j in job_ids)
 
+    def remove_job(self, job_id: str) -> bool:
+        """Remove the stored job ``job_id`` (False: no such job, or not started); a job being
+        run finishes. For operators and tests that replace a job with another."""
+        sched = self._scheduler
+        if sched is None or sched.get_job(job_id) is None:
+            return False
+        try:
+            sched.remove_job(job_id)
+        except JobLookupError:  # removed or submitted meanwhile
+            return False
+        return True
+
     def jobs(self) -> list[tuple[str, datetime | None]]:
         """``(id, next wall run time)`` of every stored job (for tests and ``/readyz``)."""
         sched = self._scheduler
@@ -289,10 +301,13 @@ class AtlasScheduler:
     def schedule_round(self, home_id: str, after: datetime) -> datetime | None:
         due = next_round(self.pipeline.engine_view(home_id), after)
         if due is not None:
-            self._round_at(home_id, due)
+            self.schedule_round_at(home_id, due)
         return due
 
-    def _round_at(self, home_id: str, due: datetime) -> None:
+    def schedule_round_at(self, home_id: str, due: datetime) -> None:
+        """A round of ``home_id`` at exactly ``due`` (unless that job exists): the successor a
+        round's work reported, or one placed by hand (an operator, a test), where
+        :meth:`schedule_round` computes the due time from the engine."""
         self._at(
             f"round:{home_id}:{due.isoformat()}", jobs.round_job, due, [home_id, due.isoformat()]
         )
@@ -441,7 +456,7 @@ class AtlasScheduler:
         out = self.work("round", home_id, due)
         self._after_send(home_id, out["retry_at"])
         if out.get("next_round"):
-            self._round_at(home_id, datetime.fromisoformat(out["next_round"]))
+            self.schedule_round_at(home_id, datetime.fromisoformat(out["next_round"]))
 
     def do_send(self, home_id: str) -> None:
         self._after_send(home_id, self.work("send", home_id, None)["retry_at"])
@@ -501,17 +516,19 @@ class AtlasScheduler:
             try:
                 if self.route is None:
                     self.pipeline.process_home(home_id)
-                if self._unapplied_answers(home_id):
+                if self.unapplied_answers(home_id):
                     self.schedule_retrain(home_id)
                 self.reconcile(home_id, job_ids)
             except Exception:
                 _LOGGER.exception("sweep of home %s failed", home_id)
 
-    def _unapplied_answers(self, home_id: str) -> bool:
-        """Whether an answer in the database is still open in the home's engine.
+    def unapplied_answers(self, home_id: str) -> bool:
+        """Whether an answer in the database is still open in the home's engine (the sweep
+        then schedules a retrain).
 
         The engine (a snapshot load when its owner saved a newer one) is read only when an
-        answer this scheduler has not seen applied exists; applied ones are remembered.
+        answer this scheduler has not seen applied exists; applied ones are remembered. Public
+        because that economy (no engine load per home per sweep) is tested directly.
         """
         with self.db.connect() as conn:
             answered = {rid for rid, _, _ in closed_answers(conn, home_id)}

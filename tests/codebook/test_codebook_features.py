@@ -76,7 +76,7 @@ def test_medoid_atoms_are_real_normalised_patches(chirp_families):
     cb = Codebook(**{**SMALL, "atom_method": "medoids"}).fit(waves)
     again = Codebook(**{**SMALL, "atom_method": "medoids"}).fit(waves)
     np.testing.assert_array_equal(cb.components_, again.components_)
-    patches = cb._informative_patches(cb._windows(waves, None))
+    patches = cb.informative_patches(waves)
     patches /= np.linalg.norm(patches, axis=1, keepdims=True)
     for atom in cb.components_:
         assert np.min(np.linalg.norm(patches - atom, axis=1)) < 1e-12

@@ -12,8 +12,14 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from atlas.transient import FEATURE_NAMES, feature_matrix
-from codebook import GENERIC_PARAMS, Codebook, _windows, content_version
-from codebook._codebook import _soft_threshold
+from codebook import (
+    GENERIC_PARAMS,
+    Codebook,
+    content_version,
+    equal_parts,
+    pyramid_slices,
+    soft_threshold,
+)
 
 FIXTURE = Path(__file__).parent / "data" / "water_default_v0.npz"
 SMALL = {"n_atoms": 16, "random_state": 0}
@@ -147,18 +153,18 @@ def test_generic_save_load_keeps_resolved_scales_codes_and_version(bursts, tmp_p
 
 def test_pyramid_segments_cut_the_patches_by_their_centres():
     # 10 patches of 10 samples, centres 5, 15, ..., 95: the whole window, then halves at 50
-    assert _windows.pyramid_slices(100, 10, 10, (1, 2)) == [slice(0, 10), slice(0, 5), slice(5, 10)]
+    assert pyramid_slices(100, 10, 10, (1, 2)) == [slice(0, 10), slice(0, 5), slice(5, 10)]
     # a 200-sample window gives the same segments relative to its length
-    assert _windows.pyramid_slices(200, 10, 10, (2,)) == [slice(0, 10), slice(10, 20)]
-    assert _windows.pyramid_slices(8, 10, 10, (1, 2)) == [slice(0, 0)] * 3  # no patch fits
-    assert _windows.equal_parts(10, 4) == [(0, 2), (2, 5), (5, 7), (7, 10)]
+    assert pyramid_slices(200, 10, 10, (2,)) == [slice(0, 10), slice(10, 20)]
+    assert pyramid_slices(8, 10, 10, (1, 2)) == [slice(0, 0)] * 3  # no patch fits
+    assert equal_parts(10, 4) == [(0, 2), (2, 5), (5, 7), (7, 10)]
 
 
 def test_soft_threshold_keeps_atoms_whose_cosine_exceeds_the_threshold():
     atoms = np.eye(4)
     patch = np.array([[3.0, -4.0, 0.0, 0.0]])  # norm 5: cosines 0.6, -0.8, 0, 0
-    np.testing.assert_allclose(_soft_threshold(patch, atoms, 0.7), [[0.0, -0.5, 0.0, 0.0]])
-    np.testing.assert_allclose(_soft_threshold(patch, atoms, 0.0), patch)
+    np.testing.assert_allclose(soft_threshold(patch, atoms, 0.7), [[0.0, -0.5, 0.0, 0.0]])
+    np.testing.assert_allclose(soft_threshold(patch, atoms, 0.0), patch)
 
 
 @pytest.mark.parametrize(

@@ -104,7 +104,7 @@ def test_bad_payloads_are_dead_lettered_and_good_ones_stored(
         with running_intake(sqlite_engine, SHARED_BROKER_URL, topic_prefix, f"in-{uid}") as it:
             publish_all(SHARED_BROKER_URL, stream, f"pub-{uid}")
             assert wait_until(lambda: it.counters.received >= len(stream), 60), it.counters
-            assert it._worker.is_alive()
+            assert it.worker_alive
         assert wait_until(lambda: len(errors.messages) >= len(bad) - 1, 10)
     finally:
         errors.close()

@@ -56,11 +56,11 @@ def test_homes_re_timed_with_idle_gaps_above_the_minimum_pair_as_simulated():
 
     from atlas.events import decode_event
     from atlas.pairing import pair_events
-    from service.bench.latency import MIN_IDLE_GAP_S, _retimed
+    from service.bench.latency import MIN_IDLE_GAP_S, retimed_events
     from service.demo import SimulatedHome
 
     homes = [SimulatedHome.generate("two_bath_house", 1, 1 + k, home_id=f"h{k}") for k in range(5)]
-    events, cap = _retimed(homes, 10**6, 2.0, 1, datetime.now(UTC))
+    events, cap = retimed_events(homes, 10**6, 2.0, 1, datetime.now(UTC))
     assert cap >= MIN_IDLE_GAP_S
     re_timed: dict[str, list] = {}
     for _, _, payload, _, _ in events:
@@ -77,7 +77,7 @@ def test_stage_summary_reads_the_service_histograms():
     from prometheus_client import CollectorRegistry, Histogram, generate_latest
     from prometheus_client.parser import text_string_to_metric_families
 
-    from service.bench.latency import _stages
+    from service.bench.latency import stage_latencies
     from service.metrics import STAGE_BUCKETS
 
     registry = CollectorRegistry()
@@ -88,7 +88,7 @@ def test_stage_summary_reads_the_service_histograms():
     for seconds in [0.004] * 60 + [0.03] * 39 + [0.4]:
         intake.observe(seconds)
     families = list(text_string_to_metric_families(generate_latest(registry).decode()))
-    assert _stages(families) == {
+    assert stage_latencies(families) == {
         "atlas_intake_commit_delay": {
             "what": "intake: message received -> batch committed",
             "timed": 100,

@@ -72,7 +72,7 @@ def test_a_full_queue_holds_the_broker_back_and_loses_nothing(
     ) as it:
         publish_all(SHARED_BROKER_URL, goods, f"pub-{uid}")
         assert wait_until(lambda: it.counters.stored == len(goods), 60), it.counters
-        assert it._queue.maxsize == 5
+        assert it.queue_capacity == 5
     assert _metric("atlas_intake_queue_full_total") > before  # the network thread waited
 
 

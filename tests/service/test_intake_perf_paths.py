@@ -21,7 +21,7 @@ from sqlalchemy import create_engine
 
 from atlas.events import MAX_ABS_KPA, EventError, decode_event, decode_event_counts
 from service.intake.messages import InboundMessage
-from service.intake.mqtt import IntakeConfig, MqttIntake
+from service.intake.mqtt import Batcher, IntakeConfig, MqttIntake
 from service.intake.pipeline import IngestPipeline
 from service.storage.waveform import pack_counts, shuffled_deltas, unpack_counts
 
@@ -189,31 +189,41 @@ def test_zstd_blobs_are_smaller_than_zlib_on_a_pressure_wave():
     assert len(pack_counts(counts)) < len(zlib.compress(_reference_deltas(counts), 1))
 
 
-def _intake(quiet_s: float) -> MqttIntake:
-    """An intake that is never started: its queue and batching work without a broker."""
-    config = IntakeConfig(batch_size=10, drain_quiet_s=quiet_s)
-    return MqttIntake(IngestPipeline(create_engine("sqlite://")), config)
+def _batcher(quiet_s: float) -> Batcher:
+    """The intake's batching, without a broker or a database."""
+    return Batcher(IntakeConfig(batch_size=10, drain_quiet_s=quiet_s))
 
 
-def _queue(intake: MqttIntake, n: int) -> None:
+def _queue(batcher: Batcher, n: int) -> None:
     for i in range(n):
-        intake._queue.put(InboundMessage("t", b"{}", datetime.now(UTC), i, 1))
+        assert batcher.offer(InboundMessage("t", b"{}", datetime.now(UTC), i, 1))
 
 
 def test_pairing_waits_while_a_backlog_drains_not_for_live_traffic():
     """A draining backlog either queues more than a batch or fills batches as fast as the
     worker takes them (the queue then stays short): pairing waits in both cases."""
-    intake = _intake(quiet_s=3600.0)
-    assert not intake._draining()
-    _queue(intake, 11)
-    assert intake._draining()  # more than a batch queued
-    assert len(intake._take_batch()) == 10
-    assert intake._draining()  # one left, but the batch just taken was full
-    live = _intake(quiet_s=3600.0)
+    batcher = _batcher(quiet_s=3600.0)
+    assert not batcher.draining()
+    _queue(batcher, 11)
+    assert batcher.draining()  # more than a batch queued
+    assert len(batcher.take_batch()) == 10
+    assert batcher.draining()  # one left, but the batch just taken was full
+    live = _batcher(quiet_s=3600.0)
     _queue(live, 4)  # fewer than half a batch: live traffic
-    assert len(live._take_batch()) == 4
-    assert not live._draining()
-    quiet = _intake(quiet_s=0.0)  # a full batch long enough ago no longer counts
+    assert len(live.take_batch()) == 4
+    assert not live.draining()
+    quiet = _batcher(quiet_s=0.0)  # a full batch long enough ago no longer counts
     _queue(quiet, 10)
-    assert len(quiet._take_batch()) == 10
-    assert not quiet._draining()
+    assert len(quiet.take_batch()) == 10
+    assert not quiet.draining()
+
+
+def test_the_intake_batches_by_its_config_and_a_full_queue_refuses():
+    config = IntakeConfig(batch_size=10, drain_quiet_s=1.0, queue_max=2)
+    intake = MqttIntake(IngestPipeline(create_engine("sqlite://")), config)
+    assert intake.queue_capacity == intake.batcher.capacity == 2
+    assert intake.batcher.config is config
+    _queue(intake.batcher, 2)
+    assert not intake.batcher.offer(InboundMessage("t", b"{}", datetime.now(UTC), 3, 1))
+    assert len(intake.batcher.take_batch(timeout=0.01)) == 2
+    assert intake.batcher.take_batch(timeout=0.01) == []

@@ -54,7 +54,7 @@ def test_shared_subscription_stores_each_event_once_and_one_worker_pairs(
         )
         assert wait_until(lambda: sum(w.counters.received for w in workers) >= len(goods), 30)
         assert all(w.counters.received > 0 for w in workers), [w.counters for w in workers]
-        assert not workers[1]._pairing.is_alive() and not workers[1]._dirty
+        assert not workers[1].pairing_alive and not workers[1].homes_to_pair
     finally:
         for w in workers:
             w.stop()

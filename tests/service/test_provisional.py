@@ -35,7 +35,7 @@ def test_each_use_is_reported_once_as_the_full_pairing_forms_it():
     for index, event in enumerate(events):  # one by one, as a gateway publishes them
         at[0] = index
         pairer.pair(event.home_id, [event])
-        largest = max(largest, len(pairer._recent[event.home_id]))
+        largest = max(largest, pairer.kept_events(event.home_id))
     reported = [use_id for _, use_id in reports]
     assert len(reported) == len(set(reported))  # never twice
     offline = pair_events(events).uses

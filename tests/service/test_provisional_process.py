@@ -160,11 +160,13 @@ def test_pauses_are_drained_once_by_threads_that_race_for_them():
     """The pairer and the main thread of the child both send pauses after their rows."""
     from collections import deque
 
-    from service.intake.provisional_process import _drain
+    from service.intake.provisional_process import drain_pauses
 
     pauses: deque[tuple[int, float]] = deque((0, float(i)) for i in range(200_000))
     got: list[list[tuple[int, float]]] = [[], []]
-    threads = [threading.Thread(target=lambda k=k: got[k].extend(_drain(pauses))) for k in (0, 1)]
+    threads = [
+        threading.Thread(target=lambda k=k: got[k].extend(drain_pauses(pauses))) for k in (0, 1)
+    ]
     for t in threads:
         t.start()
     for t in threads:

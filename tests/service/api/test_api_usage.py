@@ -22,7 +22,8 @@ CHICAGO = ZoneInfo("America/Chicago")  # home A (two_bath_house)
 WEEK = {"from": "2026-04-06T00:00:00", "to": "2026-04-20T00:00:00"}  # home-local, two weeks
 
 
-def _local(day: int, hour: int, minute: int = 0) -> datetime:
+def local_time(day: int, hour: int, minute: int = 0) -> datetime:
+    """April 2026 at home A (Chicago) in UTC; shared with test_ha_water.py."""
     return datetime(2026, 4, day, hour, minute, tzinfo=CHICAGO).astimezone(UTC)
 
 
@@ -30,7 +31,7 @@ def _local(day: int, hour: int, minute: int = 0) -> datetime:
 USES = [
     (
         "shower",
-        _local(6, 12),
+        local_time(6, 12),
         300,
         ("hot", "cold"),
         {"hot": 30.0, "cold": 25.0},
@@ -42,7 +43,7 @@ USES = [
     ),
     (
         "wc1-late",
-        _local(6, 23, 30),
+        local_time(6, 23, 30),
         40,
         ("cold",),
         {"cold": 15.0},
@@ -54,7 +55,7 @@ USES = [
     ),
     (
         "wc2",
-        _local(7, 8),
+        local_time(7, 8),
         45,
         ("cold",),
         {"cold": 14.0},
@@ -66,7 +67,7 @@ USES = [
     ),
     (
         "unsure",
-        _local(8, 7),
+        local_time(8, 7),
         20,
         ("hot",),
         {"hot": 12.0},
@@ -76,10 +77,10 @@ USES = [
             "valve": ("kitchen-sink/hot", 0.3),
         },
     ),
-    ("none", _local(9, 19), 60, ("cold",), {"cold": 10.0}, {}),
+    ("none", local_time(9, 19), 60, ("cold",), {"cold": 10.0}, {}),
     (
         "washer",
-        _local(13, 9),
+        local_time(13, 9),
         None,
         ("hot", "cold"),
         {"hot": 20.0, "cold": 18.0},
@@ -123,7 +124,8 @@ def usage_home(engine: Engine, homes: dict) -> dict:
     return homes["a"]
 
 
-def _set_level(engine: Engine, home_id: str, level: str, lumps: list | None = None) -> None:
+def set_level(engine: Engine, home_id: str, level: str, lumps: list | None = None) -> None:
+    """Store the home at ``level`` (with ``lumps``); shared with test_ha_water.py."""
     with engine.begin() as conn:
         upsert_home_status(
             conn,
@@ -173,7 +175,7 @@ def test_groups_clamp_to_the_display_level_with_a_reason(
     assert _get(client, home_id, group="category", **WEEK).json()["reason"] is None
 
     # fixture level with the two toilets lumped: valve clamps to fixture, the lump stays one
-    _set_level(engine, home_id, "fixture", [["bath1-toilet", "bath2-toilet"]])
+    set_level(engine, home_id, "fixture", [["bath1-toilet", "bath2-toilet"]])
     body = _get(client, home_id, group="valve", **WEEK).json()
     assert body["group"] == "fixture"
     assert body["reason"] == "valve level is not certified yet (display: fixture)"
@@ -184,7 +186,7 @@ def test_groups_clamp_to_the_display_level_with_a_reason(
     assert "bath1-toilet" not in groups and "bath1-shower" in groups
 
     # week 1: only the rule-confident categories are named
-    _set_level(engine, home_id, "rules")
+    set_level(engine, home_id, "rules")
     body = _get(client, home_id, group="fixture", **WEEK).json()
     assert body["group"] == "rule_categories" and body["display_level"] == "rules"
     assert body["reason"].startswith("fixture level is not certified yet (display: rules)")
@@ -195,7 +197,7 @@ def test_groups_clamp_to_the_display_level_with_a_reason(
     assert unclassified["count"] == 4
 
     # valve level: every grouping is served as asked
-    _set_level(engine, home_id, "valve")
+    set_level(engine, home_id, "valve")
     body = _get(client, home_id, group="valve", **WEEK).json()
     assert body["group"] == "valve" and body["reason"] is None
     assert "bath1-toilet/fill" in {g["group"] for g in body["totals"]}

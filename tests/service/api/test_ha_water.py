@@ -15,10 +15,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from test_api_usage import (
     USES,
-    _local,
+    local_time,
+    set_level,
     usage_home,  # noqa: F401 (a fixture: see water_home)
 )
-from test_api_usage import _set_level as _level
 
 from atlas.uses import UseStatus, WaterUse
 from service.ha_discovery import (
@@ -215,7 +215,7 @@ def test_every_config_is_valid_for_home_assistant_at_every_level(
         ("fixture", [["bath1-toilet", "bath2-toilet"]]),
         ("valve", None),
     ):
-        _level(engine, home_id, level, lumps)
+        set_level(engine, home_id, level, lumps)
         configs = {t: p for t, p in _configs(_ha(engine), home_id).items() if p is not None}
         for topic, payload in configs.items():
             assert ha_errors(topic, payload) == [], (level, topic)
@@ -280,13 +280,13 @@ def test_the_checker_refuses_a_wrong_key_or_unit() -> None:
 def test_a_group_no_longer_served_loses_its_sensor(engine: Engine, water_home) -> None:
     home_id = water_home["home_id"]
     ha = _ha(engine)
-    _level(engine, home_id, "fixture", [["bath1-toilet", "bath2-toilet"]])
+    set_level(engine, home_id, "fixture", [["bath1-toilet", "bath2-toilet"]])
     first = _configs(ha, home_id)
     lump = next(t for t, p in first.items() if p and "lump" in t)
     # the first discovery after a start removes every fixture sensor the home could have had
     removed = {t for t, p in first.items() if p is None}
     assert any("bath1_toilet" in t for t in removed) and lump not in removed
-    _level(engine, home_id, "category")  # demoted: the fixture sensors and the lump go
+    set_level(engine, home_id, "category")  # demoted: the fixture sensors and the lump go
     second = _configs(ha, home_id)
     assert second[lump] is None
     assert not any(p for t, p in second.items() if "_water_fixture_" in t)
@@ -300,7 +300,7 @@ def test_state_carries_the_usage_endpoints_litres_since_the_first_use(
     engine: Engine, client: TestClient, water_home
 ) -> None:
     home_id = water_home["home_id"]
-    _level(engine, home_id, "fixture", [["bath1-toilet", "bath2-toilet"]])
+    set_level(engine, home_id, "fixture", [["bath1-toilet", "bath2-toilet"]])
     ha = _ha(engine)
     configs = _configs(ha, home_id)
     status = ha.stored_status(home_id)  # the newest accuracy (seeded: day 9) for its sensors
@@ -395,15 +395,15 @@ def test_reclassification_moves_litres_between_groups(engine: Engine, water_home
 
 def test_a_use_event_per_recent_classified_use(engine: Engine, water_home) -> None:
     home_id = water_home["home_id"]
-    _level(engine, home_id, "fixture", [["bath1-toilet", "bath2-toilet"]])
+    set_level(engine, home_id, "fixture", [["bath1-toilet", "bath2-toilet"]])
     ha = _ha(engine)
     event_types = next(p for t, p in ha.discovery(home_id) if "/event/" in t)["event_types"]
     ids = [f"u-{home_id}-usage-{suffix}" for suffix, *_ in USES]
-    events = [p for _, p in ha.use_events(home_id, ids, _local(9, 20))]
+    events = [p for _, p in ha.use_events(home_id, ids, local_time(9, 20))]
     # the uses of the day before 9 April 20:00 (and those after it: replayed, still news)
     assert [e["use_id"] for e in events] == [f"u-{home_id}-usage-{s}" for s in ("none", "washer")]
     assert all(t == uses_topic(BASE, home_id) for t, _ in ha.use_events(home_id, ids, NOW))
-    events = [p for _, p in ha.use_events(home_id, ids, _local(7, 13))]  # all but the shower
+    events = [p for _, p in ha.use_events(home_id, ids, local_time(7, 13))]  # all but the shower
     by_suffix = {p["use_id"].rsplit("-usage-", 1)[1]: p for p in events}
     assert set(by_suffix) == {suffix for suffix, *_ in USES} - {"shower"}
     assert all(e["event_type"] in event_types for e in by_suffix.values())

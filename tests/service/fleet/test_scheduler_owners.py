@@ -62,8 +62,8 @@ def test_a_round_running_elsewhere_is_not_recreated_and_its_successor_comes_from
     sched.start()
     try:
         for job_id in _round_jobs(sched, home):  # the one reconcile made at start
-            sched._scheduler.remove_job(job_id)
-        sched._round_at(home, due)  # half an hour late: runs at once
+            assert sched.remove_job(job_id)
+        sched.schedule_round_at(home, due)  # half an hour late: runs at once
         assert started.wait(30)
         sched.do_sweep()  # meanwhile: the running round has left the job store
         assert _round_jobs(sched, home) == []
@@ -100,7 +100,7 @@ def test_the_sweep_loads_an_engine_only_for_an_answer_it_has_not_seen(sqlite_eng
         )
 
     sched.pipeline.engine_view = engine_view
-    assert not sched._unapplied_answers(home) and views == []  # no answer: no engine
+    assert not sched.unapplied_answers(home) and views == []  # no answer: no engine
     row = {
         "request_id": "r-1",
         "round": 8,
@@ -116,7 +116,7 @@ def test_the_sweep_loads_an_engine_only_for_an_answer_it_has_not_seen(sqlite_eng
     with sqlite_engine.begin() as conn:
         insert_planned(conn, home, [row], now)
         conn.execute(update(label_requests).values(state="declined", closed_at=now))
-    assert sched._unapplied_answers(home) and views == [home]  # answered, still open: retrain
+    assert sched.unapplied_answers(home) and views == [home]  # answered, still open: retrain
     state["r-1"] = "declined"
-    assert not sched._unapplied_answers(home) and len(views) == 2  # applied now: seen
-    assert not sched._unapplied_answers(home) and len(views) == 2  # nothing new: no engine
+    assert not sched.unapplied_answers(home) and len(views) == 2  # applied now: seen
+    assert not sched.unapplied_answers(home) and len(views) == 2  # nothing new: no engine

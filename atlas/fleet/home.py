@@ -66,6 +66,7 @@ class LocalHome:
     opt_out: bool = False
     _atoms: dict = field(default_factory=dict, repr=False)
     _codes: dict = field(default_factory=dict, repr=False)
+    _matrices: dict = field(default_factory=dict, repr=False)
 
     def _check_shared(self) -> None:
         if self.opt_out:
@@ -136,6 +137,15 @@ class LocalHome:
         return standin_counts(self.spec, scores, [valves.get(u) for u in matrix.use_ids], threshold)
 
     def _matrix(self, projection: CodeProjection) -> Matrix:
+        """The feature matrix under ``projection``, built once per projection: a build asks for
+        it twice, for the category statistics and the stand-in counts (the newest only is kept,
+        with its projection so that the key is not a recycled id)."""
+        key = id(projection)
+        if key not in self._matrices:
+            self._matrices = {key: (projection, self._build_matrix(projection))}
+        return self._matrices[key][1]
+
+    def _build_matrix(self, projection: CodeProjection) -> Matrix:
         tfs = {
             e.event_id: self.features.get(e.event_id)
             or transient_features(e.samples, e.sample_rate_hz)

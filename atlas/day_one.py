@@ -41,10 +41,10 @@ TABLE_FILE = "day_one_priors.json"
 def layout_key(category_of_fixture: Mapping[str, object]) -> str:
     """A home's layout class: how many fixtures it has in each category.
 
-    WHY: homes of different layouts are not draws from one accuracy population. Measured in
-    ``atlas bench fleet-transfer`` (docs/fleet.md): an apartment (one fixture per category)
-    given a prior from two- and three-bath houses had its category level shown on 18% of
-    home-days while below goal; pooling only homes of the same layout class avoids that.
+    WHY: homes of different layouts are not draws from one accuracy population: an apartment
+    (one fixture per category) given a prior from two- and three-bath houses was shown its
+    category level on days it was below the goal (an early ``atlas bench fleet-transfer`` run
+    that pooled every layout); pooling only homes of the same layout class avoids that.
     """
     counts: dict[str, int] = {}
     for cat in category_of_fixture.values():

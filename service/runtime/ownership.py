@@ -5,7 +5,7 @@ Why: the shared subscription spreads every home's events over every worker, per 
 received events for, every worker worked on every home: both walked the homes in the same
 order and queued on the same per-home advisory lock (a convoy: the second worker mostly
 waited), and each call first reloaded the engine snapshot the other worker had just saved. Two
-workers drained a backlog no faster than one (``atlas bench fleet``: 0.99x, docs/scaling.md).
+workers drained a backlog no faster than one (``atlas bench fleet``, before ownership).
 Intake stays shared (any worker commits any event); the per-home work goes to the home's owner.
 
 Membership: a worker is live while it holds the session advisory lock ``(class, worker_id)``

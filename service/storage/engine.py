@@ -26,9 +26,9 @@ def default_db_url() -> str:
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     # WAL: readers never block the intake's writer. synchronous=NORMAL: a commit survives a
-    # process crash (SIGKILL); only an OS crash can lose the last commits (~20.9k vs ~14.3k
-    # events/s for FULL: docs/ingest.md, 'Storage'). busy_timeout: several processes (intake +
-    # CLI) may share a file.
+    # process crash (SIGKILL); only an OS crash can lose the last commits, and the intake
+    # inserts markedly faster than with FULL (docs/ingest.md, 'Storage'). busy_timeout:
+    # several processes (intake + CLI) may share a file.
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")

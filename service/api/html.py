@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from html import escape
+from zoneinfo import ZoneInfo
 
 from service.api.schemas.accuracy import AccuracyHistoryPublic
 from service.api.schemas.checklist import ChecklistPublic
@@ -91,7 +92,12 @@ def _when(t: datetime | None) -> str:
     return "" if t is None else t.strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _request_card(home_id: str, req: LabelRequestPublic) -> str:
+def _local_when(t: datetime | None, tz: ZoneInfo) -> str:
+    """A moment as the homeowner's clock shows it: the home's time zone, weekday and date."""
+    return "" if t is None else t.astimezone(tz).strftime("%a %d %b %H:%M")
+
+
+def _request_card(home_id: str, req: LabelRequestPublic, tz: ZoneInfo) -> str:
     url = f"/v1/homes/{home_id}/label-requests/{req.request_id}/answer"
     buttons = "".join(
         f"<button data-post='{escape(url)}' "
@@ -102,7 +108,8 @@ def _request_card(home_id: str, req: LabelRequestPublic) -> str:
     )
     return (
         f"<div class='card' id='req-{escape(req.request_id)}'>"
-        f"<p>{escape(req.prompt)}</p><p class='muted'>Answer by {_when(req.expires_at)}</p>"
+        f"<p>{escape(req.prompt)}</p>"
+        f"<p class='muted'>Answer by {_local_when(req.expires_at, tz)}</p>"
         f"<div class='choices'>{buttons}</div><p class='msg' aria-live='polite'></p></div>"
     )
 
@@ -193,7 +200,8 @@ def homeowner_page(
 ) -> str:
     """Open questions with one big button per choice, this week's water, then the week-1
     checklist."""
-    cards = "".join(_request_card(home.home_id, r) for r in requests) or (
+    tz = ZoneInfo(home.timezone)
+    cards = "".join(_request_card(home.home_id, r, tz) for r in requests) or (
         "<p class='muted'>No questions right now. Thank you!</p>"
     )
     items = []

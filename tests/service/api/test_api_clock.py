@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from api_factories import T0, api_settings, bearer, preset_spec
 from fastapi.testclient import TestClient
@@ -37,9 +38,17 @@ def test_the_phone_page_words_a_request_by_its_age_now(sqlite_engine, homes_sqli
     with _client(sqlite_engine, homes_sqlite) as client:
         page = client.get(f"/homes/{a['home_id']}", headers=bearer("owner_a")).text
         listed = client.get(f"/v1/homes/{a['home_id']}/label-requests", headers=bearer("owner_a"))
+        home = client.get(f"/v1/homes/{a['home_id']}", headers=bearer("owner_a")).json()
     assert "5 days ago at " in page and "Today at" not in page
     # the API lists the prompt as it was sent
     assert all(r["prompt"].startswith("Today at 08:") for r in listed.json()["data"])
+    # the deadline on the home's clock, not in UTC
+    tz = ZoneInfo(home["timezone"])
+    assert tz.key != "UTC"
+    for r in listed.json()["data"]:
+        due = datetime.fromisoformat(r["expires_at"]).astimezone(tz)
+        assert f"Answer by {due:%a %d %b %H:%M}<" in page
+    assert " UTC<" not in page
 
 
 def test_a_home_in_an_unknown_time_zone_is_refused_and_not_stored(

@@ -297,10 +297,16 @@ def accuracy_svg(history: AccuracyHistoryPublic, width: int = 640, height: int =
 
 
 def dashboard_page(
-    home: HomePublic, history: AccuracyHistoryPublic, nonce: str, water: UsagePublic | None = None
+    home: HomePublic,
+    history: AccuracyHistoryPublic,
+    nonce: str,
+    water: UsagePublic | None = None,
+    *,
+    confidence: float = 0.9,
 ) -> str:
     """Read-only: the state of one home, this week's water, accuracy over time and the level
-    timeline."""
+    timeline. ``confidence``: the service's ``estimate_confidence``, which the lower bounds
+    shown were computed at."""
     acc_rows = "".join(
         f"<tr><td>{a.level}</td><td>{a.estimate:.1%}</td><td>{a.lower_bound:.1%}</td>"
         f"<td>{a.n_labels}</td><td>{'shown' if a.displayed else ''}</td></tr>"
@@ -318,7 +324,8 @@ def dashboard_page(
         f"expired {b.expired}, open {b.open}; week-1 labels {b.labels_guided}.</p></div>"
         f"<h2>This week's water</h2>{water_chart(water)}<h2>Accuracy over time</h2>"
         + accuracy_svg(history)
-        + "<table><tr><th>Level</th><th>Estimate</th><th>95% lower bound</th><th>Labels</th>"
+        + f"<table><tr><th>Level</th><th>Estimate</th><th>{confidence:.0%} lower bound</th>"
+        + "<th>Labels</th>"
         f"<th></th></tr>{acc_rows}</table><h2>Level timeline</h2><ul>{timeline}</ul>"
     )
     return _page(f"Atlas dashboard · {home.name}", body, nonce)

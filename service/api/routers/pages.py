@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.security.utils import get_authorization_scheme_param
 
 from service.api.auth import Principal, TokenAuthenticator
-from service.api.deps import TOKEN_COOKIE, ConnDep, NowDep
+from service.api.deps import TOKEN_COOKIE, ConnDep, NowDep, SettingsDep
 from service.api.html import dashboard_page, homeowner_page, message_page
 from service.api.routers.accuracy import accuracy_history
 from service.api.routers.checklist import get_checklist
@@ -159,7 +159,12 @@ def homeowner(
 
 @router.get("/homes/{home_id}/dashboard", response_class=HTMLResponse)
 def dashboard_view(
-    request: Request, home_id: HomeIdPath, conn: ConnDep, now: NowDep, token: TokenQuery = None
+    request: Request,
+    home_id: HomeIdPath,
+    conn: ConnDep,
+    now: NowDep,
+    settings: SettingsDep,
+    token: TokenQuery = None,
 ):
     """This week's water, accuracy over time and the level timeline (read-only)."""
     stop = _gate(request, home_id, token, conn)
@@ -168,5 +173,6 @@ def dashboard_view(
     nonce = secrets.token_urlsafe(12)
     history = accuracy_history(home_id, conn, level=None, limit=10000)
     home = get_home(home_id, conn)
-    page = dashboard_page(home, history, nonce, this_weeks_water(conn, home, now))
+    water = this_weeks_water(conn, home, now)
+    page = dashboard_page(home, history, nonce, water, confidence=settings.estimate_confidence)
     return _html(page, nonce)

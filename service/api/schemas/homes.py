@@ -38,7 +38,10 @@ class AccuracyEstimatePublic(BaseModel):
 
     level: AccuracyLevel
     estimate: float = Field(description="Point estimate of the accuracy (0-1).")
-    lower_bound: float = Field(description="One-sided 95% lower confidence bound (0-1).")
+    lower_bound: float = Field(
+        description="One-sided lower confidence bound (0-1), at the service's "
+        "estimate_confidence (default 90%)."
+    )
     n_labels: int = Field(description="Labels the estimate rests on.")
     displayed: bool = Field(description="Whether this is the level shown to the homeowner.")
     model_version: str

@@ -172,3 +172,15 @@ def test_bars_are_ordered_escaped_and_say_what_has_no_litres() -> None:
     assert "<b>toilets</b>" not in svg and "&lt;b&gt;toilets&lt;/b&gt;" in svg
     assert "1 use without litres (still running or unpaired)" in svg
     assert "by fixture" in svg
+
+
+@pytest.mark.parametrize(("confidence", "header"), [(0.9, "90% lower bound"), (0.95, "95% lower")])
+def test_the_dashboard_names_the_confidence_its_bounds_were_computed_at(
+    engine, homes, confidence, header
+) -> None:
+    settings = api_settings(
+        homes["a"]["home_id"], homes["b"]["home_id"], estimate_confidence=confidence
+    )
+    with TestClient(create_app(settings, db=engine, clock=lambda: NOW)) as client:
+        page = client.get(f"/homes/{homes['a']['home_id']}/dashboard", headers=bearer("dashboard"))
+    assert page.status_code == 200 and f"<th>{header}" in page.text

@@ -103,7 +103,12 @@ def _planned(engine, spec, expires_in: timedelta) -> str:
     return request_id
 
 
-def _dispatcher(engine, cfg: HomePushSettings, now: list[datetime]) -> Dispatcher:
+def _dispatcher(
+    engine, cfg: HomePushSettings, now: list[datetime], timeout_s: float = 5.0
+) -> Dispatcher:
+    """``timeout_s``: long enough for an endpoint that answers to be heard on a loaded machine
+    (with 0.3 s, once in a full-suite run, the first attempt ended before the test server had
+    taken the request); 0.3 s only where the endpoint never answers."""
     return Dispatcher(
         engine,
         clock=lambda: now[0],
@@ -111,7 +116,7 @@ def _dispatcher(engine, cfg: HomePushSettings, now: list[datetime]) -> Dispatche
         publish=lambda *a: None,
         policy=TimetablePolicy(quiet_start=time(0), quiet_end=time(0)),  # never quiet
         home_push=lambda home_id: cfg,
-        timeout_s=0.3,
+        timeout_s=timeout_s,
         retries=PushRetries(Backoff(first_s=60, factor=2, max_s=3600)),
     )
 
@@ -162,7 +167,7 @@ def test_push_that_never_answers_is_retried_until_the_request_expires(
     cfg = HomePushSettings(ntfy_url=f"{silent.url}/{SECRET_TOPIC}")
     rid = _planned(sqlite_engine, home_spec, expires_in=timedelta(minutes=10))
     now = [T0]
-    disp = _dispatcher(sqlite_engine, cfg, now)
+    disp = _dispatcher(sqlite_engine, cfg, now, timeout_s=0.3)
     timeouts = _attempts("ntfy", "timeout")
 
     tried_at = []

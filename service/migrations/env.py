@@ -6,22 +6,18 @@ installed package can migrate any database it is pointed at.
 
 from __future__ import annotations
 
-import hashlib
-
 from alembic import context
 
 from service.storage.engine import make_engine
+from service.storage.homelock import advisory_key
 from service.storage.schema import metadata
 
 config = context.config
 
-#: PostgreSQL advisory-lock key of the migrations (the first 8 bytes of BLAKE2b of
-#: "atlas:migrations", as service.storage.homelock derives its keys): several workers starting
-#: together after an upgrade each run the migrations; the first takes the lock and migrates,
-#: the others wait for it and then find the database at head.
-MIGRATION_LOCK_KEY = int.from_bytes(
-    hashlib.blake2b(b"atlas:migrations", digest_size=8).digest(), "big", signed=True
-)
+#: PostgreSQL advisory-lock key of the migrations: several workers starting together after an
+#: upgrade each run the migrations; the first takes the lock and migrates, the others wait for
+#: it and then find the database at head.
+MIGRATION_LOCK_KEY = advisory_key("atlas:migrations")
 
 
 def _run(connection) -> None:

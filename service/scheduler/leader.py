@@ -14,7 +14,6 @@ server never wait for each other's leader.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 from collections.abc import Callable
@@ -22,14 +21,14 @@ from collections.abc import Callable
 from sqlalchemy import Connection, Engine, text
 
 from service import metrics
+from service.storage.homelock import advisory_key
 
 _LOGGER = logging.getLogger(__name__)
 
 
 def leader_lock_key(database: str, schema: str) -> int:
     """The advisory-lock key (a signed 64-bit number) of the scheduler of ``database.schema``."""
-    digest = hashlib.blake2b(f"atlas-scheduler:{database}.{schema}".encode(), digest_size=8)
-    return int.from_bytes(digest.digest(), "big", signed=True)
+    return advisory_key(f"atlas-scheduler:{database}.{schema}")
 
 
 def connection_lock_key(conn: Connection) -> int:

@@ -34,17 +34,23 @@ PAIRING = "pairing"
 ENGINE = "engine"
 
 
-def home_key(home_id: str, purpose: str) -> int:
-    """A signed 64-bit advisory-lock key for ``(purpose, home_id)``, the same in every process.
+def advisory_key(name: str) -> int:
+    """The signed 64-bit PostgreSQL advisory-lock key named ``name``, the same in every process.
 
     Python's ``hash()`` is salted per process, so it cannot name a lock shared by processes;
-    BLAKE2b is stable. 64 bits make a collision between two homes' keys (which would only
-    serialise two unrelated homes, never break correctness) negligible.
+    BLAKE2b is stable. 64 bits make a collision between two names (which would only serialise
+    two unrelated holders, never break correctness) negligible. Every advisory lock of Atlas
+    (homes, the scheduler leader, the migrations) is named through it.
     """
+    digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def home_key(home_id: str, purpose: str) -> int:
+    """The advisory-lock key of ``(purpose, home_id)`` (:func:`advisory_key`)."""
     if not home_id:
         raise ValueError(f"home_id={home_id!r} should be a non-empty string.")
-    digest = hashlib.blake2b(f"atlas:{purpose}:{home_id}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
+    return advisory_key(f"atlas:{purpose}:{home_id}")
 
 
 def lock_home_in_transaction(conn: Connection, home_id: str, purpose: str) -> None:

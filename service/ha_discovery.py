@@ -64,7 +64,6 @@ WATER_UNIT = "L"
 WATER_STATE_CLASS = "total"
 #: Display levels at which the water sensors also go per fixture.
 FIXTURE_LEVELS = ("fixture", "valve")
-_DISPLAY_LEVELS = ("rules", "category", "fixture", "valve")
 #: Groups every grouping has besides the named ones (never hidden).
 OTHER_GROUPS = (LOW_CONFIDENCE, UNCLASSIFIED)
 _OTHER_TEXTS = {UNCLASSIFIED: "Unclassified", LOW_CONFIDENCE: "Low confidence"}
@@ -103,12 +102,6 @@ class WaterGroup:
     kind: str  # as the usage endpoint's: named, lump, low_confidence, unclassified
 
 
-def _display(status: dict[str, Any]) -> str:
-    """The display level as the usage endpoint reads it (``rules`` when unknown)."""
-    level = status.get("level") or "rules"
-    return level if level in _DISPLAY_LEVELS else "rules"
-
-
 def _groups(
     inventory: list[dict[str, Any]], display: str, lumps: Sequence[Sequence[str]]
 ) -> list[WaterGroup]:
@@ -138,7 +131,7 @@ def water_groups(conn: Connection, home_id: str) -> list[WaterGroup]:
     finer; each grouping with ``low_confidence`` and ``unclassified``."""
     status = dashboard.home_status_row(conn, home_id) or {}
     inventory = dashboard.fixture_inventory(conn, home_id)
-    return _groups(inventory, _display(status), dashboard.shown_lumps(status))
+    return _groups(inventory, dashboard.shown_level(status), dashboard.shown_lumps(status))
 
 
 def _object_id(home_id: str) -> str:
@@ -431,7 +424,7 @@ class HomeAssistant:
 
     def _water(self, conn: Connection, home_id: str, now: datetime, recount: bool) -> dict:
         status = dashboard.home_status_row(conn, home_id) or {}
-        display = _display(status)
+        display = dashboard.shown_level(status)
         lumps = dashboard.shown_lumps(status)
         # a new spec (its pipes size the litres) or level or lumps (the grouping): count again
         changed = conn.execute(select(homes.c.updated_at).where(homes.c.home_id == home_id))
@@ -503,7 +496,10 @@ class HomeAssistant:
         topic = uses_topic(self.base, home_id)
         out = []
         with self.db.connect() as conn:
-            fine = _display(dashboard.home_status_row(conn, home_id) or {}) in FIXTURE_LEVELS
+            fine = (
+                dashboard.shown_level(dashboard.home_status_row(conn, home_id) or {})
+                in FIXTURE_LEVELS
+            )
             loaded = load_uses(conn, home_id, only=list(use_ids))
             recent = [u for u in loaded if u.t >= now - USE_EVENT_MAX_AGE][-MAX_USE_EVENTS:]
             for t, same in groupby(recent, key=lambda u: u.t):

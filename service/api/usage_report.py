@@ -23,7 +23,7 @@ from service.storage import dashboard
 from service.storage.usage import UsageUse, uses_between
 
 #: Display levels (stored names) from coarse to fine, and the group each one serves.
-_DISPLAY_ORDER = ("rules", "category", "fixture", "valve")
+_DISPLAY_ORDER = dashboard.DISPLAY_ORDER
 _SERVED = {
     "rules": "rule_categories",
     "category": "category",
@@ -96,9 +96,7 @@ def usage_report(
         )
 
     status = dashboard.home_status_row(conn, home_id) or {}
-    display = status.get("level") or "rules"
-    if display not in _DISPLAY_ORDER:
-        display = "rules"
+    display = dashboard.shown_level(status)
     asked = _DISPLAY_ORDER.index(group)
     shown = min(asked, _DISPLAY_ORDER.index(display))
     served = _SERVED[_DISPLAY_ORDER[shown]]

@@ -36,6 +36,8 @@ CLASSIFICATION_LEVEL = {
     "fixture": "fixture",
     "valve": "valve",
 }
+#: The stored display levels, coarse to fine.
+DISPLAY_ORDER: tuple[str, ...] = tuple(CLASSIFICATION_LEVEL)
 ACCURACY_LEVELS = ("category", "fixture", "valve")
 
 
@@ -99,6 +101,13 @@ def home_status_row(conn: Connection, home_id: str) -> dict[str, Any] | None:
     out["level_changed_at"] = utc(out["level_changed_at"])
     out["updated_at"] = utc(out["updated_at"])
     return out
+
+
+def shown_level(status: Mapping[str, Any]) -> str:
+    """The display level of a status row: ``rules`` before the first daily update, and for a
+    name this version does not know (shown as little as possible)."""
+    level = status.get("level") or "rules"
+    return level if level in CLASSIFICATION_LEVEL else "rules"
 
 
 def shown_lumps(status: Mapping[str, Any]) -> list[list[str]]:

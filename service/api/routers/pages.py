@@ -36,13 +36,6 @@ from service.storage.uses import load_uses
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 TOKEN_MAX_AGE_S = 90 * 24 * 3600
-#: The grouping the water chart asks the usage endpoint for: the display level's own.
-_CERTIFIED_GROUP = {
-    "rules": "category",
-    "category": "category",
-    "fixture": "fixture",
-    "valve": "valve",
-}
 
 
 def _html(content: str, nonce: str, status: int = 200) -> HTMLResponse:
@@ -132,7 +125,8 @@ def this_weeks_water(conn, home: HomePublic, now: datetime) -> UsagePublic | Non
     monday = datetime.combine(today - timedelta(days=today.weekday()), time(0), tzinfo=tz)
     if monday >= now:
         return None
-    group = _CERTIFIED_GROUP.get(home.display_level, "category")
+    # the water chart's grouping: the display level's own (the rules' categories in week 1)
+    group = dashboard.CLASSIFICATION_LEVEL.get(home.display_level, "category")
     return usage_report(conn, home.home_id, now, start=monday, end=now, bucket="week", group=group)
 
 

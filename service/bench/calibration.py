@@ -282,20 +282,16 @@ def _measure(
         for name, start in spans.items()
     }
     out: dict = {"day": day, "level": engine.level, "model_version": engine.model_version}
+    preds = {lv: engine.predictions(lv) for lv in LEVELS}
     for lv in LEVELS:
-        pred = engine.predictions(lv)
         for name, use_ids in ids.items():
-            out.setdefault(name, {})[lv] = _accuracy(pred, truth_lv[lv], use_ids)
-    ingested = engine.predictions("valve")  # a use still running at day's end is not yet in
-    window_ids = [u for u in ids["window"] if u in ingested]
-    out["askable"] = _askable_split(engine, home, truth_lv, window_ids, day_end)
+            out.setdefault(name, {})[lv] = _accuracy(preds[lv], truth_lv[lv], use_ids)
+    # a use still running at day's end is not yet in
+    window_ids = [u for u in ids["window"] if u in preds["valve"]]
     window_cls = engine.classify(window_ids) if window_ids else []
-    out["confidence"] = {  # the model's own mean top probability on the window's uses
-        lv: float(np.mean([c.confidence[lv] for c in window_cls]))
-        if window_cls and window_cls[0].confidence
-        else float("nan")
-        for lv in LEVELS
-    }
+    top = {c.use_id: c.confidence for c in window_cls}
+    out["askable"] = _askable_split(home, preds, top, truth_lv, window_ids, day_end)
+    out["confidence"] = _mean_confidence(top, window_ids)  # the model's own, on the window
     est = report.estimates  # type: ignore[attr-defined]
     out["estimated"] = {lv: est[lv].point for lv in LEVELS}
     out["lower"] = {lv: est[lv].lower for lv in LEVELS}
@@ -308,9 +304,19 @@ def _measure(
     return out
 
 
+def _mean_confidence(top: dict[str, dict[str, float]], use_ids: Sequence[str]) -> dict:
+    """Per level, the model's mean top probability on ``use_ids`` (NaN: none, or no model)."""
+    rows = [top[u] for u in use_ids]
+    return {
+        lv: float(np.mean([t[lv] for t in rows])) if rows and rows[0] else float("nan")
+        for lv in LEVELS
+    }
+
+
 def _askable_split(
-    engine: CalibrationEngine,
     home: ReplayHome,
+    preds: dict[str, dict[str, str]],
+    top: dict[str, dict[str, float]],
     truth_lv: dict[str, dict[str, str]],
     window_ids: Sequence[str],
     day_end: datetime,
@@ -332,12 +338,8 @@ def _askable_split(
     out: dict = {"share": len(split["askable"]) / len(window_ids) if window_ids else float("nan")}
     out["confidence"] = {}
     for name, use_ids in split.items():
-        out[name] = {lv: _accuracy(engine.predictions(lv), truth_lv[lv], use_ids) for lv in LEVELS}
-        top = [c.confidence for c in engine.classify(use_ids)] if use_ids else []
-        out["confidence"][name] = {
-            lv: float(np.mean([t[lv] for t in top])) if top and top[0] else float("nan")
-            for lv in LEVELS
-        }
+        out[name] = {lv: _accuracy(preds[lv], truth_lv[lv], use_ids) for lv in LEVELS}
+        out["confidence"][name] = _mean_confidence(top, use_ids)
     return out
 
 

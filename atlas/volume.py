@@ -171,7 +171,11 @@ class FlowModel:
 
 def branch_loss_k(length_m: float, diameter_mm: float, shared_fraction: float) -> float:
     """Darcy-Weisbach coefficient (kPa per (L/min)^2) of ``shared_fraction`` of a pipe run:
-    ``dp = f (L / D) rho v^2 / 2`` with ``v = Q / A``."""
+    ``dp = f (L / D) rho v^2 / 2`` with ``v = Q / A``.
+
+    The simulator has the same formula (``simulator.physics.branch_loss_k``) and is not called
+    here on purpose: it is the ground truth ``atlas bench usage`` measures this estimator
+    against, and the core does not depend on the simulator."""
     area = math.pi * (diameter_mm / 1000.0) ** 2 / 4.0
     v_per_lpm = (1.0 / 60_000.0) / area
     d = diameter_mm / 1000.0

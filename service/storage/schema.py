@@ -327,3 +327,43 @@ home_fleet = Table(
     Column("skipped", JSON, nullable=False),  # checklist items its fleet covers (registration)
     _ts("updated_at"),
 )
+
+flow_calibrations = Table(
+    "flow_calibrations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),  # applied in this order
+    Column("home_id", String(ID), ForeignKey("homes.home_id"), nullable=False),
+    Column("kind", String(16), nullable=False),  # "fixture" (a bucket) or "meter"
+    _ts("created_at"),  # service time it was recorded
+    _ts("t_from"),  # the measurement's period: the bucket fill's use, or the meter readings
+    _ts("t_to"),
+    Column("valve_id", String(2 * ID + 1), nullable=True),  # the fixture's valve (kind fixture)
+    Column("litres", Float, nullable=False),  # what the bucket or the meter measured
+    Column("estimated_litres", Float, nullable=False),  # what the model said before it
+    # the inputs the calibration is replayed from (the measured uses' drops, or the meter's
+    # factor): the home's flow model is the spec's default with every row applied in order
+    Column("inputs", JSON, nullable=False),
+    CheckConstraint("kind in ('fixture', 'meter')", name="kind"),
+    Index("ix_flow_calibrations_home_id", "home_id", "id"),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    # deterministic from (home, kind, subject, raised at): a re-run check stores nothing new
+    Column("alert_id", String(EVENT_ID), primary_key=True),
+    Column("home_id", String(ID), ForeignKey("homes.home_id"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    # what it is about: the running use, the toilet, the night; repeats are judged per subject
+    Column("subject", String(2 * ID + 1), nullable=False),
+    _ts("at"),  # when it could first be raised (the detector's time)
+    Column("message", Text, nullable=False),
+    Column("evidence", JSON, nullable=False),
+    Column("use_ids", JSON, nullable=False),
+    _ts("created_at"),  # service time it was stored
+    _ts("pushed_at", nullable=True),  # every configured channel accepted it
+    _ts("acknowledged_at", nullable=True),
+    Column("acknowledged_by", String(120), nullable=True),
+    CheckConstraint("kind in ('running', 'flapper', 'night')", name="kind"),
+    Index("ix_alerts_home_kind_subject", "home_id", "kind", "subject"),
+)

@@ -19,8 +19,8 @@ from service.storage.schema import announcements, home_status, label_requests, m
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
-def test_head_is_0004_and_matches_schema(engine):
-    assert current_revision(engine) == "0004"
+def test_head_is_0005_and_matches_schema(engine):
+    assert current_revision(engine) == "0005"
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert diff == []
@@ -32,7 +32,7 @@ def test_downgrade_to_0001_and_back(engine):
     columns = {c["name"] for c in inspect(engine).get_columns("label_requests")}
     assert "inclusion_prob" not in columns
     upgrade(engine)
-    assert current_revision(engine) == "0004"
+    assert current_revision(engine) == "0005"
     assert inspect(engine).has_table("announcements")
 
 

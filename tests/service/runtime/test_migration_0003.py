@@ -47,7 +47,7 @@ def test_upgrade_keeps_links_and_lets_homes_share_event_ids(engine, home_spec):
         )
         conn.execute(text("INSERT INTO use_events VALUES ('e1', 'u-e1', 'open')"))
     upgrade(engine)
-    assert current_revision(engine) == "0004"
+    assert current_revision(engine) == "0005"
     other = home_spec.to_dict() | {"home_id": f"{home}-b"}
     with engine.begin() as conn:
         links = conn.execute(select(use_events.c.event_id, use_events.c.home_id)).all()

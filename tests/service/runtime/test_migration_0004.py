@@ -26,7 +26,7 @@ def test_upgrade_gives_existing_homes_no_fleet_and_no_opt_out(engine, home_spec)
             {"h": home_spec.home_id, "t": NOW},
         )
     upgrade(engine)
-    assert current_revision(engine) == "0004"
+    assert current_revision(engine) == "0005"
     with engine.begin() as conn:
         assert load_home_fleet(conn, home_spec.home_id) == HomeFleet()
         upsert_home(conn, home_spec, NOW)  # re-registered: keeps its (absent) fleet

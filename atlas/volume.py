@@ -50,6 +50,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 
@@ -268,6 +269,43 @@ class UseDrop:
             tuple(category_valves),
             open_drop,
         )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON data, read back by :meth:`from_dict`.
+
+        A stored calibration keeps its measurement, not the model it gave, and is replayed
+        whenever the home's model is needed; replay must give the very model of the day it was
+        recorded. JSON numbers keep every bit of a float (``repr`` round-trips) and ISO 8601
+        keeps the microseconds of a time, so nothing is lost on the way.
+        """
+        return {
+            "use_id": self.use_id,
+            "lines": list(self.lines),
+            "t_open": None if self.t_open is None else self.t_open.isoformat(),
+            "t_close": None if self.t_close is None else self.t_close.isoformat(),
+            "drop_kpa": dict(self.drop_kpa),
+            "valve_id": self.valve_id,
+            "category_valves": list(self.category_valves),
+            "open_drop_kpa": dict(self.open_drop_kpa),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> UseDrop:
+        """The use :meth:`to_dict` wrote (equal to it)."""
+        return cls(
+            str(data["use_id"]),
+            tuple(data["lines"]),
+            _from_iso(data["t_open"]),
+            _from_iso(data["t_close"]),
+            {line: float(v) for line, v in data["drop_kpa"].items()},
+            data["valve_id"],
+            tuple(data["category_valves"]),
+            {line: float(v) for line, v in data["open_drop_kpa"].items()},
+        )
+
+
+def _from_iso(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
 
 
 @dataclass(frozen=True)
@@ -634,11 +672,23 @@ def calibrate_meter(
     estimated = float(np.nansum([e.litres for e in estimate_volumes(uses, model, until=until)]))
     if estimated <= 0:
         raise ValueError("no use over the metered period has a volume.")
-    scaled = model.scaled((estimated / metered_litres) ** 2, "meter")
+    return meter_scaled(model, (estimated / metered_litres) ** 2)
+
+
+#: Log-space standard deviation left in the home-wide resistances after a meter reading: every
+#: fixture contributed to the total, so the shared error is pinned down.
+METER_SIGMA = 0.05
+
+
+def meter_scaled(model: FlowModel, factor: float) -> FlowModel:
+    """:func:`calibrate_meter`'s update from its resistance factor ``(estimated / metered) **
+    2``: a caller that estimated the period's litres its own way (the service, with what is
+    certified about each use) applies a meter reading, or replays a stored one, with this."""
+    scaled = model.scaled(factor, "meter")
     return replace(
         scaled,
-        main_sigma=min(scaled.main_sigma, 0.05),
-        common_sigma=min(scaled.common_sigma, 0.05),
+        main_sigma=min(scaled.main_sigma, METER_SIGMA),
+        common_sigma=min(scaled.common_sigma, METER_SIGMA),
     )
 
 

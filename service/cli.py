@@ -18,7 +18,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -228,6 +228,46 @@ def build_parser(with_benches: bool = True) -> argparse.ArgumentParser:
     p = with_db(db.add_parser("stats", help="counts of events, uses and dead letters"))
     p.add_argument("--json", action="store_true", help="print JSON")
 
+    p = with_db(
+        sub.add_parser(
+            "calibrate-flow",
+            help="store an installer's bucket fill or a water-meter reading (docs/usage.md)",
+            description="Calibrate a home's litres with a known volume at one fixture (a "
+            "bucket filled at a tap) or a water-meter reading over a period; --list shows "
+            "the stored calibrations. Times without an offset are home-local.",
+        )
+    )
+    p.add_argument("--home", required=True, help="the home id")
+    mode = p.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--fixture", help="the fixture filled at: its id or its name in the spec")
+    mode.add_argument(
+        "--meter-litres", type=float, help="litres the water meter counted from --from to --to"
+    )
+    mode.add_argument("--list", action="store_true", help="the stored calibrations, oldest first")
+    p.add_argument("--litres", type=float, help="with --fixture: the volume measured (the mark)")
+    p.add_argument(
+        "--valve",
+        help="with --fixture: its valve (name or id); needed when it has several and not "
+        "exactly one for cold water only",
+    )
+    fill = p.add_mutually_exclusive_group()
+    fill.add_argument("--use", dest="use_id", help="with --fixture: the fill's use id")
+    fill.add_argument(
+        "--at",
+        help="with --fixture: ISO time the fill had ended by (default: now); the newest "
+        "fitting use closed in the --within minutes before it is the fill",
+    )
+    p.add_argument(
+        "--within",
+        type=float,
+        default=None,
+        help="with --fixture: minutes before --at to look in (default 30)",
+    )
+    p.add_argument(
+        "--from", dest="start", help="with --meter-litres: ISO time of the first reading"
+    )
+    p.add_argument("--to", dest="end", help="with --meter-litres: ISO time of the second reading")
+
     p = sub.add_parser("serve", help="run the service: intake, pipeline, scheduler, HTTP API")
     p.add_argument("--config", type=Path, default=None, help="TOML settings file (docs/config.md)")
     p.add_argument("--worker-id", type=int, default=None, help="stable worker number")
@@ -377,6 +417,8 @@ def _run(args: argparse.Namespace) -> int:
             )
         elif args.command == "deadletters":
             _deadletters(args, engine)
+        elif args.command == "calibrate-flow":
+            _calibrate_flow(args, engine)
         elif args.command == "fleet":
             return _fleet(args, engine)
         elif args.command == "homes":
@@ -475,6 +517,72 @@ def _fleet(args: argparse.Namespace, engine: Engine) -> int:
         return 2
     print(json.dumps(shown, indent=2, default=str))
     return 0
+
+
+def _calibrate_flow(args: argparse.Namespace, engine: Engine) -> None:
+    """``atlas calibrate-flow``: the measurement is checked, applied and stored in one
+    transaction, so a refused one stores nothing."""
+    # imported when run: the usage report's classification levels load SciPy (half a second)
+    from service.flowcalibrate import (
+        calibrate_fixture,
+        calibrate_meter_reading,
+        calibration_history,
+        summary,
+    )
+
+    fixture_flags = {"--litres": args.litres, "--valve": args.valve, "--use": args.use_id}
+    fixture_flags |= {"--at": args.at, "--within": args.within}
+    meter_flags = {"--from": args.start, "--to": args.end}
+    if args.list:
+        stray = fixture_flags | meter_flags
+    else:
+        stray = meter_flags if args.fixture is not None else fixture_flags
+    given = [flag for flag, value in stray.items() if value is not None]
+    if given:
+        mode = "--list" if args.list else "--fixture" if args.fixture else "--meter-litres"
+        raise ValueError(f"{', '.join(given)}: not used with {mode}")
+    require_schema(engine)
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        if args.list:
+            print("\n".join(calibration_history(conn, args.home)))
+            return
+        if args.fixture is not None:
+            if args.litres is None:
+                raise ValueError("--fixture needs --litres, the volume measured")
+            within = {} if args.within is None else {"within": timedelta(minutes=args.within)}
+            result = calibrate_fixture(
+                conn,
+                args.home,
+                args.fixture,
+                args.litres,
+                now=now,
+                valve=args.valve,
+                use_id=args.use_id,
+                at=None if args.at is None else _iso_time("--at", args.at),
+                **within,
+            )
+        else:
+            if args.start is None or args.end is None:
+                raise ValueError("--meter-litres needs --from and --to, the meter's readings")
+            result = calibrate_meter_reading(
+                conn,
+                args.home,
+                args.meter_litres,
+                _iso_time("--from", args.start),
+                _iso_time("--to", args.end),
+                now=now,
+            )
+    print(summary(result))
+
+
+def _iso_time(flag: str, text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"{flag} {text!r} is not an ISO 8601 time (e.g. 2026-04-10T14:05)"
+        ) from None
 
 
 def _deadletters(args: argparse.Namespace, engine: Engine) -> None:

@@ -43,6 +43,7 @@ from service.api.usage_report import LOW_CONFIDENCE, MAX_DAYS, UNCLASSIFIED, usa
 from service.api.wording import label_texts, lump_texts, text_of
 from service.storage import dashboard
 from service.storage.classifications import model_version_name
+from service.storage.flowcalibrations import latest_calibration_id
 from service.storage.homestatus import load_home_status
 from service.storage.schema import homes
 from service.storage.usage import first_use_at
@@ -426,9 +427,11 @@ class HomeAssistant:
         status = dashboard.home_status_row(conn, home_id) or {}
         display = dashboard.shown_level(status)
         lumps = dashboard.shown_lumps(status)
-        # a new spec (its pipes size the litres) or level or lumps (the grouping): count again
+        # a new spec or flow calibration (they size the litres) or level or lumps (the
+        # grouping): count again
         changed = conn.execute(select(homes.c.updated_at).where(homes.c.home_id == home_id))
-        key = (changed.scalar(), display, tuple(tuple(lump) for lump in lumps))
+        calibrated = latest_calibration_id(conn, home_id)
+        key = (changed.scalar(), calibrated, display, tuple(tuple(lump) for lump in lumps))
         groupings = ("category", "fixture") if display in FIXTURE_LEVELS else ("category",)
         with self._lock:
             base = self._bases.get(home_id)

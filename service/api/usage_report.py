@@ -15,11 +15,12 @@ from sqlalchemy import Connection
 
 from atlas.homespec import HomeSpec, parse_home_spec
 from atlas.levels import RULE_CONFIDENT, lump_id, lump_members
-from atlas.volume import UseDrop, VolumeEstimate, default_flow_model, estimate_volumes
+from atlas.volume import UseDrop, VolumeEstimate, estimate_volumes
 from atlas.volume import total_litres as sum_litres
 from service.api.schemas.usage import UsageBucketPublic, UsageGroupPublic, UsagePublic
 from service.api.wording import label_texts, lump_texts, text_of
 from service.storage import dashboard
+from service.storage.flowcalibrations import home_flow_model
 from service.storage.usage import UsageUse, uses_between
 
 #: Display levels (stored names) from coarse to fine, and the group each one serves.
@@ -106,10 +107,11 @@ def usage_report(
         if served == "rule_categories":
             reason += "; only washing machine, dishwasher and shower are named in week 1"
     lumps = dashboard.shown_lumps(status)
-    lump_of = {f: lump_id(lump) for lump in lumps for f in lump}
+    lump_of = _lump_of(lumps)
 
     loaded = uses_between(conn, home_id, t_start - OVERLAP_MARGIN, t_end + OVERLAP_MARGIN)
-    estimates = _litres(loaded, spec, display, lump_of, min_probability)
+    model = home_flow_model(conn, home_id, spec)
+    estimates = estimate_volumes(_drops(loaded, spec, display, lump_of, min_probability), model)
     kept = [(u, e) for u, e in zip(loaded, estimates, strict=True) if t_start <= u.t < t_end]
 
     inventory = dashboard.fixture_inventory(conn, home_id)
@@ -147,7 +149,7 @@ def usage_report(
         display_level=display,
         reason=reason,
         min_probability=min_probability,
-        volume_model="spec",
+        volume_model=model.source,
         count=len(kept),
         minutes=round(sum(g.minutes for g in totals), 3),
         litres=round(sum(g.litres for g in totals), 3),
@@ -212,14 +214,36 @@ def _group_of(
     return found.label, "named"
 
 
-def _litres(
+def use_drops(
+    conn: Connection,
+    home_id: str,
+    spec: HomeSpec,
+    loaded: Sequence[UsageUse],
+    min_probability: float = MIN_PROBABILITY,
+) -> list[UseDrop]:
+    """The estimator's view of each of ``loaded`` as this report sizes it (:func:`_drops`).
+
+    A flow calibration (:mod:`service.flowcalibrate`) sizes the uses around a bucket fill and
+    a meter's period with it, so that what it records matches what the report shows.
+    """
+    status = dashboard.home_status_row(conn, home_id) or {}
+    lump_of = _lump_of(dashboard.shown_lumps(status))
+    return _drops(loaded, spec, dashboard.shown_level(status), lump_of, min_probability)
+
+
+def _lump_of(lumps: Sequence[Sequence[str]]) -> dict[str, str]:
+    """Each lumped fixture's lump id."""
+    return {f: lump_id(lump) for lump in lumps for f in lump}
+
+
+def _drops(
     loaded: Sequence[UsageUse],
     spec: HomeSpec,
     display: str,
     lump_of: dict[str, str],
     min_probability: float,
-) -> list[VolumeEstimate]:
-    """Litres of each use with the spec's default resistances.
+) -> list[UseDrop]:
+    """The estimator's input for each use.
 
     A use's branch resistance comes from what is certified about it: its valve at the valve
     level; the valves of its fixture (or lump) at the fixture level; of its category at the
@@ -259,7 +283,7 @@ def _litres(
                 () if valve is not None else candidates,
             )
         )
-    return estimate_volumes(drops, default_flow_model(spec))
+    return drops
 
 
 def _groups(
@@ -287,3 +311,4 @@ def _groups(
         )
         for label, row in sorted(rows.items(), key=lambda kv: (_KIND_ORDER[kv[1]["kind"]], kv[0]))
     ]
+

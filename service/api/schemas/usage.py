@@ -60,8 +60,12 @@ class UsagePublic(BaseModel):
     )
     min_probability: float
     volume_model: str = Field(
-        description="Resistances behind the litres: ``spec`` (the home spec's defaults).",
-        examples=["spec"],
+        description="The flow model behind the litres, named for the home's last flow "
+        "calibration (``atlas calibrate-flow``): ``spec`` (none: the home spec's default "
+        "resistances), ``fixture:<valve ids>`` (a known volume drawn at that valve, e.g. a "
+        "bucket filled at the kitchen tap) or ``meter`` (a water-meter reading). Every "
+        "calibration stored for the home applies, in the order recorded.",
+        examples=["spec", "fixture:kitchen-sink/cold", "meter"],
     )
     count: int
     minutes: float

@@ -195,6 +195,35 @@ class Alert:
     evidence: dict[str, float | int | str]
     message: str
 
+    @property
+    def subject(self) -> str:
+        """What the alert is about, the unit a repeat is judged by: the running use, the toilet
+        (its fixture, the toilet category, or the unplaced cold water), the night's date."""
+        if self.kind == FLAPPER:
+            return str(self.evidence["toilet"])
+        if self.kind == NIGHT:
+            return str(self.evidence["night"])
+        return self.use_ids[0]
+
+
+def is_repeat(
+    alert: Alert, earlier: Iterable[tuple[str, str, datetime]], settings: AlertSettings
+) -> bool:
+    """Whether ``alert`` repeats one already raised (``earlier``: kind, subject, time).
+
+    A live service re-runs the detectors over a sliding window, so the same anomaly is found
+    again and again: a running use or a night is one alert for good; a leaking flapper keeps
+    refilling, and alerts again only after ``refill_window_h`` of the earlier alert, as the
+    detector itself would over a complete record.
+    """
+    window = timedelta(hours=settings.refill_window_h)
+    for kind, subject, at in earlier:
+        if kind != alert.kind or subject != alert.subject:
+            continue
+        if kind != FLAPPER or abs(alert.at - at) < window:
+            return True
+    return False
+
 
 def _local(t: datetime, settings: AlertSettings) -> datetime:
     return t.astimezone(ZoneInfo(settings.timezone))

@@ -75,6 +75,8 @@ REQUESTS_ANSWERED = Counter(
     "atlas_label_requests_answered_total", "Label-request answers recorded", ["channel"]
 )
 REQUESTS_EXPIRED = Counter("atlas_label_requests_expired_total", "Label requests that expired")
+ALERTS_RAISED = Counter("atlas_alerts_raised_total", "Leak and anomaly alerts stored", ["kind"])
+ALERTS_PUSHED = Counter("atlas_alerts_pushed_total", "Alerts every configured channel accepted")
 PUSH_ATTEMPTS = Counter(
     "atlas_push_attempts_total",
     "Webhook or ntfy push attempts by outcome (ok, http_error, timeout, error)",

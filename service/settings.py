@@ -15,7 +15,7 @@ import ipaddress
 import os
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
@@ -93,6 +93,36 @@ class FleetSettings(BaseModel):
     accuracy_prior: bool = False
 
 
+class AlertsSettings(BaseModel):
+    """Leak and anomaly alerts (docs/usage.md, "Alerts"): which kinds are watched, how often,
+    and the thresholds of :class:`atlas.alerts.AlertSettings` (its fields, its defaults)."""
+
+    model_config = {"extra": "forbid"}
+
+    #: the kinds watched: ``running``, ``flapper``, ``night`` (empty: no alerts at all)
+    kinds: list[Literal["running", "flapper", "night"]] = Field(
+        default_factory=lambda: ["running", "flapper", "night"]
+    )
+    #: service minutes between a home's checks (at most ``max_run_min``); a running use is also
+    #: checked the moment it reaches ``max_run_min``, and a check with no new event or use
+    #: since the last one reads nothing more
+    check_minutes: float = Field(default=30.0, gt=0, le=24 * 60)
+    max_run_min: float = Field(default=30.0, gt=0)
+    #: per-category overrides of ``max_run_min``, e.g. ``{outdoor_hose = 90}``
+    max_run_min_by_category: dict[str, float] = Field(default_factory=dict)
+    refill_min_count: int = Field(default=4, ge=2)
+    refill_window_h: float = Field(default=24.0, gt=0)
+    night_start_h: float = Field(default=1.0, ge=0, lt=24)
+    night_end_h: float = Field(default=5.0, gt=0, le=24)
+    night_litres: float = Field(default=20.0, gt=0)
+
+    @model_validator(mode="after")
+    def _night_in_one_day(self) -> AlertsSettings:
+        if self.night_start_h >= self.night_end_h:
+            raise ValueError("night_start_h must be before night_end_h (both within one day)")
+        return self
+
+
 class Settings(BaseSettings):
     """Everything ``atlas serve`` needs; defaults give the embedded single-process set-up."""
 
@@ -127,6 +157,7 @@ class Settings(BaseSettings):
     timetable: TimetableSettings = Field(default_factory=TimetableSettings)
     tokens: TokenSettings = Field(default_factory=TokenSettings)
     fleet: FleetSettings = Field(default_factory=FleetSettings)
+    alerts: AlertsSettings = Field(default_factory=AlertsSettings)
     #: home_id -> webhook / ntfy push settings
     push: dict[str, HomePushSettings] = Field(default_factory=dict)
     ha_discovery_prefix: str = Field(default="homeassistant", pattern=r"^[A-Za-z0-9_\-/]{1,64}$")

@@ -27,6 +27,7 @@ from service.api.hooks import ApiHooks, EventHub
 from service.api.openapi import state_home_spec_rules
 from service.api.routers import (
     accuracy,
+    alerts,
     checklist,
     events,
     fleet,
@@ -134,6 +135,7 @@ def create_app(
             {"name": "label-requests", "description": "Questions to the homeowner; answers."},
             {"name": "uses", "description": "Classified water uses."},
             {"name": "usage", "description": "Counts, minutes and litres per group and day/week."},
+            {"name": "alerts", "description": "Leak and anomaly alerts; acknowledging them."},
             {"name": "accuracy", "description": "Accuracy estimates and the level timeline."},
             {"name": "checklist", "description": "Week-1 checklist and announcements."},
             {"name": "events", "description": "Server-Sent Events per home."},
@@ -164,6 +166,7 @@ def create_app(
         label_requests,
         uses,
         usage,
+        alerts,
         accuracy,
         checklist,
         events,

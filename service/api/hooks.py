@@ -147,6 +147,10 @@ def _ignore_home_changed(home_id: str) -> None:
     _LOGGER.debug("home %s changed; no runtime hook installed", home_id)
 
 
+def _ignore_alert_acknowledged(home_id: str) -> None:
+    _LOGGER.debug("an alert of %s was acknowledged; no runtime hook installed", home_id)
+
+
 @dataclass(frozen=True)
 class ApiHooks:
     """Callbacks the runtime gives the API; each is called after the API's commit.
@@ -159,6 +163,8 @@ class ApiHooks:
         ``(home_id, valve_id, t)`` after an announcement ("I'm about to run it") is committed.
     on_home_changed
         ``(home_id)`` after a home spec was created or updated over HTTP.
+    on_alert_acknowledged
+        ``(home_id)`` after an alert was acknowledged: publish the home's open alerts again.
     hub
         The runtime's :class:`EventHub`, so its threads publish to the API's SSE subscribers;
         ``create_app`` makes its own when None.
@@ -168,4 +174,5 @@ class ApiHooks:
     on_answer: Callable[[str, str], None] = _ignore_answer
     on_announcement: Callable[[str, str, datetime], None] = _ignore_announcement
     on_home_changed: Callable[[str], None] = _ignore_home_changed
+    on_alert_acknowledged: Callable[[str], None] = _ignore_alert_acknowledged
     hub: EventHub | None = field(default=None)

@@ -14,6 +14,7 @@ from html import escape
 from zoneinfo import ZoneInfo
 
 from service.api.schemas.accuracy import AccuracyHistoryPublic
+from service.api.schemas.alerts import AlertPublic
 from service.api.schemas.checklist import ChecklistPublic
 from service.api.schemas.homes import HomePublic
 from service.api.schemas.label_requests import LabelRequestPublic
@@ -31,7 +32,7 @@ width:100%;min-height:3.2rem;cursor:pointer}button.secondary{background:#57606a}
 button:disabled{opacity:.5}.done{color:#1a7f37;font-weight:600}.muted{color:#57606a}
 .err{color:#cf222e}table{border-collapse:collapse;width:100%}td,th{text-align:left;
 padding:.3rem;border-bottom:1px solid #d0d7de}svg{width:100%;height:auto;background:#fff}
-svg.water{max-width:30rem;display:block}
+svg.water{max-width:30rem;display:block}.alert{border-left:6px solid #cf222e}
 """
 
 SCRIPT = """
@@ -191,16 +192,35 @@ def water_chart(water: UsagePublic | None, width: int = 360) -> str:
     )
 
 
+def _alert_card(home_id: str, alert: AlertPublic, tz: ZoneInfo) -> str:
+    url = f"/v1/homes/{home_id}/alerts/{alert.alert_id}/acknowledge"
+    return (
+        f"<div class='card alert' id='alert-{escape(alert.alert_id)}'>"
+        f"<p><b>{escape(alert.title)}</b></p><p>{escape(alert.message)}</p>"
+        f"<p class='muted'>{_local_when(alert.at, tz)}</p>"
+        f"<button data-post='{escape(url)}' data-body='{{}}' "
+        "data-ok='Thanks: marked as seen.'>I've seen it</button>"
+        "<p class='msg' aria-live='polite'></p></div>"
+    )
+
+
 def homeowner_page(
     home: HomePublic,
     requests: list[LabelRequestPublic],
     checklist: ChecklistPublic,
     nonce: str,
     water: UsagePublic | None = None,
+    alerts: list[AlertPublic] | None = None,
 ) -> str:
-    """Open questions with one big button per choice, this week's water, then the week-1
-    checklist."""
+    """Open alerts first (water may be running now), then open questions with one big button
+    per choice, this week's water, then the week-1 checklist."""
     tz = ZoneInfo(home.timezone)
+    alert_html = (
+        f"<h2>Alerts ({len(alerts)})</h2>"
+        + "".join(_alert_card(home.home_id, a, tz) for a in alerts)
+        if alerts
+        else ""
+    )
     cards = "".join(_request_card(home.home_id, r, tz) for r in requests) or (
         "<p class='muted'>No questions right now. Thank you!</p>"
     )
@@ -232,7 +252,7 @@ def homeowner_page(
         f"<h1>{escape(home.name)}</h1><p class='muted'>Showing water use by "
         f"<b>{escape(home.display_level)}</b>"
         + (f" · day {home.calibration_day}" if home.calibration_day is not None else "")
-        + f"</p><h2>Questions ({len(requests)})</h2>{cards}"
+        + f"</p>{alert_html}<h2>Questions ({len(requests)})</h2>{cards}"
         f"<h2>This week's water</h2>{water_chart(water)}{checklist_html}"
     )
     return _page(f"Atlas · {home.name}", body, nonce)

@@ -312,3 +312,13 @@ def _groups(
         for label, row in sorted(rows.items(), key=lambda kv: (_KIND_ORDER[kv[1]["kind"]], kv[0]))
     ]
 
+
+def use_litres(conn: Connection, home_id: str, loaded: Sequence[UsageUse]) -> dict[str, float]:
+    """Litres of each of ``loaded`` (NaN when unsized) as the usage endpoint counts them, at
+    the home's display level: what the night alert adds up (:mod:`service.alerting`)."""
+    if not loaded:
+        return {}
+    spec = parse_home_spec(dashboard.home_spec_dict(conn, home_id))
+    drops = use_drops(conn, home_id, spec, loaded)
+    estimates = estimate_volumes(drops, home_flow_model(conn, home_id, spec))
+    return {e.use_id: e.litres for e in estimates}

@@ -24,10 +24,11 @@ from sqlalchemy import Engine, select
 from atlas.homespec import HomeSpec, parse_home_spec
 from atlas.timetable import TimetablePolicy, is_quiet, next_awake
 from service import metrics
-from service.push.payload import state_payload
+from service.push.payload import ALERT_TITLES, alert_payload, state_payload
 from service.push.retry import PushRetries
 from service.push.text import describe_use
 from service.push.webhook import post_ntfy, post_webhook
+from service.storage.alerts import list_alerts, mark_pushed, unpushed
 from service.storage.requestplans import expire_due, mark_sent, requests_in_state
 from service.storage.schema import homes
 from service.storage.uses import load_uses
@@ -125,22 +126,28 @@ class Dispatcher:
         payload = state_payload(spec, [req], now, lambda r: self.answer_topic(spec.home_id, r))
         stamp = str(int(now.timestamp()))
         link = f"{self.public_url}/homes/{spec.home_id}" if self.public_url else ""
-        delivered = True
-        for channel, send in (
-            (
-                "webhook",
-                lambda: post_webhook(
+        return self._deliver(
+            rid,
+            {
+                "webhook": lambda: post_webhook(
                     cfg.webhook_url, cfg.webhook_secret, payload, rid, stamp, self.timeout_s
                 ),
-            ),
-            (
-                "ntfy",
-                lambda: post_ntfy(
+                "ntfy": lambda: post_ntfy(
                     cfg.ntfy_url, "Which water use was this?", req["prompt"], link, self.timeout_s
                 ),
-            ),
-        ):
-            if not getattr(cfg, f"{channel}_url") or channel in self.retries.accepted(rid):
+            },
+            cfg,
+            down,
+        )
+
+    def _deliver(
+        self, key: str, sends: dict[str, Callable[[], int]], cfg: object, down: set[str]
+    ) -> bool:
+        """Run each configured channel's send for ``key`` (a request or alert id) unless it
+        accepted ``key`` before; True when every configured channel has accepted it."""
+        delivered = True
+        for channel, send in sends.items():
+            if not getattr(cfg, f"{channel}_url") or channel in self.retries.accepted(key):
                 continue
             if channel in down:
                 delivered = False
@@ -148,12 +155,67 @@ class Dispatcher:
             outcome, why = attempt(send)
             metrics.PUSH_ATTEMPTS.labels(channel, outcome).inc()
             if outcome == "ok":
-                self.retries.accept(rid, channel)
+                self.retries.accept(key, channel)
                 continue
-            _LOGGER.warning("%s push of %s failed: %s", channel, rid, why)
+            _LOGGER.warning("%s push of %s failed: %s", channel, key, why)
             down.add(channel)
             delivered = False
         return delivered
+
+    # ------------------------------------------------------------------ alerts
+
+    def alerts_topic(self, home_id: str) -> str:
+        return f"{self.topic_base}/homes/{home_id}/alerts"
+
+    def push_alerts(self, home_id: str) -> int:
+        """Push the home's open alerts no channel has taken yet, then publish the retained
+        alerts state; returns how many were delivered everywhere.
+
+        Unlike label requests, alerts ignore the quiet hours: water running at night is the
+        case they are for. One that fails stays unpushed and goes out again at the home's next
+        check, with the same idempotency key (the alert id).
+        """
+        spec = self._spec(home_id)
+        now = self.clock()
+        with self.db.connect() as conn:
+            waiting = unpushed(conn, home_id)
+        cfg = self.home_push(home_id)
+        link = f"{self.public_url}/homes/{home_id}" if self.public_url else ""
+        stamp = str(int(now.timestamp()))
+        down: set[str] = set()
+        delivered = 0
+        for alert in waiting:
+            body = alert_payload(spec, [alert], now)
+            ok = cfg is None or self._deliver(
+                alert.alert_id,
+                {
+                    "webhook": lambda a=alert, b=body: post_webhook(
+                        cfg.webhook_url, cfg.webhook_secret, b, a.alert_id, stamp, self.timeout_s
+                    ),
+                    "ntfy": lambda a=alert: post_ntfy(
+                        cfg.ntfy_url, ALERT_TITLES[a.kind], a.message, link, self.timeout_s
+                    ),
+                },
+                cfg,
+                down,
+            )
+            if ok:
+                self.retries.forget(alert.alert_id)
+                with self.db.begin() as conn:
+                    mark_pushed(conn, alert.alert_id, now)
+                delivered += 1
+        metrics.ALERTS_PUSHED.inc(delivered)
+        self.publish_alerts(home_id, spec)
+        return delivered
+
+    def publish_alerts(self, home_id: str, spec: HomeSpec | None = None) -> dict:
+        """Publish the retained state of ``home_id``'s open (unacknowledged) alerts."""
+        spec = spec or self._spec(home_id)
+        with self.db.connect() as conn:
+            open_ = list_alerts(conn, home_id, only_open=True)
+        payload = alert_payload(spec, open_, self.clock())
+        self.publish(self.alerts_topic(home_id), payload)
+        return payload
 
     def expire(self, home_id: str) -> list[str]:
         """Expire past requests and re-publish the state; returns the expired ids."""

@@ -25,8 +25,10 @@ from atlas.engine import EngineConfig
 from atlas.events import Event
 from atlas.timetable import TimetablePolicy
 from service import metrics
+from service.alerting import AlertCheck
 from service.answers_mqtt import handle_answer
 from service.api.hooks import ApiHooks, EventHub
+from service.api.usage_report import use_litres
 from service.clock import Clock, clock_from_settings
 from service.ha_discovery import HomeAssistant, availability_topic
 from service.intake.mqtt import IntakeConfig, MqttIntake
@@ -272,6 +274,7 @@ class AtlasRuntime:
             route=self.route,
             # several workers: job threads mostly wait for the homes' owners to do the work
             threads=8 if self.ownership.shared else 2,
+            alerts=AlertCheck(db, settings.alerts, use_litres),
         )
         self.delegation = Delegation(self.ownership, self.scheduler.home_work)
         self.scheduler.work = self.delegation.run
@@ -461,6 +464,7 @@ class AtlasRuntime:
             on_answer=self._on_answer,
             on_announcement=lambda home_id, valve_id, t: self.route({home_id}),
             on_home_changed=self._on_home_changed,
+            on_alert_acknowledged=self.dispatcher.publish_alerts,
             hub=self.hub,
         )
 
@@ -655,5 +659,6 @@ class AtlasRuntime:
                 if status is not None:
                     self.publish_home_state(home_id, status)
                 self.dispatcher.publish_state(home_id)
+                self.dispatcher.publish_alerts(home_id)
             except Exception:
                 _LOGGER.exception("publishing the state of %s failed", home_id)

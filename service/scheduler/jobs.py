@@ -68,6 +68,10 @@ def expire_job(home_id: str) -> None:
     _run("expire", _sched().do_expire, home_id)
 
 
+def alerts_job(home_id: str, due_iso: str) -> None:
+    _run("alerts", _sched().do_alerts, home_id, datetime.fromisoformat(due_iso))
+
+
 def sweep_job() -> None:
     _run("sweep", _sched().do_sweep)
 

@@ -40,6 +40,8 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
 
+from service import metrics
+from service.alerting import AlertCheck
 from service.clock import Clock
 from service.fleetbuild import rebuild_fleet
 from service.push.dispatcher import Dispatcher
@@ -166,6 +168,7 @@ class AtlasScheduler:
         catch_up: timedelta = timedelta(hours=12),
         route: Callable[[set[str]], None] | None = None,
         threads: int = 2,
+        alerts: AlertCheck | None = None,
     ) -> None:
         self.db = db
         self.pipeline = pipeline
@@ -177,6 +180,7 @@ class AtlasScheduler:
         self.catch_up = catch_up
         self.route = route
         self.threads = threads
+        self.alerts = alerts
         #: where a job's engine work runs: here by default; the runtime sets the home's owner
         #: (service/scheduler/delegate.py)
         self.work: Callable[[str, str, datetime | None], dict] = self.home_work
@@ -349,6 +353,13 @@ class AtlasScheduler:
                 after = max(after, datetime.fromisoformat(history[-1]["at"]))
             self.schedule_daily(home_id, after)
         self._schedule_expiry(home_id)
+        if self.alerts is not None and not self._has_prefix(f"alerts:{home_id}:", job_ids):
+            self._alerts_at(home_id, now)
+
+    def _alerts_at(self, home_id: str, due: datetime) -> None:
+        self._at(
+            f"alerts:{home_id}:{due.isoformat()}", jobs.alerts_job, due, [home_id, due.isoformat()]
+        )
 
     def reconcile_fleet(self, job_ids: set[str] | None = None) -> None:
         """Make sure the next fleet rebuild is scheduled (unless ``fleet.rebuild_days`` is 0):
@@ -493,6 +504,22 @@ class AtlasScheduler:
     def do_expire(self, home_id: str) -> None:
         self.dispatcher.expire(home_id)
         self._schedule_expiry(home_id)
+
+    def do_alerts(self, home_id: str, due: datetime) -> None:
+        """Check the home for leaks as of ``due``, push what is new (and what failed before),
+        then schedule the next check. Here on the leader: it reads stored data and loads no
+        engine."""
+        assert self.alerts is not None
+        next_at = due + self.alerts.period()
+        try:
+            result = self.alerts.check(home_id, due)
+            next_at = result.next_at
+            for alert in result.new:
+                metrics.ALERTS_RAISED.labels(alert.kind).inc()
+                _LOGGER.warning("alert %s for %s: %s", alert.kind, home_id, alert.message)
+            self.dispatcher.push_alerts(home_id)
+        finally:  # a failed check is retried at the next one, not by every sweep
+            self._alerts_at(home_id, next_at)
 
     def do_fleet(self, due: datetime) -> None:
         """Rebuild the fleet here, on the leader (it reads the homes' stored data and takes no

@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import Connection, func, select
 
 from service.storage.answers import utc
-from service.storage.schema import classifications, uses
+from service.storage.schema import classifications, events, uses
 
 #: Classification levels read for each use (what the classifier stores per use).
 LEVELS = ("category", "fixture", "valve")
@@ -95,3 +95,16 @@ def first_use_at(conn: Connection, home_id: str) -> datetime | None:
     since installation begin (:mod:`service.ha_discovery`)."""
     first = conn.execute(select(func.min(uses.c.t)).where(uses.c.home_id == home_id)).scalar()
     return utc(first)
+
+
+def water_fingerprint(conn: Connection, home_id: str, now: datetime) -> tuple:
+    """(newest event time, stored uses), both up to ``now``: it changes whenever an event
+    arrives or a use is stored, so an alert check that finds it unchanged has nothing new to
+    look at. Both read the (home, t) indexes only."""
+    newest = conn.execute(
+        select(func.max(events.c.t)).where(events.c.home_id == home_id, events.c.t <= now)
+    ).scalar()
+    count = conn.execute(
+        select(func.count()).select_from(uses).where(uses.c.home_id == home_id, uses.c.t <= now)
+    ).scalar_one()
+    return (utc(newest) if newest is not None else None), count

@@ -15,6 +15,7 @@ from atlas.alerts import (
     ObservedUse,
     all_alerts,
     flapper_alerts,
+    is_repeat,
     night_alerts,
     running_alerts,
 )
@@ -108,6 +109,27 @@ def test_a_leaking_flapper_alerts_within_hours_and_a_normal_week_does_not():
     assert alert.evidence["median_interval_min"] == pytest.approx(20.0, abs=1.5)
     assert alert.evidence["toilet"] == "bath1-toilet"
     assert alert.evidence["median_refill_litres"] == 0.8
+
+
+def test_a_sliding_window_raises_each_anomaly_once_and_a_lasting_leak_daily():
+    """A live service re-runs the detectors as uses arrive: what it already raised is a repeat.
+    A flapper still leaking a day after its alert is news again; a running use never is."""
+    refills = _flapper_refills(0.5 * 3600, 20 * 60, 12) + _flapper_refills(25 * 3600, 20 * 60, 12)
+    first, second = flapper_alerts(refills, SETTINGS)
+    raised = [(first.kind, first.subject, first.at)]
+    assert first.subject == second.subject == "bath1-toilet"
+    assert is_repeat(first, raised, SETTINGS)
+    assert not is_repeat(second, raised, SETTINGS)  # a day later: the leak goes on
+    # the same refills found again from a later start of the window: a repeat
+    (again,) = flapper_alerts(refills[2:12], SETTINGS)
+    assert again.at != first.at and is_repeat(again, raised, SETTINGS)
+
+    tap = _use("tap", 8 * 3600, None)
+    (early,) = running_alerts([tap], SETTINGS, now=DAY0 + timedelta(hours=9))
+    (late,) = running_alerts([tap], SETTINGS, now=DAY0 + timedelta(hours=12))
+    assert early.subject == "tap"
+    assert is_repeat(late, [(RUNNING, "tap", early.at - timedelta(days=3))], SETTINGS)
+    assert not is_repeat(late, [(FLAPPER, "tap", early.at)], SETTINGS)
 
 
 def test_refills_at_irregular_times_or_of_flush_length_do_not_alert():

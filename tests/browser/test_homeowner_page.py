@@ -16,7 +16,9 @@ from api_factories import T0, TOKENS, api_settings, preset_spec, seed_home
 from live_server import live_server
 from sqlalchemy import select
 
+from atlas.alerts import FLAPPER, Alert
 from service.api.app import create_app
+from service.storage.alerts import insert_alert, list_alerts
 from service.storage.schema import label_requests, labels
 
 CHROMIUM = shutil.which("chromium")
@@ -126,3 +128,38 @@ def test_this_weeks_water_is_drawn_as_bars(server, browser) -> None:
     assert names[1].endswith("L · 6 uses") and names[3] == names[5] == "0 L · 0 uses"
     seeded = bars[0].find_element(By.CSS_SELECTOR, "rect.bar")
     assert seeded.size["width"] > 100  # drawn, with the litres of the seeded uses
+
+
+@pytest.mark.timeout(60)
+def test_an_alert_is_shown_first_and_acknowledged_with_a_click(
+    server, browser, sqlite_engine
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    base, home = server
+    leak = Alert(
+        FLAPPER,
+        LATER - timedelta(hours=2),
+        ("u-1", "u-2", "u-3", "u-4"),
+        {"toilet": "bath1-toilet", "refills": 4, "median_interval_min": 20.0},
+        "bath1-toilet: 4 short refills without a flush, every ~20 min",
+    )
+    with sqlite_engine.begin() as conn:
+        stored = insert_alert(conn, home["home_id"], leak, LATER)
+    browser.get(f"{base}/homes/{home['home_id']}?token={TOKENS['owner_a']}")
+    headings = [h.text for h in browser.find_elements(By.TAG_NAME, "h2")]
+    assert headings[0] == "Alerts (1)"  # before the questions: water may be running now
+    card = browser.find_element(By.ID, f"alert-{stored.alert_id}")
+    assert "A toilet may be leaking" in card.text and "every ~20 min" in card.text
+    card.find_element(By.TAG_NAME, "button").click()
+    WebDriverWait(browser, 10).until(
+        ec.text_to_be_present_in_element(
+            (By.CSS_SELECTOR, f"#alert-{stored.alert_id} .msg"), "marked as seen"
+        )
+    )
+    with sqlite_engine.connect() as conn:
+        assert list_alerts(conn, home["home_id"], only_open=True) == []
+    browser.refresh()
+    assert "Alerts (" not in browser.find_element(By.TAG_NAME, "body").text

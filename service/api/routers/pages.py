@@ -21,6 +21,7 @@ from service.api.auth import Principal, TokenAuthenticator
 from service.api.deps import TOKEN_COOKIE, ConnDep, NowDep, SettingsDep
 from service.api.html import dashboard_page, homeowner_page, message_page
 from service.api.routers.accuracy import accuracy_history
+from service.api.routers.alerts import alert_public
 from service.api.routers.checklist import get_checklist
 from service.api.routers.homes import get_home
 from service.api.routers.label_requests import request_public
@@ -32,6 +33,7 @@ from service.api.usage_report import usage_report
 from service.api.wording import label_texts
 from service.push.text import describe_use
 from service.storage import dashboard
+from service.storage.alerts import list_alerts
 from service.storage.uses import load_uses
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
@@ -134,7 +136,8 @@ def this_weeks_water(conn, home: HomePublic, now: datetime) -> UsagePublic | Non
 def homeowner(
     request: Request, home_id: HomeIdPath, conn: ConnDep, now: NowDep, token: TokenQuery = None
 ):
-    """Open questions with big answer buttons, this week's water, and the week-1 checklist."""
+    """Open alerts, open questions with big answer buttons, this week's water, and the week-1
+    checklist."""
     stop = _gate(request, home_id, token, conn)
     if stop is not None:
         return stop
@@ -147,7 +150,8 @@ def homeowner(
     ]
     requests = _worded_as_of(conn, home_id, ZoneInfo(home.timezone), requests, now)
     water = this_weeks_water(conn, home, now)
-    page = homeowner_page(home, requests, get_checklist(home_id, conn), nonce, water)
+    alerts = [alert_public(a) for a in list_alerts(conn, home_id, only_open=True, limit=20)]
+    page = homeowner_page(home, requests, get_checklist(home_id, conn), nonce, water, alerts)
     return _html(page, nonce)
 
 

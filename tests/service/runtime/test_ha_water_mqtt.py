@@ -118,3 +118,32 @@ def test_retained_state_carries_water_totals_after_uses_are_classified(
         assert late.messages[0][2] and late.last(state_topic)["water"]["count"] == stored
     finally:
         late.close()
+
+
+def test_the_running_service_publishes_alerts_and_checks_each_home(sqlite_engine, home_spec, uid):
+    """At start every home's retained alerts state is published (empty: nothing found), and the
+    scheduler leader holds the home's next leak check."""
+    db, home_id = sqlite_engine, home_spec.home_id
+    installed, _ = store_days(db, home_spec, days=2)
+    base = f"test-{uid}/v1"
+    settings = Settings(
+        db_url="sqlite:///unused.db",
+        event_topic=f"{base}/homes/+/sensors/+/events",
+        mqtt_client_prefix=f"t{uid}",
+        ha_discovery_prefix=f"ha-{uid}",
+        log_json=False,
+    )
+    rt = AtlasRuntime(settings, db, clock_at(day_time(installed, 2, 12, 0)))
+    topic = f"{base}/homes/{home_id}/alerts"
+    watcher = _Listener(topic)
+    rt.start()
+    try:
+        assert watcher.wait(lambda: watcher.on(topic))
+        assert watcher.last(topic)["schema"] == "atlas.alerts/1"
+        assert watcher.last(topic)["alerts"] == []
+        assert watcher.wait(
+            lambda: any(j.startswith(f"alerts:{home_id}:") for j, _ in rt.scheduler.jobs())
+        )
+    finally:
+        rt.stop()
+        watcher.close()

@@ -3,8 +3,9 @@ running, through :mod:`atlas.alerts`, stored once.
 
 Why a check on a timetable rather than on every classified use: water left running sends no
 event until it stops, so waiting for events would find a hose only when it is turned off. The
-scheduler runs :meth:`AlertCheck.check` per home every ``alerts.check_minutes`` and, while an
-open is running, at the moment it reaches ``max_run_min`` (:attr:`CheckResult.next_at`).
+scheduler runs :meth:`AlertCheck.check` over every home every ``alerts.check_minutes`` and,
+while an open is running, on that home at the moment it reaches ``max_run_min``
+(:attr:`CheckResult.deadlines`).
 
 What a check reads: the stored uses of the last ``refill_window_h`` (and of the last
 ``history_nights`` nights while a night is under way or just over), each with its stored
@@ -70,7 +71,9 @@ class CheckResult:
     """What one check stored, and when the home should be checked next."""
 
     new: list[StoredAlert]
-    next_at: datetime
+    #: when the opens still running reach their limit (after the check), earliest first: the
+    #: home is checked again then
+    deadlines: list[datetime]
 
 
 class AlertCheck:
@@ -93,7 +96,7 @@ class AlertCheck:
         every = self.period()
         kinds = set(self.settings.kinds)
         if not kinds:
-            return CheckResult([], now + every)
+            return CheckResult([], [])
         with self.db.connect() as conn:
             spec = parse_home_spec(dashboard.home_spec_dict(conn, home_id))
             rules = alert_settings(self.settings, spec.model.timezone)
@@ -102,7 +105,7 @@ class AlertCheck:
             seen = self._seen.get(home_id)
             if seen is not None and seen[0] == fingerprint and not any(d <= now for d in seen[1]):
                 # no event, no use and no deadline since the last check: nothing new to find
-                return CheckResult([], _next(now, every, seen[1]))
+                return CheckResult([], [d for d in seen[1] if d > now])
             stored = uses_between(conn, home_id, since, now)
             status = dashboard.home_status_row(conn, home_id) or {}
             litres = (
@@ -136,8 +139,8 @@ class AlertCheck:
                 due = use.t_open + rules.max_run(use.category)
                 if due > now:
                     deadlines.append(due)
-        self._seen[home_id] = (fingerprint, deadlines)
-        return CheckResult(new, _next(now, every, deadlines))
+        self._seen[home_id] = (fingerprint, sorted(deadlines))
+        return CheckResult(new, sorted(deadlines))
 
     def _lookback(self, rules: AlertSettings, now: datetime, every: timedelta) -> timedelta:
         """The flapper's window (and the slack a running use's pairing slip needs); the night
@@ -149,11 +152,6 @@ class AlertCheck:
         if NIGHT in self.settings.kinds and in_night:
             return max(base, timedelta(days=rules.history_nights + 1))
         return base
-
-
-def _next(now: datetime, every: timedelta, deadlines: list[datetime]) -> datetime:
-    """The next check: a period on, or sooner when a running open reaches the setting."""
-    return min([now + every] + [d for d in deadlines if d > now])
 
 
 def _at_night(uses: Sequence[UsageUse], rules: AlertSettings) -> list[UsageUse]:

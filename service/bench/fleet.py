@@ -40,6 +40,7 @@ from service.broker import PrivateBroker, free_port
 from service.storage.engine import make_engine, upgrade
 from service.storage.homes import upsert_home
 from service.storage.schema import (
+    alerts,
     classifications,
     events,
     label_requests,
@@ -748,6 +749,9 @@ def acceptance(
                     label_requests.c.sent_at,
                 )
             ).all()
+            raised = dict(
+                conn.execute(select(alerts.c.kind, func.count()).group_by(alerts.c.kind)).all()
+            )
         paired_exactly, truth_uses = _pairing_exact(fleet.db, sim)
         fleet.stop_all()
     return {
@@ -765,6 +769,7 @@ def acceptance(
         "due_rounds": plan["due_rounds"],
         "leader_kill_at": plan["leader_kill_at"].isoformat(),
         **_round_figures(specs, plan["due_rounds"], requests, sink, chaos.get("kills", [])),
+        "alerts_by_kind": dict(sorted(raised.items())),
         **{k: v for k, v in chaos.items() if k != "kills"},
     }
 
@@ -831,7 +836,9 @@ def _round_figures(specs, due_rounds, requests, sink: WebhookSink, kills: list[f
         by_home.setdefault(r.home_id, set()).add(r.round)
     drawn = {r.request_id for r in requests}
     sent = {r.request_id for r in requests if r.sent_at is not None}
-    keys = set(sink.deliveries)
+    # leak alerts go to the same webhook, keyed by their alert id (docs/usage.md)
+    alert_keys = {k for k in sink.deliveries if k.startswith("al-")}
+    keys = set(sink.deliveries) - alert_keys
     # a POST whose "sent" commit a SIGKILLed worker never made is posted again, with the same
     # key, by the next one (docs/service.md): the only redelivery the design allows
     across_kill = [
@@ -850,6 +857,7 @@ def _round_figures(specs, due_rounds, requests, sink: WebhookSink, kills: list[f
         "unsent_by_round": _count_by(r.round for r in requests if r.request_id not in sent),
         "webhook_keys": len(keys),
         "webhook_keys_not_sent": len(keys - sent),
+        "alert_pushes": len(alert_keys),
         "sent_without_webhook": len(sent - keys),
         "webhook_redeliveries": redeliveries,
         "webhook_redeliveries_not_across_a_kill": redeliveries

@@ -167,6 +167,11 @@ class Dispatcher:
     def alerts_topic(self, home_id: str) -> str:
         return f"{self.topic_base}/homes/{home_id}/alerts"
 
+    def has_unpushed_alerts(self, home_id: str) -> bool:
+        """Whether an open alert of the home still waits for a channel to take it."""
+        with self.db.connect() as conn:
+            return bool(unpushed(conn, home_id))
+
     def push_alerts(self, home_id: str) -> int:
         """Push the home's open alerts no channel has taken yet, then publish the retained
         alerts state; returns how many were delivered everywhere.

@@ -68,8 +68,12 @@ def expire_job(home_id: str) -> None:
     _run("expire", _sched().do_expire, home_id)
 
 
-def alerts_job(home_id: str, due_iso: str) -> None:
-    _run("alerts", _sched().do_alerts, home_id, datetime.fromisoformat(due_iso))
+def alerts_job(due_iso: str) -> None:
+    _run("alerts", _sched().do_alerts, datetime.fromisoformat(due_iso))
+
+
+def running_job(home_id: str, due_iso: str) -> None:
+    _run("running", _sched().do_running, home_id, datetime.fromisoformat(due_iso))
 
 
 def sweep_job() -> None:

@@ -219,6 +219,7 @@ class AtlasScheduler:
             self.add_once("sweep", jobs.sweep_job, trigger="interval", seconds=self.sweep_s)
         job_ids = {j.id for j in self._scheduler.get_jobs()}
         self.reconcile_fleet(job_ids)
+        self.reconcile_alerts(job_ids)
         for home_id in self._home_ids():
             self.reconcile(home_id, job_ids)
         self._started = True
@@ -353,13 +354,18 @@ class AtlasScheduler:
                 after = max(after, datetime.fromisoformat(history[-1]["at"]))
             self.schedule_daily(home_id, after)
         self._schedule_expiry(home_id)
-        if self.alerts is not None and not self._has_prefix(f"alerts:{home_id}:", job_ids):
-            self._alerts_at(home_id, now)
 
-    def _alerts_at(self, home_id: str, due: datetime) -> None:
-        self._at(
-            f"alerts:{home_id}:{due.isoformat()}", jobs.alerts_job, due, [home_id, due.isoformat()]
-        )
+    def reconcile_alerts(self, job_ids: set[str] | None = None) -> None:
+        """Make sure the next leak check of every home is scheduled (now, when none is)."""
+        if self.alerts is not None and not self._has_prefix("alerts:", job_ids):
+            self._alerts_at(self.clock.now())
+
+    def _alerts_at(self, due: datetime) -> None:
+        self._at(f"alerts:{due.isoformat()}", jobs.alerts_job, due, [due.isoformat()])
+
+    def _running_at(self, home_id: str, due: datetime) -> None:
+        job_id = f"running:{home_id}:{due.isoformat()}"
+        self._at(job_id, jobs.running_job, due, [home_id, due.isoformat()])
 
     def reconcile_fleet(self, job_ids: set[str] | None = None) -> None:
         """Make sure the next fleet rebuild is scheduled (unless ``fleet.rebuild_days`` is 0):
@@ -505,21 +511,35 @@ class AtlasScheduler:
         self.dispatcher.expire(home_id)
         self._schedule_expiry(home_id)
 
-    def do_alerts(self, home_id: str, due: datetime) -> None:
-        """Check the home for leaks as of ``due``, push what is new (and what failed before),
-        then schedule the next check. Here on the leader: it reads stored data and loads no
-        engine."""
+    def do_alerts(self, due: datetime) -> None:
+        """Check every home for leaks as of ``due`` and push what is new (and what failed
+        before), then schedule the next check, and a check of each home with water running at
+        the moment it reaches the limit. Here on the leader: it reads stored data and loads no
+        engine. One job for all homes: a home with nothing new costs two index lookups."""
         assert self.alerts is not None
-        next_at = due + self.alerts.period()
         try:
-            result = self.alerts.check(home_id, due)
-            next_at = result.next_at
-            for alert in result.new:
-                metrics.ALERTS_RAISED.labels(alert.kind).inc()
-                _LOGGER.warning("alert %s for %s: %s", alert.kind, home_id, alert.message)
+            for home_id in self._home_ids():
+                try:
+                    self._check_alerts(home_id, due)
+                except Exception:  # the next check tries again; the other homes go on
+                    _LOGGER.exception("leak check of %s failed", home_id)
+        finally:
+            self._alerts_at(due + self.alerts.period())
+
+    def do_running(self, home_id: str, due: datetime) -> None:
+        """Check one home at the moment an open still running reaches the limit."""
+        self._check_alerts(home_id, due)
+
+    def _check_alerts(self, home_id: str, due: datetime) -> None:
+        assert self.alerts is not None
+        result = self.alerts.check(home_id, due)
+        for alert in result.new:
+            metrics.ALERTS_RAISED.labels(alert.kind).inc()
+            _LOGGER.warning("alert %s for %s: %s", alert.kind, home_id, alert.message)
+        if result.new or self.dispatcher.has_unpushed_alerts(home_id):
             self.dispatcher.push_alerts(home_id)
-        finally:  # a failed check is retried at the next one, not by every sweep
-            self._alerts_at(home_id, next_at)
+        if result.deadlines and result.deadlines[0] < due + self.alerts.period():
+            self._running_at(home_id, result.deadlines[0])
 
     def do_fleet(self, due: datetime) -> None:
         """Rebuild the fleet here, on the leader (it reads the homes' stored data and takes no
@@ -539,6 +559,7 @@ class AtlasScheduler:
         sched = self._scheduler
         job_ids = None if sched is None else {j.id for j in sched.get_jobs()}
         self.reconcile_fleet(job_ids)
+        self.reconcile_alerts(job_ids)
         for home_id in home_ids:
             try:
                 if self.route is None:

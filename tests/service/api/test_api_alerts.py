@@ -113,10 +113,10 @@ def test_a_hose_left_running_alerts_when_it_reaches_the_setting_and_only_once(
     _ingest(engine, sims, opened + timedelta(minutes=29))
     early = check.check(home_id, opened + timedelta(minutes=29))
     assert [a.kind for a in early.new] == []
-    # the next check is when the running open reaches the setting, not a whole period later
-    assert early.next_at == opened + timedelta(minutes=30)
+    # the home is checked again when the running open reaches the setting
+    assert early.deadlines == [opened + timedelta(minutes=30)]
 
-    due = check.check(home_id, early.next_at)
+    due = check.check(home_id, early.deadlines[0])
     (alert,) = [a for a in due.new if a.kind == RUNNING]
     assert alert.subject == f"u-{hose[0].event_id}"  # the id its use will have once it closes
     assert alert.at == opened + timedelta(minutes=30)

@@ -394,7 +394,10 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "broker":
         return _broker_users(args)
     if args.command == "demo":
-        from service.demo import run as run_demo
+        from service.demo import run as run_one_home
+        from service.demo_fleet import run as run_fleet
+
+        run_demo = run_fleet if args.homes > 1 else run_one_home
 
         # SIGTERM (kill, systemd) unwinds like Ctrl-C, so the private broker and the service
         # the demo started are stopped on the way out

@@ -91,11 +91,19 @@ class SimulatedHome:
     days: int
 
     @classmethod
-    def generate(cls, preset: str, days: int, seed: int, home_id: str | None = None):
+    def generate(
+        cls,
+        preset: str,
+        days: int,
+        seed: int,
+        home_id: str | None = None,
+        start: datetime | None = None,
+    ):
+        """``start``: the local midnight of installation (naive; default: the simulator's)."""
         spec = load_preset(preset)
         if home_id is not None:
             spec = parse_home_spec(spec.to_dict() | {"home_id": home_id})
-        sim = generate_run(spec, days=days, seed=seed)
+        sim = generate_run(spec, days=days, seed=seed, start=start)
         tz = ZoneInfo(spec.model.timezone)
         d = sim[0].event.t.astimezone(tz).date()
         return cls(spec, sim, datetime(d.year, d.month, d.day, tzinfo=tz), days)
@@ -668,9 +676,14 @@ def run_demo(
     workdir: Path | None = None,
     verbose: bool = False,
     keep_running: bool = False,
+    start: datetime | None = None,
+    home_id: str | None = None,
     out: Callable[[str], None] = print,
 ) -> dict:
     """Run the demo (see the module docstring); returns the summary, also printed.
+
+    ``start`` (a naive local midnight) and ``home_id`` replace the simulator's defaults (the
+    fleet demo runs its last home again alone with them).
 
     ``diligent_homeowner``: answer every request within minutes (still sometimes wrong or
     not sure). The default homeowner ignores a fifth and answers almost a third hours late,
@@ -685,7 +698,7 @@ def run_demo(
         if workdir is None:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="atlas-demo-")))
         workdir.mkdir(parents=True, exist_ok=True)
-        home = SimulatedHome.generate(preset, days, seed)
+        home = SimulatedHome.generate(preset, days, seed, home_id=home_id, start=start)
         if secure:
             broker = start_secure_broker(stack, workdir, home.spec.home_id, out)
         else:
@@ -800,12 +813,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="keep the service (and the dashboard) up after the summary until Ctrl-C",
     )
+    several = parser.add_argument_group(
+        "several homes: the Nth home starts from the fleet of the earlier ones (docs/fleet.md)"
+    )
+    several.add_argument(
+        "--homes",
+        type=int,
+        default=1,
+        help="homes installed one after another through the service (default 1); the last is "
+        "installed once a fleet of all the others is built, then run again alone without it",
+    )
+    several.add_argument(
+        "--last-preset",
+        default="apartment",
+        help="the last home's layout (default apartment; the others cycle two_bath_house, "
+        "three_bath_house)",
+    )
+    several.add_argument(
+        "--install-every",
+        type=int,
+        default=1,
+        help="days between the installations of the fleet's homes (default 1)",
+    )
+
+
+def quiet_service_logs() -> None:
+    """Only warnings from the service and its libraries: the demo's own lines are the output."""
+    for noisy in ("service", "apscheduler", "uvicorn", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def run(args: argparse.Namespace) -> int:
     """``atlas demo``; exit status 0 when every published event was stored exactly once."""
-    for noisy in ("service", "apscheduler", "uvicorn", "httpx"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet_service_logs()
     if args.days < 1:
         raise ValueError(f"--days={args.days} should be at least 1")
     summary = run_demo(

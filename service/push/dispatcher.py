@@ -1,4 +1,5 @@
-"""Sends planned label requests (never in quiet hours), expires old ones, keeps MQTT state.
+"""Sends planned label requests (never in quiet hours), expires old ones, pushes leak alerts
+(at any hour), keeps the MQTT state of both.
 
 Order of a send, per request: webhook / ntfy POST (idempotency key = request id), then the
 ``planned -> sent`` commit, then the retained MQTT state from the database. A crash after the
@@ -8,7 +9,8 @@ retained state to the next publish (every start re-publishes every home's state)
 A request is marked sent only once every configured channel accepted it. Until then it stays
 planned and is pushed again with backoff (service/push/retry.py) until it expires:
 :meth:`Dispatcher.send_planned` returns when to call it again. Every attempt is counted in
-``atlas_push_attempts_total{channel, outcome}``.
+``atlas_push_attempts_total{channel, outcome}``. Alerts go the same way, keyed by their alert
+id, and stay unpushed until every channel took them (:meth:`Dispatcher.push_alerts`).
 """
 
 from __future__ import annotations

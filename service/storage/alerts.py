@@ -21,7 +21,7 @@ from service.storage.schema import alerts
 
 @dataclass(frozen=True)
 class StoredAlert:
-    """An alert as stored; ``open`` until the homeowner acknowledged it."""
+    """An alert as stored; open until the homeowner acknowledged it."""
 
     alert_id: str
     home_id: str
@@ -35,10 +35,6 @@ class StoredAlert:
     pushed_at: datetime | None
     acknowledged_at: datetime | None
     acknowledged_by: str | None
-
-    @property
-    def open(self) -> bool:
-        return self.acknowledged_at is None
 
 
 def alert_id(home_id: str, alert: Alert) -> str:

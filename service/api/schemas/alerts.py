@@ -28,7 +28,7 @@ class AlertPublic(BaseModel):
     )
     title: str = Field(examples=["A toilet may be leaking"])
     message: str
-    at: datetime = Field(description="When it could first be raised (home-local offset).")
+    at: datetime = Field(description="When it could first be raised (UTC).")
     evidence: dict[str, float | int | str] = Field(
         description="The detector's numbers; each key names its unit (e.g. duration_min).",
         examples=[{"toilet": "bath1-toilet", "refills": 4, "median_interval_min": 20.0}],

@@ -98,14 +98,14 @@ class AlertCheck:
         if not kinds:
             return CheckResult([], [])
         with self.db.connect() as conn:
-            spec = parse_home_spec(dashboard.home_spec_dict(conn, home_id))
-            rules = alert_settings(self.settings, spec.model.timezone)
-            since = now - self._lookback(rules, now, every)
             fingerprint = water_fingerprint(conn, home_id, now)
             seen = self._seen.get(home_id)
             if seen is not None and seen[0] == fingerprint and not any(d <= now for d in seen[1]):
                 # no event, no use and no deadline since the last check: nothing new to find
                 return CheckResult([], [d for d in seen[1] if d > now])
+            spec = parse_home_spec(dashboard.home_spec_dict(conn, home_id))
+            rules = alert_settings(self.settings, spec.model.timezone)
+            since = now - self._lookback(rules, now, every)
             stored = uses_between(conn, home_id, since, now)
             status = dashboard.home_status_row(conn, home_id) or {}
             litres = (

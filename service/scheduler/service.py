@@ -515,7 +515,7 @@ class AtlasScheduler:
         """Check every home for leaks as of ``due`` and push what is new (and what failed
         before), then schedule the next check, and a check of each home with water running at
         the moment it reaches the limit. Here on the leader: it reads stored data and loads no
-        engine. One job for all homes: a home with nothing new costs two index lookups."""
+        engine. One job for all homes: a home with nothing new costs three indexed reads."""
         assert self.alerts is not None
         try:
             for home_id in self._home_ids():

@@ -14,6 +14,7 @@ from service.clock import ScaledClock
 from service.intake.messages import InboundMessage
 from service.intake.pipeline import IngestPipeline
 from service.runtime.pipeline import HomePipeline
+from service.settings import Settings
 from service.storage.homes import upsert_home
 from simulator.generate import generate_run
 
@@ -53,3 +54,17 @@ def pipeline_at(db: Engine, clock: ScaledClock) -> HomePipeline:
 def day_time(installed: datetime, day: int, hour: int, minute: int = 0) -> datetime:
     """Local wall-clock ``hour:minute`` of calibration ``day`` (day 1 = installation day)."""
     return installed + timedelta(days=day - 1, hours=hour, minutes=minute)
+
+
+def runtime_settings(uid: str) -> tuple[str, Settings]:
+    """``(topic base, settings)`` of a runtime on the shared broker whose topics, client ids and
+    Home Assistant prefix are this test's own (``uid``), so tests running at once never meet."""
+    base = f"test-{uid}/v1"
+    settings = Settings(
+        db_url="sqlite:///unused.db",
+        event_topic=f"{base}/homes/+/sensors/+/events",
+        mqtt_client_prefix=f"t{uid}",
+        ha_discovery_prefix=f"ha-{uid}",
+        log_json=False,
+    )
+    return base, settings

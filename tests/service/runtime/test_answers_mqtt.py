@@ -10,12 +10,11 @@ from zoneinfo import ZoneInfo
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
-from rt_helpers import clock_at, day_time, store_days
+from rt_helpers import clock_at, day_time, runtime_settings, store_days
 from sqlalchemy import select
 
 from service.push.text import describe_use
 from service.runtime.service import AtlasRuntime
-from service.settings import Settings
 from service.storage.schema import label_requests, labels
 
 
@@ -54,14 +53,7 @@ def test_answer_over_mqtt_is_recorded_acked_and_leaves_the_retained_state(
 ):
     db = sqlite_engine
     installed, _ = store_days(db, home_spec, days=9)
-    base = f"test-{uid}/v1"
-    settings = Settings(
-        db_url="sqlite:///unused.db",
-        event_topic=f"{base}/homes/+/sensors/+/events",
-        mqtt_client_prefix=f"t{uid}",
-        ha_discovery_prefix=f"ha-{uid}",
-        log_json=False,
-    )
+    base, settings = runtime_settings(uid)
     rt = AtlasRuntime(settings, db, clock_at(day_time(installed, 8, 19, 30)))
     rt.pipeline.process_home(home_spec.home_id)
     watcher, got = _watch(f"{base}/#", f"ha-{uid}/#")

@@ -11,11 +11,10 @@ from datetime import datetime, timedelta
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
-from rt_helpers import clock_at, day_time, store_days
+from rt_helpers import clock_at, day_time, runtime_settings, store_days
 from sqlalchemy import func, select
 
 from service.runtime.service import AtlasRuntime
-from service.settings import Settings
 from service.storage.schema import uses
 
 
@@ -57,14 +56,8 @@ def test_retained_state_carries_water_totals_after_uses_are_classified(
 ):
     db, home_id = sqlite_engine, home_spec.home_id
     installed, _ = store_days(db, home_spec, days=9)
-    base, prefix = f"test-{uid}/v1", f"ha-{uid}"
-    settings = Settings(
-        db_url="sqlite:///unused.db",
-        event_topic=f"{base}/homes/+/sensors/+/events",
-        mqtt_client_prefix=f"t{uid}",
-        ha_discovery_prefix=prefix,
-        log_json=False,
-    )
+    base, settings = runtime_settings(uid)
+    prefix = settings.ha_discovery_prefix
     now = day_time(installed, 10, 0, 30)  # after the ninth day's uses
     rt = AtlasRuntime(settings, db, clock_at(now))
     watcher = _Listener(f"{base}/#", f"{prefix}/#")
@@ -125,14 +118,7 @@ def test_the_running_service_publishes_alerts_and_checks_the_homes(sqlite_engine
     scheduler leader holds the homes' next leak check."""
     db, home_id = sqlite_engine, home_spec.home_id
     installed, _ = store_days(db, home_spec, days=2)
-    base = f"test-{uid}/v1"
-    settings = Settings(
-        db_url="sqlite:///unused.db",
-        event_topic=f"{base}/homes/+/sensors/+/events",
-        mqtt_client_prefix=f"t{uid}",
-        ha_discovery_prefix=f"ha-{uid}",
-        log_json=False,
-    )
+    base, settings = runtime_settings(uid)
     rt = AtlasRuntime(settings, db, clock_at(day_time(installed, 2, 12, 0)))
     topic = f"{base}/homes/{home_id}/alerts"
     watcher = _Listener(topic)
